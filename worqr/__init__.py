@@ -1,0 +1,62 @@
+"""worqr: a typed, distributed work queue on Redis, with peer supervision.
+
+Layout: `_keys` names every key; `lua/` holds one script per state change; `_ops` describes
+each call (script, keys, arguments, reply); `_flows` writes each operation once as a
+generator of calls; `_runner` executes calls (sync and asyncio); `Worqr` and `AsyncWorqr`
+are thin faces over the flows; `_supervisor` (heartbeat, reaper) and `_listener` (events)
+are the background loops. This module re-exports the public API.
+"""
+
+from worqr._async_client import AsyncQueue, AsyncWorqr
+from worqr._client import Queue, Worqr
+from worqr._codec import BytesCodec, Codec, JsonCodec, StrCodec
+from worqr._models import Event, EventType, Process
+from worqr.errors import (
+    ClientClosedError,
+    CodecError,
+    DuplicateTaskError,
+    InvalidArgumentError,
+    InvalidNameError,
+    InvalidProcessIdError,
+    InvalidTaskTypeError,
+    NotWorkingError,
+    PayloadTooLargeError,
+    ProcessLostError,
+    RedisCommandError,
+    RedisUnavailableError,
+    WorkerLostError,
+    WorkerNotStartedError,
+    WorqrError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncQueue",
+    "AsyncWorqr",
+    "BytesCodec",
+    "ClientClosedError",
+    "Codec",
+    "CodecError",
+    "DuplicateTaskError",
+    "Event",
+    "EventType",
+    "InvalidArgumentError",
+    "InvalidNameError",
+    "InvalidProcessIdError",
+    "InvalidTaskTypeError",
+    "JsonCodec",
+    "NotWorkingError",
+    "PayloadTooLargeError",
+    "Process",
+    "ProcessLostError",
+    "Queue",
+    "RedisCommandError",
+    "RedisUnavailableError",
+    "StrCodec",
+    "WorkerLostError",
+    "WorkerNotStartedError",
+    "Worqr",
+    "WorqrError",
+    "__version__",
+]

@@ -1,0 +1,251 @@
+"""`AsyncWorqr`: the asyncio client. The same methods as `Worqr`, as coroutines, running
+the same flows; docstrings are copied from `Worqr` so they cannot drift."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar, overload
+
+import redis.asyncio
+
+from worqr import _flows as flows
+from worqr._client import Queue, Worqr
+from worqr._codec import Codec, StrCodec
+from worqr._connect import async_pool
+from worqr._listener import AsyncListener
+from worqr._models import Event, Process
+from worqr._runner import AsyncRunner
+from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
+from worqr._supervisor import AsyncSupervisor
+from worqr.errors import ClientClosedError, WorqrError
+
+T = TypeVar("T")
+R = TypeVar("R")
+C = TypeVar("C", bound=type)
+log = logging.getLogger("worqr")
+_TEXT = StrCodec()
+
+
+def _docs_from(source: type) -> Callable[[C], C]:
+    """Give each method of the decorated class the docstring of its namesake in ``source``."""
+
+    def decorate(cls: C) -> C:
+        for name, member in vars(cls).items():
+            original = getattr(source, name, None)
+            if callable(member) and original is not None and member.__doc__ is None:
+                member.__doc__ = original.__doc__
+        if cls.__doc__ is None:
+            cls.__doc__ = source.__doc__
+        return cls
+
+    return decorate
+
+
+@_docs_from(Worqr)
+class AsyncWorqr:
+    def __init__(
+        self,
+        *,
+        redis: str | redis.asyncio.Redis | None = None,
+        prefix: str = "worqr",
+        worker_id: str | None = None,
+        heartbeat_interval: float = 1.0,
+        worker_timeout: float | None = 3.0,
+        cleanup_interval: float = 10.0,
+        poll_interval: float = 5.0,
+        max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
+    ) -> None:
+        self._session = Session(
+            prefix=prefix,
+            worker_id=str(uuid.uuid4()) if worker_id is None else worker_id,
+            heartbeat_interval=heartbeat_interval,
+            worker_timeout=worker_timeout,
+            cleanup_interval=cleanup_interval,
+            poll_interval=poll_interval,
+            max_payload_size=max_payload_size,
+        )
+        self._pool, self._owns_pool = async_pool(redis)
+        self._runner = AsyncRunner(self._pool)
+        self._listener = AsyncListener(self._session, self._pool, self._runner.run)
+        self._supervisor: AsyncSupervisor | None = None
+        self._closed = False
+
+    @property
+    def worker_id(self) -> str:
+        return self._session.worker_id
+
+    @property
+    def prefix(self) -> str:
+        return self._session.prefix
+
+    async def _drive(self, flow: flows.Flow[R]) -> R:
+        if self._closed:
+            msg = "this AsyncWorqr client is closed"
+            raise ClientClosedError(msg)
+        return await flows.adrive(flow, self._runner.run)
+
+    # Queues ---------------------------------------------------------------------------------
+
+    async def enqueue(self, queue: str, task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int:
+        tasks = flows.as_batch(_TEXT, task_or_tasks)
+        return await self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique))
+
+    async def count_queue(self, queue: str) -> int:
+        return await self._drive(flows.count_queue(self._session, queue))
+
+    async def peek_queue(self, queue: str) -> str | None:
+        return await self._drive(flows.peek_queue(self._session, queue, _TEXT))
+
+    async def get_tasks(self, queue: str) -> list[str]:
+        return await self._drive(flows.get_tasks(self._session, queue, _TEXT))
+
+    async def get_queues(self) -> list[str]:
+        return await self._drive(flows.get_queues(self._session))
+
+    async def delete_queue(self, queue: str) -> int:
+        return await self._drive(flows.delete_queue(self._session, queue))
+
+    async def cancel_tasks(self, queue: str, task: str) -> int:
+        return await self._drive(flows.cancel_tasks(self._session, queue, _TEXT, task))
+
+    @overload
+    def queue(self, name: str) -> AsyncQueue[str]: ...
+    @overload
+    def queue(self, name: str, codec: Codec[T]) -> AsyncQueue[T]: ...
+    def queue(self, name: str, codec: Codec[Any] = _TEXT) -> AsyncQueue[Any]:
+        self._session.queue(name)
+        return AsyncQueue(self, name, codec)
+
+    # Workers and processes ------------------------------------------------------------------
+
+    async def start_worker(self) -> None:
+        await self._drive(flows.start_worker(self._session))
+        if self._supervisor is None or not self._supervisor.running:
+            self._supervisor = AsyncSupervisor(self._session, self._runner.run)
+            self._supervisor.start()
+
+    async def start_work(self, queue: str) -> None:
+        keys = self._session.queue(queue)
+        self._session.state.check_started(keys.queue, self.worker_id)
+        await self._listener.add(keys.queue, keys.channel, working=True)
+        try:
+            pending = await self._drive(flows.start_work(self._session, keys.queue))
+        except BaseException:
+            self._listener.remove(keys.queue, keys.channel, working=True)
+            raise
+        if pending:
+            self._listener.emit(Event("work", keys.queue, str(pending)))
+
+    async def stop_work(self, queue: str) -> None:
+        keys = self._session.queue(queue)
+        await self._drive(flows.stop_work(self._session, keys.queue))
+        self._listener.remove(keys.queue, keys.channel, working=True)
+
+    async def dequeue(self, queue: str) -> Process[str] | None:
+        return await self._drive(flows.dequeue(self._session, queue, _TEXT))
+
+    async def finish_process(self, process_id: str, result: object = None) -> None:
+        await self._drive(flows.finish_process(self._session, process_id, result))
+
+    async def stop_process(self, process_id: str) -> None:
+        await self._drive(flows.stop_process(self._session, process_id))
+
+    async def get_workers(self) -> list[str]:
+        return await self._drive(flows.get_workers(self._session))
+
+    async def get_working_queues(self, worker_id: str | None = None) -> list[str]:
+        return await self._drive(flows.get_working_queues(self._session, worker_id))
+
+    async def get_matching_processes(self, task: str) -> list[str]:
+        return await self._drive(flows.get_matching_processes(self._session, _TEXT, task))
+
+    async def fail_worker(self, worker_id: str | None = None) -> None:
+        await self._drive(flows.fail_worker(self._session, worker_id))
+
+    async def cleanup_workers(self) -> list[str]:
+        return await self._drive(flows.cleanup_workers(self._session))
+
+    # Events ---------------------------------------------------------------------------------
+
+    async def on(self, queue: str, callback: Callable[[Event], Any]) -> None:
+        keys = self._session.queue(queue)
+        await self._listener.add(keys.queue, keys.channel, callback)
+
+    def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
+        keys = self._session.queue(queue)
+        self._listener.remove(keys.queue, keys.channel, callback)
+
+    # Lifetime -------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            await supervisor.stop()
+        if self._session.state.started and not self._session.state.lost:
+            try:
+                await self._drive(flows.fail_worker(self._session, None))
+            except (WorqrError, asyncio.CancelledError) as exc:
+                log.warning("worker %s could not release its processes on close: %s", self.worker_id, exc)
+        self._closed = True
+        await self._listener.close()
+        if self._owns_pool:
+            await self._pool.aclose()
+
+    async def aclose(self) -> None:
+        """The same as `close` (the asyncio spelling)."""
+        await self.close()
+
+    async def __aenter__(self) -> AsyncWorqr:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncWorqr prefix={self.prefix!r} worker_id={self.worker_id!r} at {self._runner.where}>"
+
+
+@_docs_from(Queue)
+class AsyncQueue(Generic[T]):
+    def __init__(self, client: AsyncWorqr, name: str, codec: Codec[T]) -> None:
+        self.client = client
+        self.name = name
+        self.codec = codec
+
+    @overload
+    async def enqueue(self, task_or_tasks: T, *, unique: bool = False) -> int: ...
+    @overload
+    async def enqueue(self, task_or_tasks: Iterable[T], *, unique: bool = False) -> int: ...
+    async def enqueue(self, task_or_tasks: T | Iterable[T], *, unique: bool = False) -> int:
+        tasks = flows.as_batch(self.codec, task_or_tasks)
+        return await self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique))
+
+    async def enqueue_many(self, tasks: Iterable[T], *, unique: bool = False) -> int:
+        batch = flows.as_batch(self.codec, tasks, many=True)
+        return await self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique))
+
+    async def dequeue(self) -> Process[T] | None:
+        return await self.client._drive(flows.dequeue(self.client._session, self.name, self.codec))
+
+    async def peek(self) -> T | None:
+        return await self.client._drive(flows.peek_queue(self.client._session, self.name, self.codec))
+
+    async def tasks(self) -> list[T]:
+        return await self.client._drive(flows.get_tasks(self.client._session, self.name, self.codec))
+
+    async def count(self) -> int:
+        return await self.client._drive(flows.count_queue(self.client._session, self.name))
+
+    async def cancel(self, task: T) -> int:
+        return await self.client._drive(flows.cancel_tasks(self.client._session, self.name, self.codec, task))
+
+    def __repr__(self) -> str:
+        return f"<AsyncQueue {self.name!r} codec={self.codec!r}>"

@@ -1,0 +1,334 @@
+"""`Worqr`: the synchronous client. Every method runs one flow from `worqr._flows`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar, overload
+
+import redis
+
+from worqr import _flows as flows
+from worqr._codec import Codec, StrCodec
+from worqr._connect import sync_pool
+from worqr._listener import SyncListener
+from worqr._models import Event, Process
+from worqr._runner import SyncRunner
+from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
+from worqr._supervisor import SyncSupervisor
+from worqr.errors import ClientClosedError, WorqrError
+
+T = TypeVar("T")
+R = TypeVar("R")
+log = logging.getLogger("worqr")
+_TEXT = StrCodec()
+
+
+class Worqr:
+    """A client of a worqr queue system on one Redis: producer, worker, or both.
+
+    Safe to share between threads. Use it as a context manager, or call `close`: leaving
+    fails this worker cleanly (its processes go back to the front of their queues).
+
+    Args:
+        redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL or a ``redis.Redis`` client.
+            Default: the ``WORQR_REDIS_URL`` environment variable, else ``redis://localhost:6379/0``.
+        prefix: the namespace of every key and channel; two prefixes never see each other.
+        worker_id: this worker's id (default: a fresh UUID4). Must be unique among live workers.
+        heartbeat_interval: seconds between heartbeats.
+        worker_timeout: seconds without a heartbeat after which peers reap this worker;
+            None makes a permanent worker that never expires.
+        cleanup_interval: seconds between reaps of expired peers (with jitter).
+        poll_interval: seconds between checks for waiting work that a lost event missed.
+        max_payload_size: largest encoded task accepted, in bytes.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis: str | redis.Redis | None = None,
+        prefix: str = "worqr",
+        worker_id: str | None = None,
+        heartbeat_interval: float = 1.0,
+        worker_timeout: float | None = 3.0,
+        cleanup_interval: float = 10.0,
+        poll_interval: float = 5.0,
+        max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
+    ) -> None:
+        self._session = Session(
+            prefix=prefix,
+            worker_id=str(uuid.uuid4()) if worker_id is None else worker_id,
+            heartbeat_interval=heartbeat_interval,
+            worker_timeout=worker_timeout,
+            cleanup_interval=cleanup_interval,
+            poll_interval=poll_interval,
+            max_payload_size=max_payload_size,
+        )
+        self._pool, self._owns_pool = sync_pool(redis)
+        self._runner = SyncRunner(self._pool)
+        self._listener = SyncListener(self._session, self._pool, self._runner.run)
+        self._supervisor: SyncSupervisor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def worker_id(self) -> str:
+        """This client's worker id."""
+        return self._session.worker_id
+
+    @property
+    def prefix(self) -> str:
+        """The namespace of every key and channel of this client."""
+        return self._session.prefix
+
+    def _drive(self, flow: flows.Flow[R]) -> R:
+        if self._closed:
+            msg = "this Worqr client is closed"
+            raise ClientClosedError(msg)
+        return flows.drive(flow, self._runner.run)
+
+    # Queues ---------------------------------------------------------------------------------
+
+    def enqueue(self, queue: str, task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int:
+        """Append a task (a str) or a batch (any other iterable of str) to the back of ``queue``.
+
+        The batch is enqueued atomically, in order, and a ``work`` event announces it.
+        Returns how many tasks were enqueued.
+
+        Raises:
+            DuplicateTaskError: ``unique`` and a payload is already queued or in process on
+                ``queue`` (or repeats in the batch); nothing was enqueued.
+            InvalidArgumentError, InvalidTaskTypeError: bad name or task; nothing was written.
+        """
+        tasks = flows.as_batch(_TEXT, task_or_tasks)
+        return self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique))
+
+    def count_queue(self, queue: str) -> int:
+        """How many tasks wait in ``queue``."""
+        return self._drive(flows.count_queue(self._session, queue))
+
+    def peek_queue(self, queue: str) -> str | None:
+        """The task that would be dequeued next from ``queue``, or None if it is empty."""
+        return self._drive(flows.peek_queue(self._session, queue, _TEXT))
+
+    def get_tasks(self, queue: str) -> list[str]:
+        """The tasks waiting in ``queue``, in dequeue order."""
+        return self._drive(flows.get_tasks(self._session, queue, _TEXT))
+
+    def get_queues(self) -> list[str]:
+        """The names of the queues that exist (from their first enqueue or start_work until deleted)."""
+        return self._drive(flows.get_queues(self._session))
+
+    def delete_queue(self, queue: str) -> int:
+        """Drop the waiting tasks of ``queue`` and its unique markers; returns how many were dropped.
+
+        Tasks already in processes stay with their workers. Publishes a ``delete`` event.
+        """
+        return self._drive(flows.delete_queue(self._session, queue))
+
+    def cancel_tasks(self, queue: str, task: str) -> int:
+        """Remove every waiting copy of ``task`` from ``queue``; returns how many were removed.
+
+        Publishes a ``cancel`` event with the payload, so workers running it can stop.
+        """
+        return self._drive(flows.cancel_tasks(self._session, queue, _TEXT, task))
+
+    @overload
+    def queue(self, name: str) -> Queue[str]: ...
+    @overload
+    def queue(self, name: str, codec: Codec[T]) -> Queue[T]: ...
+    def queue(self, name: str, codec: Codec[Any] = _TEXT) -> Queue[Any]:
+        """A typed view of queue ``name`` whose tasks are encoded and decoded by ``codec``."""
+        self._session.queue(name)
+        return Queue(self, name, codec)
+
+    # Workers and processes ------------------------------------------------------------------
+
+    def start_worker(self) -> None:
+        """Register this worker and start its heartbeat and the periodic reaping of dead peers.
+
+        Idempotent while the worker is alive; after the worker was declared dead, registers
+        it again (it must then ``start_work`` again).
+        """
+        self._drive(flows.start_worker(self._session))
+        with self._lock:
+            if self._supervisor is None or not self._supervisor.running:
+                self._supervisor = SyncSupervisor(self._session, self._runner.run)
+                self._supervisor.start()
+
+    def start_work(self, queue: str) -> None:
+        """Subscribe to ``queue``'s events and allow this worker to dequeue from it.
+
+        Returns once the subscription is live; if tasks are already waiting, this client's
+        callbacks get a ``work`` event at once.
+
+        Raises:
+            WorkerNotStartedError: before ``start_worker()``.
+            WorkerLostError: this worker was declared dead.
+        """
+        keys = self._session.queue(queue)
+        self._session.state.check_started(keys.queue, self.worker_id)
+        self._listener.add(keys.queue, keys.channel, working=True)
+        try:
+            pending = self._drive(flows.start_work(self._session, keys.queue))
+        except BaseException:
+            self._listener.remove(keys.queue, keys.channel, working=True)
+            raise
+        if pending:
+            self._listener.emit(Event("work", keys.queue, str(pending)))
+
+    def stop_work(self, queue: str) -> None:
+        """Stop dequeuing from ``queue``; this worker's processes there go back to the front."""
+        keys = self._session.queue(queue)
+        self._drive(flows.stop_work(self._session, keys.queue))
+        self._listener.remove(keys.queue, keys.channel, working=True)
+
+    def dequeue(self, queue: str) -> Process[str] | None:
+        """Move the next task of ``queue`` into a new process of this worker, or return None.
+
+        Raises:
+            NotWorkingError: ``start_work(queue)`` was not called.
+            WorkerLostError: this worker was declared dead; call ``start_worker()`` again.
+            CodecError: the payload is not UTF-8 (it is in process; its id is on the error).
+        """
+        return self._drive(flows.dequeue(self._session, queue, _TEXT))
+
+    def finish_process(self, process_id: str, result: object = None) -> None:
+        """Remove the process's task for good and publish a ``done`` event with ``result`` (JSON).
+
+        Raises:
+            ProcessLostError: the process is not this worker's (anymore): already finished or
+                stopped, or requeued by a peer that reaped this worker.
+        """
+        self._drive(flows.finish_process(self._session, process_id, result))
+
+    def stop_process(self, process_id: str) -> None:
+        """Give the process's task back to the front of its queue.
+
+        Raises:
+            ProcessLostError: the process is not this worker's (anymore).
+        """
+        self._drive(flows.stop_process(self._session, process_id))
+
+    def get_workers(self) -> list[str]:
+        """The ids of the registered workers that have not been declared dead."""
+        return self._drive(flows.get_workers(self._session))
+
+    def get_working_queues(self, worker_id: str | None = None) -> list[str]:
+        """The queues a worker (default: this one) works on."""
+        return self._drive(flows.get_working_queues(self._session, worker_id))
+
+    def get_matching_processes(self, task: str) -> list[str]:
+        """The ids of the processes, on any queue and worker, whose payload equals ``task``."""
+        return self._drive(flows.get_matching_processes(self._session, _TEXT, task))
+
+    def fail_worker(self, worker_id: str | None = None) -> None:
+        """Declare a worker (default: this one) dead and return all its processes to the
+        front of their queues, in order."""
+        self._drive(flows.fail_worker(self._session, worker_id))
+
+    def cleanup_workers(self) -> list[str]:
+        """Reap every peer whose heartbeat expired; returns the reaped ids.
+
+        Runs by itself every ``cleanup_interval`` while this worker is started.
+        """
+        return self._drive(flows.cleanup_workers(self._session))
+
+    # Events ---------------------------------------------------------------------------------
+
+    def on(self, queue: str, callback: Callable[[Event], Any]) -> None:
+        """Call ``callback(event)`` for every event of ``queue``; returns once subscribed.
+
+        Callbacks run one at a time on the client's listener thread: keep them short.
+        """
+        keys = self._session.queue(queue)
+        self._listener.add(keys.queue, keys.channel, callback)
+
+    def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
+        """Stop calling ``callback`` for events of ``queue``."""
+        keys = self._session.queue(queue)
+        self._listener.remove(keys.queue, keys.channel, callback)
+
+    # Lifetime -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the heartbeat and the listener; a started worker is failed cleanly first,
+        so its processes go back to the front of their queues. Idempotent."""
+        if self._closed:
+            return
+        with self._lock:
+            supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.stop()
+        if self._session.state.started and not self._session.state.lost:
+            try:
+                self._drive(flows.fail_worker(self._session, None))
+            except WorqrError as exc:
+                log.warning("worker %s could not release its processes on close: %s", self.worker_id, exc)
+        self._closed = True
+        self._listener.close()
+        if self._owns_pool:
+            self._pool.disconnect()
+
+    def __enter__(self) -> Worqr:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Worqr prefix={self.prefix!r} worker_id={self.worker_id!r} at {self._runner.where}>"
+
+
+class Queue(Generic[T]):
+    """A typed view of one queue: tasks are encoded and decoded by the queue's codec.
+
+    Processes are finished and stopped through the client, as usual.
+    """
+
+    def __init__(self, client: Worqr, name: str, codec: Codec[T]) -> None:
+        self.client = client
+        self.name = name
+        self.codec = codec
+
+    @overload
+    def enqueue(self, task_or_tasks: T, *, unique: bool = False) -> int: ...
+    @overload
+    def enqueue(self, task_or_tasks: Iterable[T], *, unique: bool = False) -> int: ...
+    def enqueue(self, task_or_tasks: T | Iterable[T], *, unique: bool = False) -> int:
+        """Enqueue one task; with a text or bytes codec an iterable of them is a batch."""
+        tasks = flows.as_batch(self.codec, task_or_tasks)
+        return self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique))
+
+    def enqueue_many(self, tasks: Iterable[T], *, unique: bool = False) -> int:
+        """Enqueue a batch of tasks atomically, in order."""
+        batch = flows.as_batch(self.codec, tasks, many=True)
+        return self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique))
+
+    def dequeue(self) -> Process[T] | None:
+        """Move the next task into a new process of this worker, decoded; None if empty."""
+        return self.client._drive(flows.dequeue(self.client._session, self.name, self.codec))
+
+    def peek(self) -> T | None:
+        """The next task to be dequeued, or None."""
+        return self.client._drive(flows.peek_queue(self.client._session, self.name, self.codec))
+
+    def tasks(self) -> list[T]:
+        """The waiting tasks, in dequeue order."""
+        return self.client._drive(flows.get_tasks(self.client._session, self.name, self.codec))
+
+    def count(self) -> int:
+        """How many tasks wait."""
+        return self.client._drive(flows.count_queue(self.client._session, self.name))
+
+    def cancel(self, task: T) -> int:
+        """Remove every waiting copy of ``task``; returns how many."""
+        return self.client._drive(flows.cancel_tasks(self.client._session, self.name, self.codec, task))
+
+    def __repr__(self) -> str:
+        return f"<Queue {self.name!r} codec={self.codec!r}>"

@@ -1,0 +1,142 @@
+"""Every Redis key and channel name worqr uses, built in one place.
+
+Layout (``P`` is the prefix, ``Q`` the queue name with ``%``, ``{``, ``}`` and ``:``
+percent-encoded so that it can never end the hash tag or shift the prefix):
+
+    {P:Q}:queue            LIST    pending tasks; index 0 is the front (dequeued next)
+    {P:Q}:unique           SET     payloads enqueued with unique=True, queued or in process
+    {P:Q}:workers          SET     ids of workers that may dequeue from Q (start_work)
+    {P:Q}:seq              STRING  counter that numbers the processes of Q
+    {P:Q}:process:<W>      HASH    worker W's processes on Q: sequence number -> payload
+    {P:Q}:events           channel work / cancel / delete / done events of Q
+
+    {P}:queues             SET     registry of existing queue names
+    {P}:workers            SET     registered, live workers
+    {P}:reaping            SET     workers declared dead whose processes are being requeued
+    {P}:heartbeat:<W>      STRING  W's heartbeat; expires after worker_timeout (server time)
+    {P}:queues-of:<W>      SET     queues W works on
+
+All keys of one queue share the hash tag ``{P:Q}`` and so one Redis Cluster slot; the
+registries share ``{P}``. Nothing else in worqr concatenates key names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worqr.errors import InvalidNameError
+
+#: Longest queue name accepted, in characters. Keys stay short and logs readable.
+MAX_QUEUE_NAME_LENGTH = 1024
+#: Longest worker id or prefix accepted, in characters.
+MAX_ID_LENGTH = 256
+
+_TAG_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
+
+
+def _check_text(kind: str, value: object, max_length: int) -> str:
+    if not isinstance(value, str):
+        msg = f"{kind} must be a str, got {type(value).__name__}: {value!r}"
+        raise InvalidNameError(msg)
+    if not value:
+        msg = f"{kind} must not be empty"
+        raise InvalidNameError(msg)
+    if len(value) > max_length:
+        msg = f"{kind} is {len(value)} characters long; the limit is {max_length}"
+        raise InvalidNameError(msg)
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        msg = f"{kind} {value!r} contains the control character {bad!r}; use printable characters"
+        raise InvalidNameError(msg)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        msg = f"{kind} {value!r} is not valid Unicode text (it cannot be encoded as UTF-8)"
+        raise InvalidNameError(msg) from exc
+    return value
+
+
+def check_queue_name(queue: object) -> str:
+    """Return ``queue`` if it is a usable queue name, else raise `InvalidNameError`."""
+    return _check_text("queue name", queue, MAX_QUEUE_NAME_LENGTH)
+
+
+def check_worker_id(worker_id: object) -> str:
+    """Return ``worker_id`` if it is a usable worker id, else raise `InvalidNameError`."""
+    return _check_text("worker_id", worker_id, MAX_ID_LENGTH)
+
+
+def check_prefix(prefix: object) -> str:
+    """Return ``prefix`` if it is usable, else raise `InvalidNameError`.
+
+    A prefix may not contain ``{`` or ``}``: it sits inside every hash tag.
+    """
+    text = _check_text("prefix", prefix, MAX_ID_LENGTH)
+    if "{" in text or "}" in text:
+        msg = f"prefix {text!r} contains '{{' or '}}'; a prefix sits inside the Redis Cluster hash tag, so choose one without braces"
+        raise InvalidNameError(msg)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys and channel of one queue, all under the hash tag ``{prefix:queue}``."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def tag(self) -> str:
+        return "{" + self.prefix + ":" + self.queue.translate(_TAG_ESCAPES) + "}"
+
+    @property
+    def pending(self) -> str:
+        return self.tag + ":queue"
+
+    @property
+    def unique(self) -> str:
+        return self.tag + ":unique"
+
+    @property
+    def workers(self) -> str:
+        return self.tag + ":workers"
+
+    @property
+    def seq(self) -> str:
+        return self.tag + ":seq"
+
+    @property
+    def channel(self) -> str:
+        return self.tag + ":events"
+
+    def processes(self, worker_id: str) -> str:
+        return self.tag + ":process:" + worker_id
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryKeys:
+    """The registries shared by all queues of a prefix, under the hash tag ``{prefix}``."""
+
+    prefix: str
+
+    @property
+    def tag(self) -> str:
+        return "{" + self.prefix + "}"
+
+    @property
+    def queues(self) -> str:
+        return self.tag + ":queues"
+
+    @property
+    def workers(self) -> str:
+        return self.tag + ":workers"
+
+    @property
+    def reaping(self) -> str:
+        return self.tag + ":reaping"
+
+    def heartbeat(self, worker_id: str) -> str:
+        return self.tag + ":heartbeat:" + worker_id
+
+    def queues_of(self, worker_id: str) -> str:
+        return self.tag + ":queues-of:" + worker_id

@@ -1,0 +1,345 @@
+"""The event listeners: one pub/sub connection per client, in a thread (`SyncListener`) or
+an asyncio task (`AsyncListener`), that delivers events to the callbacks registered with ``on``.
+
+The listener owns its pub/sub connection outright: other threads or tasks hand it requests
+instead of touching the connection, because a redis-py PubSub is not safe to share. After a
+reconnect it subscribes again and checks the queues for waiting work, and every
+``poll_interval`` it checks the queues this worker works on, so a ``work`` message lost
+while disconnected never stalls a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import queue as queue_module
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.client
+import redis.client
+
+from worqr import _flows as flows
+from worqr._events import Callback, Subscriptions
+from worqr._models import Event
+from worqr._ops import Call
+from worqr._session import Session
+from worqr.errors import RedisUnavailableError, WorqrError
+
+log = logging.getLogger("worqr")
+
+#: How long the listener blocks reading pub/sub before it looks at new requests (seconds).
+READ_TIMEOUT = 0.05
+#: How long ``on``/``start_work`` wait for Redis to confirm a subscription (seconds).
+SUBSCRIBE_TIMEOUT = 15.0
+_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def _backoff(failures: int) -> float:
+    return float(min(2.0, 0.05 * 2**failures))
+
+
+class _Requests:
+    """What the listener must do next: (un)subscribe channels, deliver local events."""
+
+    def __init__(self) -> None:
+        self.subscribe: set[str] = set()
+        self.unsubscribe: set[str] = set()
+        self.events: list[Event] = []
+        self.check: set[str] = set()
+
+
+class _ListenerCore:
+    """The part of a listener that is the same in both hosts: bookkeeping, no I/O."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.subs = Subscriptions()
+        self.lock = threading.Lock()
+        self.requests = _Requests()
+        self.ever_confirmed: set[str] = set()
+        self.next_poll = time.monotonic() + session.poll_interval
+
+    def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool) -> bool:
+        """Record interest; True if the caller must wait for a SUBSCRIBE confirmation."""
+        with self.lock:
+            self.subs.queue_of[channel] = queue
+            if callback is not None:
+                self.subs.callbacks.setdefault(queue, []).append(callback)
+            if working:
+                self.subs.working.add(queue)
+            self.requests.unsubscribe.discard(channel)
+            if channel in self.subs.confirmed:
+                return False
+            self.requests.subscribe.add(channel)
+            return True
+
+    def unwant(self, queue: str, channel: str, callback: Callback | None, *, working: bool) -> None:
+        with self.lock:
+            if callback is not None and callback in self.subs.callbacks.get(queue, []):
+                self.subs.callbacks[queue].remove(callback)
+            if working:
+                self.subs.working.discard(queue)
+            if not self.subs.wanted(queue):
+                self.requests.subscribe.discard(channel)
+                self.requests.unsubscribe.add(channel)
+
+    def emit(self, event: Event) -> None:
+        with self.lock:
+            self.requests.events.append(event)
+
+    def take_requests(self) -> _Requests:
+        with self.lock:
+            taken, self.requests = self.requests, _Requests()
+            return taken
+
+    def reset_connection(self) -> list[str]:
+        """Forget confirmations (new connection); return the channels to subscribe."""
+        with self.lock:
+            self.subs.confirmed.clear()
+            self.requests.subscribe.clear()
+            self.requests.unsubscribe.clear()
+            return self.subs.channels()
+
+    def on_message(self, message: dict[str, Any]) -> tuple[list[tuple[Callback, Event]], str | None]:
+        """Deliveries for one pub/sub message, and the channel confirmed by it, if any."""
+        channel = message["channel"]
+        channel = channel.decode("utf-8", "surrogateescape") if isinstance(channel, bytes) else channel
+        with self.lock:
+            if message["type"] == "subscribe":
+                if channel in self.ever_confirmed and channel in self.subs.queue_of:
+                    self.requests.check.add(self.subs.queue_of[channel])  # reconnected: look for missed work
+                self.subs.confirmed.add(channel)
+                self.ever_confirmed.add(channel)
+                return [], channel
+            if message["type"] == "unsubscribe":
+                self.subs.confirmed.discard(channel)
+                return [], None
+            if message["type"] != "message":
+                return [], None
+            data = message["data"]
+            return self.subs.deliveries(channel, data if isinstance(data, bytes) else str(data).encode()), None
+
+    def queues_to_check(self, taken: _Requests, now: float) -> list[str]:
+        queues = set(taken.check)
+        if now >= self.next_poll:
+            self.next_poll = now + self.session.poll_interval
+            with self.lock:
+                queues |= self.subs.working
+        return sorted(queues)
+
+    def local(self, events: Sequence[Event]) -> list[tuple[Callback, Event]]:
+        with self.lock:
+            return [d for event in events for d in self.subs.local(event)]
+
+    def work_events(self, counts: dict[str, int]) -> list[Event]:
+        return [Event("work", q, str(n)) for q, n in counts.items() if n > 0]
+
+
+def _pubsub_pool_kwargs(pool: Any) -> dict[str, Any]:
+    # Payloads in events are bytes: read them undecoded whatever the caller's client does.
+    return {**pool.connection_kwargs, "decode_responses": False}
+
+
+class SyncListener:
+    """Hosts the listener in a daemon thread."""
+
+    def __init__(self, session: Session, pool: redis.ConnectionPool, run: Callable[[Sequence[Call[Any]]], list[Any]]) -> None:
+        self.core = _ListenerCore(session)
+        self._pool = redis.ConnectionPool(connection_class=pool.connection_class, **_pubsub_pool_kwargs(pool))
+        self._run = run
+        self._stop = threading.Event()
+        self._confirmed = threading.Condition(self.core.lock)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def add(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
+        if not self.core.want(queue, channel, callback, working=working):
+            return
+        self._ensure_thread()
+        with self._confirmed:
+            if not self._confirmed.wait_for(lambda: channel in self.core.subs.confirmed, SUBSCRIBE_TIMEOUT):
+                msg = f"Redis did not confirm the subscription to {channel!r} within {SUBSCRIBE_TIMEOUT} s"
+                raise RedisUnavailableError(msg)
+
+    def remove(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
+        self.core.unwant(queue, channel, callback, working=working)
+
+    def emit(self, event: Event) -> None:
+        self.core.emit(event)
+        self._ensure_thread()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._pool.disconnect()
+
+    def _ensure_thread(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="worqr-listener", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        pubsub: redis.client.PubSub | None = None
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = redis.client.PubSub(self._pool)
+                    channels = self.core.reset_connection()
+                    if channels:
+                        pubsub.subscribe(*channels)
+                self._step(pubsub)
+                failures = 0
+            except _ERRORS as exc:
+                failures += 1
+                log.warning("event listener lost its connection (%s); reconnecting", exc)
+                pubsub = self._discard(pubsub)
+                self._stop.wait(_backoff(failures))
+        self._discard(pubsub)
+
+    def _step(self, pubsub: redis.client.PubSub) -> None:
+        taken = self.core.take_requests()
+        if taken.subscribe:
+            pubsub.subscribe(*taken.subscribe)
+        if taken.unsubscribe:
+            pubsub.unsubscribe(*taken.unsubscribe)
+        deliveries = self.core.local(taken.events)
+        message = pubsub.get_message(timeout=READ_TIMEOUT)
+        if message is not None:
+            found, confirmed = self.core.on_message(message)
+            deliveries += found
+            if confirmed is not None:
+                with self._confirmed:
+                    self._confirmed.notify_all()
+        queues = self.core.queues_to_check(taken, time.monotonic())
+        if queues:
+            try:
+                counts = flows.drive(flows.pending_counts(self.core.session, queues), self._run)
+                deliveries += self.core.local(self.core.work_events(counts))
+            except WorqrError as exc:
+                log.warning("could not poll queues %s for waiting work: %s", queues, exc)
+        for callback, event in deliveries:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback %r failed on %s event of queue %r", callback, event.type, event.queue)
+
+    @staticmethod
+    def _discard(pubsub: redis.client.PubSub | None) -> None:
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except _ERRORS:
+                pass
+
+
+class AsyncListener:
+    """Hosts the listener in an asyncio task; callbacks may be coroutine functions."""
+
+    def __init__(self, session: Session, pool: redis.asyncio.ConnectionPool, run: Callable[[Sequence[Call[Any]]], Any]) -> None:
+        self.core = _ListenerCore(session)
+        self._pool = redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **_pubsub_pool_kwargs(pool))
+        self._run = run
+        self._stop = asyncio.Event()
+        self._confirmed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
+        if not self.core.want(queue, channel, callback, working=working):
+            return
+        self._ensure_task()
+        async with self._confirmed:
+            try:
+                await asyncio.wait_for(
+                    self._confirmed.wait_for(lambda: channel in self.core.subs.confirmed), SUBSCRIBE_TIMEOUT
+                )
+            except TimeoutError as exc:
+                msg = f"Redis did not confirm the subscription to {channel!r} within {SUBSCRIBE_TIMEOUT} s"
+                raise RedisUnavailableError(msg) from exc
+
+    def remove(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
+        self.core.unwant(queue, channel, callback, working=working)
+
+    def emit(self, event: Event) -> None:
+        self.core.emit(event)
+        self._ensure_task()
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None and self._task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(self._task, timeout=5)
+            except TimeoutError:
+                self._task.cancel()
+        await self._pool.aclose()
+
+    def _ensure_task(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="worqr-listener")
+
+    async def _loop(self) -> None:
+        pubsub: redis.asyncio.client.PubSub | None = None
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = redis.asyncio.client.PubSub(self._pool)
+                    channels = self.core.reset_connection()
+                    if channels:
+                        await pubsub.subscribe(*channels)
+                await self._step(pubsub)
+                failures = 0
+            except _ERRORS as exc:
+                failures += 1
+                log.warning("event listener lost its connection (%s); reconnecting", exc)
+                pubsub = await self._discard(pubsub)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), _backoff(failures))
+                except TimeoutError:
+                    pass
+        await self._discard(pubsub)
+
+    async def _step(self, pubsub: redis.asyncio.client.PubSub) -> None:
+        taken = self.core.take_requests()
+        if taken.subscribe:
+            await pubsub.subscribe(*taken.subscribe)
+        if taken.unsubscribe:
+            await pubsub.unsubscribe(*taken.unsubscribe)
+        deliveries = self.core.local(taken.events)
+        message = await pubsub.get_message(timeout=READ_TIMEOUT)
+        if message is not None:
+            found, confirmed = self.core.on_message(message)
+            deliveries += found
+            if confirmed is not None:
+                async with self._confirmed:
+                    self._confirmed.notify_all()
+        queues = self.core.queues_to_check(taken, time.monotonic())
+        if queues:
+            try:
+                counts = await flows.adrive(flows.pending_counts(self.core.session, queues), self._run)
+                deliveries += self.core.local(self.core.work_events(counts))
+            except WorqrError as exc:
+                log.warning("could not poll queues %s for waiting work: %s", queues, exc)
+        for callback, event in deliveries:
+            try:
+                outcome = callback(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                log.exception("event callback %r failed on %s event of queue %r", callback, event.type, event.queue)
+
+    @staticmethod
+    async def _discard(pubsub: redis.asyncio.client.PubSub | None) -> None:
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except _ERRORS:
+                pass

@@ -1,0 +1,56 @@
+"""The values worqr hands back: processes and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from worqr.errors import InvalidProcessIdError
+
+T = TypeVar("T")
+
+EventType = Literal["work", "cancel", "delete", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Process(Generic[T]):
+    """A task taken from a queue by one worker, until it is finished or stopped.
+
+    Set by worqr; read them, don't build them. ``id`` alone is enough to finish or stop
+    the process, and is unique even when payloads repeat.
+    """
+
+    id: str
+    queue: str
+    task: T
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened on a queue, delivered to callbacks registered with ``on``.
+
+    ``message`` depends on ``type``: ``work``: how many tasks arrived; ``cancel``: the payload;
+    ``delete``: empty; ``done``: JSON with ``worker_id``, ``process_id``, ``task`` and ``result``.
+    Payloads that are not UTF-8 are carried as base64, and ``task_encoding`` says so.
+    """
+
+    type: EventType
+    queue: str
+    message: str
+    task_encoding: Literal["utf-8", "base64"] = "utf-8"
+
+
+def make_process_id(seq: int, queue: str) -> str:
+    """The process id of the ``seq``-th process of ``queue``: ``"<seq>:<queue>"``."""
+    return f"{seq}:{queue}"
+
+
+def parse_process_id(process_id: object) -> tuple[int, str]:
+    """Split a process id into its sequence number and queue, or raise `InvalidProcessIdError`."""
+    if isinstance(process_id, str):
+        seq, sep, queue = process_id.partition(":")
+        if sep and queue and seq.isascii() and seq.isdigit():
+            return int(seq), queue
+    msg = f"{process_id!r} is not a process id; pass the id of a Process returned by dequeue (like '42:emails')"
+    raise InvalidProcessIdError(msg)

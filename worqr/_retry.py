@@ -1,0 +1,26 @@
+"""The one retry policy for transient connection failures (tenacity).
+
+A call is retried only when retrying cannot apply an effect twice: the connection failed
+before the command was sent, Redis answered LOADING (nothing ran), or every call in the
+batch is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+
+
+class RetryableFailure(Exception):
+    """A failure after which the whole batch may safely be sent again."""
+
+
+#: At most 6 attempts within ~10 s, backing off exponentially with jitter from 50 ms.
+#: Long enough to ride over a Redis restart, short enough that callers hear of an outage.
+POLICY: dict[str, Any] = {
+    "stop": stop_after_attempt(6) | stop_after_delay(10.0),
+    "wait": wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1),
+    "retry": retry_if_exception_type(RetryableFailure),
+    "reraise": True,
+}

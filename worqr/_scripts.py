@@ -1,0 +1,48 @@
+"""The Lua scripts: read from ``worqr/lua`` once, includes expanded, SHA1 computed locally."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+_INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script ready to run: its name, flattened source and SHA1."""
+
+    name: str
+    source: str
+    sha: str
+
+
+def _read(path: str) -> str:
+    return resources.files("worqr").joinpath("lua", path).read_text(encoding="utf-8")
+
+
+def _expand(source: str, seen: tuple[str, ...]) -> str:
+    def include(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in seen:
+            msg = f"Lua include cycle: {' -> '.join((*seen, name))}"
+            raise RuntimeError(msg)
+        return _expand(_read(f"include/{name}.lua"), (*seen, name))
+
+    return _INCLUDE.sub(include, source)
+
+
+@cache
+def script(name: str) -> Script:
+    """The script ``lua/<name>.lua``, with its ``-- @include`` lines replaced by the fragments."""
+    source = _expand(_read(f"{name}.lua"), (name,))
+    return Script(name, source, hashlib.sha1(source.encode("utf-8")).hexdigest())  # noqa: S324 (Redis names scripts by SHA1)
+
+
+def script_names() -> list[str]:
+    """Names of all scripts shipped in ``worqr/lua``."""
+    folder = resources.files("worqr").joinpath("lua")
+    return sorted(p.name.removesuffix(".lua") for p in folder.iterdir() if p.name.endswith(".lua"))

@@ -1,0 +1,112 @@
+"""The heartbeat and the reaper, in a daemon thread (`SyncSupervisor`) or an asyncio task
+(`AsyncSupervisor`). Both run `supervise` every ``heartbeat_interval``; it renews the
+heartbeat and, every ``cleanup_interval`` (with jitter, so peers don't reap in lockstep),
+reaps expired peers. Connection failures are logged and the loop goes on, so the heartbeat
+survives a Redis restart; a worker that finds itself declared dead stops the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from worqr import _flows as flows
+from worqr._ops import Call
+from worqr._session import Session
+from worqr.errors import WorqrError
+
+log = logging.getLogger("worqr")
+
+
+class Schedule:
+    """When the next cleanup is due."""
+
+    def __init__(self, session: Session) -> None:
+        self.interval = session.cleanup_interval
+        self.next_cleanup = time.monotonic() + self._jittered()
+
+    def _jittered(self) -> float:
+        return self.interval * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
+
+    def cleanup_due(self) -> bool:
+        now = time.monotonic()
+        if now < self.next_cleanup:
+            return False
+        self.next_cleanup = now + self._jittered()
+        return True
+
+
+def supervise(session: Session, *, cleanup: bool) -> flows.Flow[None]:
+    """One tick: renew the heartbeat, then reap expired peers if ``cleanup``."""
+    if not (yield from flows.heartbeat(session)):
+        return
+    if cleanup:
+        yield from flows.cleanup_workers(session)
+
+
+class SyncSupervisor:
+    def __init__(self, session: Session, run: Callable[[Sequence[Call[Any]]], list[Any]]) -> None:
+        self._session = session
+        self._run = run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="worqr-heartbeat", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=15)
+
+    def _loop(self) -> None:
+        schedule = Schedule(self._session)
+        while not self._stop.wait(self._session.heartbeat_interval):
+            try:
+                flows.drive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
+            except WorqrError as exc:
+                log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
+            if self._session.state.lost:
+                return
+
+
+class AsyncSupervisor:
+    def __init__(self, session: Session, run: Callable[[Sequence[Call[Any]]], Any]) -> None:
+        self._session = session
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="worqr-heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        schedule = Schedule(self._session)
+        while True:
+            await asyncio.sleep(self._session.heartbeat_interval)
+            try:
+                await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
+            except WorqrError as exc:
+                log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
+            if self._session.state.lost:
+                return

@@ -1,0 +1,124 @@
+"""Every error worqr raises.
+
+    WorqrError
+    ├── InvalidArgumentError (ValueError)    a bad argument, refused before anything is written
+    │   ├── InvalidNameError                 queue name, worker id or prefix
+    │   ├── InvalidProcessIdError            not a process id worqr made
+    │   └── PayloadTooLargeError             over the client's max_payload_size
+    ├── InvalidTaskTypeError (TypeError)     a task of the wrong type for its codec
+    ├── CodecError                           a stored payload the codec cannot decode
+    ├── DuplicateTaskError                   unique=True and the payload is already queued or in process
+    ├── ProcessLostError                     the process no longer belongs to this worker
+    ├── WorkerNotStartedError                start_work() before start_worker()
+    ├── NotWorkingError                      dequeue() on a queue without start_work()
+    ├── WorkerLostError                      peers declared this worker dead
+    ├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
+    ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
+    └── ClientClosedError                    the client was closed
+"""
+
+from __future__ import annotations
+
+
+class WorqrError(Exception):
+    """Base class of every error worqr raises."""
+
+
+class InvalidArgumentError(WorqrError, ValueError):
+    """Raised when an argument is invalid; nothing has been written."""
+
+
+class InvalidNameError(InvalidArgumentError):
+    """Raised when a queue name, worker id or prefix cannot be used."""
+
+
+class InvalidProcessIdError(InvalidArgumentError):
+    """Raised when a string is not a process id returned by ``dequeue``."""
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """Raised when an encoded task is larger than the client's ``max_payload_size``."""
+
+
+class InvalidTaskTypeError(WorqrError, TypeError):
+    """Raised when a task is not of a type its codec can encode (or is empty)."""
+
+
+class CodecError(WorqrError):
+    """Raised when a payload read from Redis cannot be decoded by the codec.
+
+    When raised by ``dequeue``, the task is already in a process of this worker:
+    ``process_id`` names it, so it can be finished or stopped; ``payload`` holds the raw bytes.
+    """
+
+    def __init__(self, message: str, *, payload: bytes, process_id: str | None = None) -> None:
+        super().__init__(message)
+        self.payload = payload
+        self.process_id = process_id
+
+
+class DuplicateTaskError(WorqrError):
+    """Raised by ``enqueue(..., unique=True)`` when the payload is already queued or in process.
+
+    Nothing of the call was enqueued, not even the other tasks of a batch.
+    """
+
+    def __init__(self, message: str, *, queue: str, task: bytes) -> None:
+        super().__init__(message)
+        self.queue = queue
+        self.task = task
+
+
+class ProcessLostError(WorqrError):
+    """Raised when a process no longer belongs to this worker.
+
+    It was already finished or stopped, or a peer reaped this worker and requeued the task
+    (which another worker may now hold). The caller must not assume its result counts.
+    """
+
+    def __init__(self, message: str, *, process_id: str) -> None:
+        super().__init__(message)
+        self.process_id = process_id
+
+
+class WorkerNotStartedError(WorqrError):
+    """Raised by ``start_work`` before ``start_worker``."""
+
+
+class NotWorkingError(WorqrError):
+    """Raised by ``dequeue`` on a queue this worker has not called ``start_work`` for."""
+
+
+class WorkerLostError(WorqrError):
+    """Raised when this worker has been declared dead (its heartbeat key is gone).
+
+    It takes no more work until ``start_worker()`` is called again.
+    """
+
+
+class RedisUnavailableError(WorqrError, ConnectionError):
+    """Raised when Redis cannot be reached, after bounded retries where retrying is safe.
+
+    ``maybe_applied`` is True when the connection broke after a state change was sent:
+    it may or may not have been applied, and worqr did not retry it to avoid applying it twice.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+
+
+class RedisCommandError(WorqrError):
+    """Raised when Redis refuses a command: a key of the wrong type, out of memory, no permission."""
+
+
+class ClientClosedError(WorqrError):
+    """Raised when a closed client is used."""
+
+
+#: Status codes returned by the Lua scripts (first element of the reply), by name.
+STATUS_OK = 0
+STATUS_PROCESS_LOST = -1
+STATUS_DUPLICATE = -2
+STATUS_WORKER_LOST = -3
+STATUS_WORKER_KNOWN = -4

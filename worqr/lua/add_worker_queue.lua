@@ -1,0 +1,22 @@
+-- add_worker_queue: record that a live worker works on a queue (first step of start_work).
+--
+-- Guarantees: only a registered worker whose heartbeat is alive can add a queue, so once a
+-- worker is declared dead its set of queues is frozen and the reaper sees all of them.
+-- The queue is registered too (a queue exists from its first start_work).
+--
+-- KEYS[1] workers    SET     registered, live workers
+-- KEYS[2] heartbeat  STRING  the worker's heartbeat key
+-- KEYS[3] queues_of  SET     queues the worker works on
+-- KEYS[4] queues     SET     registry of existing queue names
+-- ARGV[1] worker_id
+-- ARGV[2] queue
+-- Returns: {0} | {-3} WORKER_LOST
+local workers, heartbeat, queues_of, queues = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local worker_id, queue = ARGV[1], ARGV[2]
+
+if redis.call("SISMEMBER", workers, worker_id) == 0 or redis.call("EXISTS", heartbeat) == 0 then
+  return {-3}
+end
+redis.call("SADD", queues_of, queue)
+redis.call("SADD", queues, queue)
+return {0}

@@ -1,0 +1,36 @@
+-- enqueue: append tasks to the back of a queue and announce them.
+--
+-- Guarantees: all tasks are appended in order, or none is. With unique = "1", the call
+-- writes nothing if any payload is already marked unique on this queue (or repeats within
+-- the batch); otherwise every payload is marked.
+--
+-- KEYS[1] queue     LIST  pending tasks, front = index 0
+-- KEYS[2] unique    SET   payloads enqueued with unique=True, queued or in process
+-- ARGV[1] channel         the queue's event channel
+-- ARGV[2] unique          "1" to refuse and mark duplicates, "0" otherwise
+-- ARGV[3..] tasks         payloads, in order
+-- Returns: {0, count} | {-2, index}  DUPLICATE: 1-based index of the first duplicate task
+-- Publishes: "work\n<count>"
+-- @include push_chunked
+local queue, unique = KEYS[1], KEYS[2]
+local channel, is_unique = ARGV[1], ARGV[2] == "1"
+local count = #ARGV - 2
+
+if is_unique then
+  local seen = {}
+  for i = 3, #ARGV do
+    local task = ARGV[i]
+    if seen[task] or redis.call("SISMEMBER", unique, task) == 1 then
+      return {-2, i - 2}
+    end
+    seen[task] = true
+  end
+  local tasks = {unpack(ARGV, 3)}
+  for i = 1, count, 1000 do
+    redis.call("SADD", unique, unpack(tasks, i, math.min(i + 999, count)))
+  end
+end
+
+push_chunked("RPUSH", queue, ARGV, 3, #ARGV)
+redis.call("PUBLISH", channel, "work\n" .. count)
+return {0, count}

@@ -1,0 +1,25 @@
+-- finish: remove a process's task for good and announce its result.
+--
+-- Guarantees: only the worker that owns the process can finish it, once; a process that
+-- was finished, stopped, or requeued by a reaper gives PROCESS_LOST and changes nothing.
+-- Clears the unique marker of the payload.
+--
+-- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
+-- KEYS[2] unique     SET   the queue's unique markers
+-- ARGV[1] channel          the queue's event channel
+-- ARGV[2] seq              the process's sequence number
+-- ARGV[3] worker_id
+-- ARGV[4] result           the result, as JSON
+-- Returns: {0} | {-1} PROCESS_LOST
+-- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>"
+local processes, unique = KEYS[1], KEYS[2]
+local channel, seq, worker_id, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+local task = redis.call("HGET", processes, seq)
+if not task then
+  return {-1}
+end
+redis.call("HDEL", processes, seq)
+redis.call("SREM", unique, task)
+redis.call("PUBLISH", channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)
+return {0}

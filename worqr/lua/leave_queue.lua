@@ -1,0 +1,36 @@
+-- leave_queue: requeue all of a worker's processes on a queue and stop it dequeuing there.
+-- Used by stop_work, fail_worker and the reaper.
+--
+-- Guarantees: the worker's processes go back to the front of the queue in the order they
+-- were dequeued (the earliest first), and the worker can no longer dequeue from the queue;
+-- idempotent, so several reapers may race.
+--
+-- KEYS[1] workers    SET   workers allowed to dequeue from this queue
+-- KEYS[2] processes  HASH  the worker's processes on this queue: seq -> payload
+-- KEYS[3] queue      LIST  pending tasks, front = index 0
+-- ARGV[1] channel          the queue's event channel
+-- ARGV[2] worker_id
+-- Returns: {0, requeued}
+-- Publishes: "work\n<requeued>" when anything was requeued
+-- @include push_chunked
+local workers, processes, queue = KEYS[1], KEYS[2], KEYS[3]
+local channel, worker_id = ARGV[1], ARGV[2]
+
+local flat = redis.call("HGETALL", processes)
+local entries = {}
+for i = 1, #flat, 2 do
+  entries[#entries + 1] = {tonumber(flat[i]), flat[i + 1]}
+end
+table.sort(entries, function(a, b) return a[1] < b[1] end)
+-- LPUSH a b c leaves c at the front, so push the latest first: the earliest ends in front.
+local tasks = {}
+for i = #entries, 1, -1 do
+  tasks[#tasks + 1] = entries[i][2]
+end
+if #tasks > 0 then
+  push_chunked("LPUSH", queue, tasks, 1, #tasks)
+  redis.call("DEL", processes)
+  redis.call("PUBLISH", channel, "work\n" .. #tasks)
+end
+redis.call("SREM", workers, worker_id)
+return {0, #tasks}

@@ -1,0 +1,23 @@
+-- stop: give a process's task back to the front of its queue.
+--
+-- Guarantees: only the worker that owns the process can stop it, once; a process that was
+-- finished, stopped, or requeued by a reaper gives PROCESS_LOST and changes nothing.
+-- The unique marker stays: the task is queued again.
+--
+-- KEYS[1] processes  HASH  the stopping worker's processes on this queue: seq -> payload
+-- KEYS[2] queue      LIST  pending tasks, front = index 0
+-- ARGV[1] channel          the queue's event channel
+-- ARGV[2] seq              the process's sequence number
+-- Returns: {0} | {-1} PROCESS_LOST
+-- Publishes: "work\n1"
+local processes, queue = KEYS[1], KEYS[2]
+local channel, seq = ARGV[1], ARGV[2]
+
+local task = redis.call("HGET", processes, seq)
+if not task then
+  return {-1}
+end
+redis.call("HDEL", processes, seq)
+redis.call("LPUSH", queue, task)
+redis.call("PUBLISH", channel, "work\n1")
+return {0}
