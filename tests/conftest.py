@@ -11,7 +11,6 @@ import redis
 from worqr import AsyncWorqr
 
 
-
 @pytest.fixture
 def raw(redis_url: str) -> Iterator[redis.Redis]:
     """A plain redis-py client on the test server, for looking behind worqr's back."""

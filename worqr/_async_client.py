@@ -98,7 +98,8 @@ class AsyncWorqr:
         return await self._drive(flows.count_queue(self._session, queue))
 
     async def peek_queue(self, queue: str) -> str | None:
-        return await self._drive(flows.peek_queue(self._session, queue, _TEXT))
+        flow = flows.peek_queue(self._session, queue, _TEXT)
+        return await self._drive(flow)
 
     async def get_tasks(self, queue: str) -> list[str]:
         return await self._drive(flows.get_tasks(self._session, queue, _TEXT))
@@ -236,7 +237,8 @@ class AsyncQueue(Generic[T]):
         return await self.client._drive(flows.dequeue(self.client._session, self.name, self.codec))
 
     async def peek(self) -> T | None:
-        return await self.client._drive(flows.peek_queue(self.client._session, self.name, self.codec))
+        flow = flows.peek_queue(self.client._session, self.name, self.codec)
+        return await self.client._drive(flow)
 
     async def tasks(self) -> list[T]:
         return await self.client._drive(flows.get_tasks(self.client._session, self.name, self.codec))

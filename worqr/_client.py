@@ -112,7 +112,8 @@ class Worqr:
 
     def peek_queue(self, queue: str) -> str | None:
         """The task that would be dequeued next from ``queue``, or None if it is empty."""
-        return self._drive(flows.peek_queue(self._session, queue, _TEXT))
+        flow = flows.peek_queue(self._session, queue, _TEXT)
+        return self._drive(flow)
 
     def get_tasks(self, queue: str) -> list[str]:
         """The tasks waiting in ``queue``, in dequeue order."""
@@ -316,7 +317,8 @@ class Queue(Generic[T]):
 
     def peek(self) -> T | None:
         """The next task to be dequeued, or None."""
-        return self.client._drive(flows.peek_queue(self.client._session, self.name, self.codec))
+        flow = flows.peek_queue(self.client._session, self.name, self.codec)
+        return self.client._drive(flow)
 
     def tasks(self) -> list[T]:
         """The waiting tasks, in dequeue order."""

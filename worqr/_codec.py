@@ -36,7 +36,8 @@ class StrCodec:
     """Text tasks, stored as UTF-8. The codec of the untyped methods."""
 
     def encode(self, task: str) -> bytes:
-        if not isinstance(task, str):
+        value: object = task  # checked at run time: callers are not always type-checked
+        if not isinstance(value, str):
             msg = f"a task must be a str, got {type(task).__name__}: {task!r:.80}; use BytesCodec or JsonCodec for other types"
             raise InvalidTaskTypeError(msg)
         try:
@@ -60,9 +61,10 @@ class BytesCodec:
     """Binary tasks: any bytes, stored unchanged."""
 
     def encode(self, task: bytes) -> bytes:
-        if isinstance(task, bytearray | memoryview):
-            return bytes(task)
-        if not isinstance(task, bytes):
+        value: object = task  # checked at run time: callers are not always type-checked
+        if isinstance(value, bytearray | memoryview):
+            return bytes(value)
+        if not isinstance(value, bytes):
             msg = f"a task must be bytes, got {type(task).__name__}: {task!r:.80}"
             raise InvalidTaskTypeError(msg)
         return task
@@ -99,7 +101,7 @@ class JsonCodec(Generic[T]):
             if not isinstance(task, self.type_):
                 msg = f"a task must be a {self.type_.__name__}, got {type(task).__name__}: {task!r:.80}"
                 raise InvalidTaskTypeError(msg)
-            value = dataclasses.asdict(task)  # type: ignore[call-overload]
+            value = dataclasses.asdict(task)
         try:
             text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:

@@ -108,7 +108,8 @@ def as_batch(codec: Codec[T], task_or_tasks: object, *, many: bool = False) -> l
 
 def enqueue(session: Session, queue: str, codec: Codec[T], tasks: list[T], *, unique: bool) -> Flow[int]:
     keys = session.queue(queue)
-    if not isinstance(unique, bool):
+    flag: object = unique  # checked at run time: callers are not always type-checked
+    if not isinstance(flag, bool):
         msg = f"unique must be True or False, got {unique!r}"
         raise InvalidArgumentError(msg)
     payloads = encode_tasks(session, codec, tasks)

@@ -31,6 +31,7 @@ MAX_QUEUE_NAME_LENGTH = 1024
 #: Longest worker id or prefix accepted, in characters.
 MAX_ID_LENGTH = 256
 
+_CONTROL_CHARACTERS = frozenset(chr(c) for c in [*range(32), 127])
 _TAG_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
 
 
@@ -44,7 +45,7 @@ def _check_text(kind: str, value: object, max_length: int) -> str:
     if len(value) > max_length:
         msg = f"{kind} is {len(value)} characters long; the limit is {max_length}"
         raise InvalidNameError(msg)
-    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    bad = next((c for c in value if c in _CONTROL_CHARACTERS), None)
     if bad is not None:
         msg = f"{kind} {value!r} contains the control character {bad!r}; use printable characters"
         raise InvalidNameError(msg)

@@ -11,9 +11,9 @@ while disconnected never stalls a worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-import queue as queue_module
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -201,11 +201,12 @@ class SyncListener:
             except _ERRORS as exc:
                 failures += 1
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
-                pubsub = self._discard(pubsub)
+                self._discard(pubsub)
+                pubsub = None
                 self._stop.wait(_backoff(failures))
         self._discard(pubsub)
 
-    def _step(self, pubsub: redis.client.PubSub) -> None:
+    def _step(self, pubsub: Any) -> None:
         taken = self.core.take_requests()
         if taken.subscribe:
             pubsub.subscribe(*taken.subscribe)
@@ -233,12 +234,10 @@ class SyncListener:
                 log.exception("event callback %r failed on %s event of queue %r", callback, event.type, event.queue)
 
     @staticmethod
-    def _discard(pubsub: redis.client.PubSub | None) -> None:
+    def _discard(pubsub: Any) -> None:
         if pubsub is not None:
-            try:
+            with contextlib.suppress(*_ERRORS):
                 pubsub.close()
-            except _ERRORS:
-                pass
 
 
 class AsyncListener:
@@ -279,7 +278,8 @@ class AsyncListener:
                 await asyncio.wait_for(self._task, timeout=5)
             except TimeoutError:
                 self._task.cancel()
-        await self._pool.aclose()
+        pool: Any = self._pool
+        await pool.aclose()
 
     def _ensure_task(self) -> None:
         if self._task is None:
@@ -300,14 +300,13 @@ class AsyncListener:
             except _ERRORS as exc:
                 failures += 1
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
-                pubsub = await self._discard(pubsub)
-                try:
+                await self._discard(pubsub)
+                pubsub = None
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), _backoff(failures))
-                except TimeoutError:
-                    pass
         await self._discard(pubsub)
 
-    async def _step(self, pubsub: redis.asyncio.client.PubSub) -> None:
+    async def _step(self, pubsub: Any) -> None:
         taken = self.core.take_requests()
         if taken.subscribe:
             await pubsub.subscribe(*taken.subscribe)
@@ -337,9 +336,7 @@ class AsyncListener:
                 log.exception("event callback %r failed on %s event of queue %r", callback, event.type, event.queue)
 
     @staticmethod
-    async def _discard(pubsub: redis.asyncio.client.PubSub | None) -> None:
+    async def _discard(pubsub: Any) -> None:
         if pubsub is not None:
-            try:
+            with contextlib.suppress(*_ERRORS):
                 await pubsub.aclose()
-            except _ERRORS:
-                pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential, wait_random
 
 
 class RetryableFailure(Exception):
@@ -20,7 +20,7 @@ class RetryableFailure(Exception):
 #: Long enough to ride over a Redis restart, short enough that callers hear of an outage.
 POLICY: dict[str, Any] = {
     "stop": stop_after_attempt(6) | stop_after_delay(10.0),
-    "wait": wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1),
+    "wait": wait_exponential(multiplier=0.05, max=2.0) + wait_random(0, 0.1),
     "retry": retry_if_exception_type(RetryableFailure),
     "reraise": True,
 }

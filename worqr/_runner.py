@@ -77,7 +77,7 @@ class SyncRunner:
     """Executes calls on a ``redis.ConnectionPool``; safe to share between threads."""
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
-        self.pool = pool
+        self.pool: Any = pool  # redis-py's pool methods are untyped
         self.where = describe(pool)
 
     def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
@@ -91,7 +91,7 @@ class SyncRunner:
 
     def _attempt(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
-            conn = self.pool.get_connection()
+            conn: Any = self.pool.get_connection()
         except redis.AuthenticationError as exc:
             raise _unavailable(self.where, exc, maybe_applied=False) from exc
         except _CONNECTION_ERRORS as exc:
@@ -137,7 +137,7 @@ class AsyncRunner:
     """Executes calls on a ``redis.asyncio.ConnectionPool``."""
 
     def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
-        self.pool = pool
+        self.pool: Any = pool  # redis-py's pool methods are untyped
         self.where = describe(pool)
 
     async def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
@@ -151,7 +151,7 @@ class AsyncRunner:
 
     async def _attempt(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
-            conn = await self.pool.get_connection()
+            conn: Any = await self.pool.get_connection()
         except redis.AuthenticationError as exc:
             raise _unavailable(self.where, exc, maybe_applied=False) from exc
         except _CONNECTION_ERRORS as exc:

@@ -21,7 +21,10 @@ class Script:
 
 
 def _read(path: str) -> str:
-    return resources.files("worqr").joinpath("lua", path).read_text(encoding="utf-8")
+    folder = resources.files("worqr").joinpath("lua")
+    for part in path.split("/"):
+        folder = folder.joinpath(part)
+    return folder.read_text(encoding="utf-8")
 
 
 def _expand(source: str, seen: tuple[str, ...]) -> str:

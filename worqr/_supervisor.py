@@ -8,6 +8,7 @@ survives a Redis restart; a worker that finds itself declared dead stops the loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -95,10 +96,8 @@ class AsyncSupervisor:
     async def stop(self) -> None:
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _loop(self) -> None:
         schedule = Schedule(self._session)

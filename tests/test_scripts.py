@@ -1,0 +1,62 @@
+"""The Lua scripts: each header matches the Python description of its call."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_keys import all_calls
+from worqr import errors
+from worqr._scripts import script, script_names
+
+CALLS = {call.script: call for call in all_calls("q", "w") if call.script}
+
+
+def header(name: str) -> str:
+    source = script(name).source
+    return "\n".join(line for line in source.splitlines() if line.startswith("--"))
+
+
+def test_every_script_is_used_and_every_used_script_exists() -> None:
+    assert set(CALLS) == set(script_names())
+
+
+@pytest.mark.parametrize("name", script_names())
+def test_header_lists_keys_and_argv_matching_the_call(name: str) -> None:
+    text = header(name)
+    call = CALLS[name]
+    keys = re.findall(r"^-- KEYS\[(\d+)(\.\.)?\]", text, re.MULTILINE)
+    argv = re.findall(r"^-- ARGV\[(\d+)(\.\.)?\]", text, re.MULTILINE)
+    fixed_keys = [int(n) for n, more in keys if not more]
+    assert fixed_keys == list(range(1, len(fixed_keys) + 1))
+    if any(more for _, more in keys):
+        assert len(call.keys) >= len(fixed_keys)
+    else:
+        assert len(call.keys) == len(fixed_keys), (name, call.keys)
+    fixed_argv = [int(n) for n, more in argv if not more]
+    if any(more for _, more in argv):
+        assert len(call.args) >= len(fixed_argv)
+    else:
+        assert len(call.args) == len(fixed_argv), (name, call.args)
+
+
+@pytest.mark.parametrize("name", script_names())
+def test_header_states_guarantee_and_reply(name: str) -> None:
+    text = header(name)
+    assert re.search(r"^-- \w+: ", text, re.MULTILINE), "first line: '<name>: <purpose>'"
+    assert text.startswith(f"-- {name}:")
+    assert "Guarantees:" in text
+    assert "Returns:" in text
+
+
+@pytest.mark.parametrize("name", script_names())
+def test_status_codes_in_headers_are_known(name: str) -> None:
+    known = {v for k, v in vars(errors).items() if k.startswith("STATUS_")}
+    for code in re.findall(r"\{(-\d+)\}", header(name)):
+        assert int(code) in known
+
+
+def test_includes_are_expanded() -> None:
+    assert "-- @include" not in script("enqueue").source
+    assert "local function push_chunked" in script("enqueue").source

@@ -1,0 +1,176 @@
+"""Property 3: heartbeats, peers reaping dead workers, and the fence against zombies."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from tests.helpers import pause_heartbeat, wait_until
+from worqr import ProcessLostError, WorkerLostError, Worqr
+from worqr._keys import QueueKeys, RegistryKeys
+
+MakeWorqr = Callable[..., Worqr]
+FAST = {"heartbeat_interval": 0.05, "worker_timeout": 0.3, "cleanup_interval": 60.0}
+
+
+def take(client: Worqr, queue: str, n: int) -> list[str]:
+    ids = []
+    for _ in range(n):
+        process = client.dequeue(queue)
+        assert process is not None
+        ids.append(process.id)
+    return ids
+
+
+def expire(client: Worqr, raw: redis.Redis) -> None:
+    """Freeze ``client``'s heartbeat and wait (on the server) until its key has expired."""
+    pause_heartbeat(client)
+    key = RegistryKeys(client.prefix).heartbeat(client.worker_id)
+    wait_until(lambda: not raw.exists(key))
+
+
+@pytest.fixture
+def victim(make_worqr: MakeWorqr) -> Worqr:
+    client = make_worqr(**FAST)
+    client.start_worker()
+    client.start_work("jobs")
+    return client
+
+
+@pytest.fixture
+def peer(make_worqr: MakeWorqr) -> Worqr:
+    client = make_worqr(**FAST)
+    client.start_worker()
+    client.start_work("jobs")
+    return client
+
+
+def test_peer_reaps_expired_worker_and_requeues_in_original_order(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+    peer.enqueue("jobs", ["a", "b", "c", "d", "e"])
+    take(victim, "jobs", 3)
+    expire(victim, raw)
+    assert peer.cleanup_workers() == [victim.worker_id]
+    assert peer.get_tasks("jobs") == ["a", "b", "c", "d", "e"]
+    assert victim.worker_id not in peer.get_workers()
+    assert not raw.exists(QueueKeys(peer.prefix, "jobs").processes(victim.worker_id))
+
+
+def test_live_workers_are_not_reaped(victim: Worqr, peer: Worqr) -> None:
+    peer.enqueue("jobs", "a")
+    take(victim, "jobs", 1)
+    assert peer.cleanup_workers() == []
+    assert peer.count_queue("jobs") == 0
+
+
+def test_reaped_zombie_cannot_finish_stop_or_dequeue(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+    peer.enqueue("jobs", ["a", "b"])
+    held_a, held_b = take(victim, "jobs", 2)
+    expire(victim, raw)
+    peer.cleanup_workers()
+    retaken = peer.dequeue("jobs")
+    assert retaken is not None and retaken.task == "a"
+    with pytest.raises(ProcessLostError):
+        victim.finish_process(held_a)
+    with pytest.raises(ProcessLostError):
+        victim.stop_process(held_b)
+    with pytest.raises(WorkerLostError):
+        victim.dequeue("jobs")
+    with pytest.raises(WorkerLostError):
+        victim.dequeue("jobs")  # and it stays out until start_worker()
+    peer.finish_process(retaken.id)
+    assert peer.get_tasks("jobs") == ["b"]
+
+
+def test_zombie_cannot_join_a_queue_after_being_declared_dead(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+    peer.fail_worker(victim.worker_id)
+    with pytest.raises(WorkerLostError):
+        victim.start_work("other")
+    assert not raw.sismember(QueueKeys(peer.prefix, "other").workers, victim.worker_id)
+    assert peer.get_working_queues(victim.worker_id) == []
+
+
+def test_worker_that_finds_its_key_gone_stops_and_requeues_its_work(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+    peer.enqueue("jobs", ["a", "b"])
+    take(victim, "jobs", 1)
+    raw.delete(RegistryKeys(victim.prefix).heartbeat(victim.worker_id))
+    wait_until(lambda: victim._session.state.lost)
+    with pytest.raises(WorkerLostError):
+        victim.dequeue("jobs")
+    assert peer.get_tasks("jobs") == ["a", "b"]
+    assert victim.worker_id not in peer.get_workers()
+    victim.start_worker()
+    victim.start_work("jobs")
+    process = victim.dequeue("jobs")
+    assert process is not None and process.task == "a"
+
+
+def test_permanent_worker_never_expires(make_worqr: MakeWorqr, peer: Worqr, raw: redis.Redis) -> None:
+    permanent = make_worqr(worker_timeout=None, heartbeat_interval=0.05)
+    permanent.start_worker()
+    assert raw.ttl(RegistryKeys(permanent.prefix).heartbeat(permanent.worker_id)) == -1
+    pause_heartbeat(permanent)
+    assert peer.cleanup_workers() == []
+    assert permanent.worker_id in peer.get_workers()
+
+
+def test_cleanup_runs_by_itself(make_worqr: MakeWorqr, victim: Worqr, raw: redis.Redis) -> None:
+    reaper = make_worqr(heartbeat_interval=0.05, worker_timeout=0.3, cleanup_interval=0.2)
+    reaper.start_worker()
+    reaper.enqueue("jobs", ["a", "b"])
+    take(victim, "jobs", 2)
+    expire(victim, raw)
+    wait_until(lambda: reaper.get_tasks("jobs") == ["a", "b"])
+    assert victim.worker_id not in reaper.get_workers()
+
+
+def test_racing_reapers_requeue_each_task_once(make_worqr: MakeWorqr, victim: Worqr, raw: redis.Redis) -> None:
+    reapers = [make_worqr(**FAST) for _ in range(4)]
+    reapers[0].enqueue("jobs", [str(i) for i in range(50)])
+    take(victim, "jobs", 30)
+    expire(victim, raw)
+    reaped: list[list[str]] = []
+    barrier = threading.Barrier(len(reapers))
+
+    def run(client: Worqr) -> None:
+        barrier.wait()
+        reaped.append(client.cleanup_workers())
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in reapers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(w for ids in reaped for w in ids) == [victim.worker_id]
+    assert reapers[0].get_tasks("jobs") == [str(i) for i in range(50)]
+
+
+def test_restarted_worker_with_same_id_requeues_its_old_processes(make_worqr: MakeWorqr, raw: redis.Redis) -> None:
+    crashed = make_worqr(worker_id="fixed", worker_timeout=None)
+    crashed.start_worker()
+    crashed.start_work("jobs")
+    crashed.enqueue("jobs", ["a", "b"])
+    take(crashed, "jobs", 1)
+    pause_heartbeat(crashed)  # it "crashes": nothing is released
+    crashed._session.state.started = False  # so that close() releases nothing either
+    restarted = make_worqr(worker_id="fixed", worker_timeout=None)
+    restarted.start_worker()
+    assert restarted.get_tasks("jobs") == ["a", "b"]
+    assert restarted.get_workers() == ["fixed"]
+
+
+def test_reaping_resumes_after_a_reaper_dies_half_way(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+    from worqr import _flows as flows
+
+    peer.enqueue("jobs", ["a", "b"])
+    take(victim, "jobs", 2)
+    expire(victim, raw)
+    flow = flows.reap(peer._session, [victim.worker_id], force=False)
+    batch = next(flow)  # the reaper declares the victim dead ...
+    flow.send(peer._runner.run(batch))  # ... and dies before requeuing anything
+    flow.close()
+    assert peer.get_tasks("jobs") == []
+    assert peer.cleanup_workers() == [victim.worker_id]
+    assert peer.get_tasks("jobs") == ["a", "b"]
