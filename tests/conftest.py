@@ -1,14 +1,12 @@
-"""Shared fixtures: a real server per session (see worqr.pytest_plugin), clients per test."""
+"""Shared fixtures. The server and client factories come from worqr.pytest_plugin
+(``redis_url``, ``worqr_prefix``, ``make_worqr``, ``make_async_worqr``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
-
-from worqr import AsyncWorqr
 
 
 @pytest.fixture
@@ -17,20 +15,3 @@ def raw(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-@pytest.fixture
-async def make_async_worqr(redis_url: str, worqr_prefix: str) -> AsyncIterator[Callable[..., AsyncWorqr]]:
-    """Build `AsyncWorqr` clients on the test server and prefix; all are closed after the test."""
-    made: list[AsyncWorqr] = []
-
-    def make(**kwargs: Any) -> AsyncWorqr:
-        kwargs.setdefault("redis", redis_url)
-        kwargs.setdefault("prefix", worqr_prefix)
-        client = AsyncWorqr(**kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
