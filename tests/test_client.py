@@ -315,3 +315,12 @@ def test_result_that_is_not_json_is_refused_and_process_kept(wq: Worqr, worker: 
 def test_bad_settings_are_refused(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Worqr(**kwargs)  # type: ignore[arg-type]
+
+
+def test_large_batches_fit_in_one_script(wq: Worqr, worker: Worqr) -> None:
+    tasks = [f"t{i}" for i in range(20_000)]
+    assert wq.enqueue("jobs", tasks, unique=True) == len(tasks)
+    for _ in range(2_500):
+        worker.dequeue("jobs")
+    worker.stop_work("jobs")  # requeues 2,500 processes in one script
+    assert wq.get_tasks("jobs") == tasks

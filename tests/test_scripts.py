@@ -59,4 +59,4 @@ def test_status_codes_in_headers_are_known(name: str) -> None:
 
 def test_includes_are_expanded() -> None:
     assert "-- @include" not in script("enqueue").source
-    assert "local function push_chunked" in script("enqueue").source
+    assert "local function call_chunked" in script("enqueue").source

@@ -11,7 +11,7 @@
 -- ARGV[3..] tasks         payloads, in order
 -- Returns: {0, count} | {-2, index}  DUPLICATE: 1-based index of the first duplicate task
 -- Publishes: "work\n<count>"
--- @include push_chunked
+-- @include call_chunked
 local queue, unique = KEYS[1], KEYS[2]
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
 local count = #ARGV - 2
@@ -25,12 +25,9 @@ if is_unique then
     end
     seen[task] = true
   end
-  local tasks = {unpack(ARGV, 3)}
-  for i = 1, count, 1000 do
-    redis.call("SADD", unique, unpack(tasks, i, math.min(i + 999, count)))
-  end
+  call_chunked("SADD", unique, ARGV, 3, #ARGV)
 end
 
-push_chunked("RPUSH", queue, ARGV, 3, #ARGV)
+call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
 redis.call("PUBLISH", channel, "work\n" .. count)
 return {0, count}

@@ -12,7 +12,7 @@
 -- ARGV[2] worker_id
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued
--- @include push_chunked
+-- @include call_chunked
 local workers, processes, queue = KEYS[1], KEYS[2], KEYS[3]
 local channel, worker_id = ARGV[1], ARGV[2]
 
@@ -28,7 +28,7 @@ for i = #entries, 1, -1 do
   tasks[#tasks + 1] = entries[i][2]
 end
 if #tasks > 0 then
-  push_chunked("LPUSH", queue, tasks, 1, #tasks)
+  call_chunked("LPUSH", queue, tasks, 1, #tasks)
   redis.call("DEL", processes)
   redis.call("PUBLISH", channel, "work\n" .. #tasks)
 end
