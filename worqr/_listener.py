@@ -260,7 +260,7 @@ class AsyncListener:
                 await asyncio.wait_for(
                     self._confirmed.wait_for(lambda: channel in self.core.subs.confirmed), SUBSCRIBE_TIMEOUT
                 )
-            except TimeoutError as exc:
+            except asyncio.TimeoutError as exc:
                 msg = f"Redis did not confirm the subscription to {channel!r} within {SUBSCRIBE_TIMEOUT} s"
                 raise RedisUnavailableError(msg) from exc
 
@@ -276,7 +276,7 @@ class AsyncListener:
         if self._task is not None and self._task is not asyncio.current_task():
             try:
                 await asyncio.wait_for(self._task, timeout=5)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 self._task.cancel()
         pool: Any = self._pool
         await pool.aclose()
@@ -302,7 +302,7 @@ class AsyncListener:
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
                 await self._discard(pubsub)
                 pubsub = None
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), _backoff(failures))
         await self._discard(pubsub)
 
