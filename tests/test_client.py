@@ -243,6 +243,15 @@ def test_unique_marker_clears_on_cancel_and_delete(wq: Worqr) -> None:
     assert wq.enqueue("jobs", "a", unique=True) == 1
 
 
+def test_delete_queue_keeps_the_markers_of_tasks_in_process(wq: Worqr, worker: Worqr) -> None:
+    wq.enqueue("jobs", ["held", "queued"], unique=True)
+    assert worker.dequeue("jobs") is not None
+    wq.delete_queue("jobs")
+    assert wq.enqueue("jobs", "queued", unique=True) == 1
+    with pytest.raises(DuplicateTaskError):
+        wq.enqueue("jobs", "held", unique=True)
+
+
 def test_unique_is_per_queue(wq: Worqr) -> None:
     wq.enqueue("jobs", "a", unique=True)
     assert wq.enqueue("other", "a", unique=True) == 1

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.helpers import pause_heartbeat, wait_until
-from worqr import ProcessLostError, WorkerLostError, Worqr
+from worqr import ProcessLostError, WorkerIdInUseError, WorkerLostError, Worqr
 from worqr._keys import QueueKeys, RegistryKeys
 
 MakeWorqr = Callable[..., Worqr]
@@ -174,3 +174,26 @@ def test_reaping_resumes_after_a_reaper_dies_half_way(victim: Worqr, peer: Worqr
     assert peer.get_tasks("jobs") == []
     assert peer.cleanup_workers() == [victim.worker_id]
     assert peer.get_tasks("jobs") == ["a", "b"]
+
+
+def test_a_live_workers_id_cannot_be_taken(make_worqr: MakeWorqr, victim: Worqr) -> None:
+    victim.enqueue("jobs", "a")
+    take(victim, "jobs", 1)
+    impostor = make_worqr(worker_id=victim.worker_id, **FAST)
+    with pytest.raises(WorkerIdInUseError):
+        impostor.start_worker()
+    assert victim.get_tasks("jobs") == []  # the live worker kept its process
+    victim.enqueue("jobs", "b")
+    assert victim.dequeue("jobs") is not None
+
+
+def test_restart_under_the_id_of_a_crashed_worker_waits_out_its_lease(make_worqr: MakeWorqr, victim: Worqr) -> None:
+    victim.enqueue("jobs", ["a", "b"])
+    take(victim, "jobs", 1)
+    pause_heartbeat(victim)  # crashed: its lease still runs for up to worker_timeout
+    restarted = make_worqr(worker_id=victim.worker_id, **FAST)
+    restarted.start_worker()
+    restarted.start_work("jobs")
+    assert restarted.get_tasks("jobs") == ["a", "b"]
+    process = restarted.dequeue("jobs")
+    assert process is not None and process.task == "a"

@@ -172,9 +172,14 @@ class AsyncWorqr:
 
     # Events ---------------------------------------------------------------------------------
 
-    async def on(self, queue: str, callback: Callable[[Event], Any]) -> None:
+    def on(self, queue: str, callback: Callable[[Event], Any]) -> asyncio.Future[None]:
+        """Call ``callback(event)`` for every event of ``queue``; ``callback`` may be async.
+
+        Registers at once (a plain method); await the returned future to wait until the
+        subscription is live. Callbacks run one at a time on the client's listener task.
+        """
         keys = self._session.queue(queue)
-        await self._listener.add(keys.queue, keys.channel, callback)
+        return self._listener.add_nowait(keys.queue, keys.channel, callback)
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         keys = self._session.queue(queue)

@@ -7,9 +7,12 @@ async runner, so `Worqr` and `AsyncWorqr` share every decision made here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from worqr import _ops as ops
@@ -23,14 +26,22 @@ from worqr.errors import (
     InvalidArgumentError,
     InvalidTaskTypeError,
     PayloadTooLargeError,
+    WorkerIdInUseError,
     WorkerLostError,
 )
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: A flow: yields batches of calls, receives their results, returns R.
-Flow = Generator[list[Call[Any]], list[Any], R]
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Yielded by a flow that must wait (for another worker's heartbeat to expire)."""
+
+    seconds: float
+
+
+#: A flow: yields batches of calls (or a Pause), receives their results, returns R.
+Flow = Generator[list[Call[Any]] | Pause, list[Any], R]
 
 log = logging.getLogger("worqr")
 
@@ -40,6 +51,10 @@ def drive(flow: Flow[R], run: Callable[[Sequence[Call[Any]]], list[Any]]) -> R:
     try:
         batch = next(flow)
         while True:
+            if isinstance(batch, Pause):
+                time.sleep(batch.seconds)
+                batch = flow.send([])
+                continue
             try:
                 results = run(batch)
             except Exception as exc:  # noqa: BLE001 (the flow decides; re-raised if it doesn't catch)
@@ -55,6 +70,10 @@ async def adrive(flow: Flow[R], run: Callable[[Sequence[Call[Any]]], Awaitable[l
     try:
         batch = next(flow)
         while True:
+            if isinstance(batch, Pause):
+                await asyncio.sleep(batch.seconds)
+                batch = flow.send([])
+                continue
             try:
                 results = await run(batch)
             except Exception as exc:  # noqa: BLE001 (see drive)
@@ -68,6 +87,13 @@ async def adrive(flow: Flow[R], run: Callable[[Sequence[Call[Any]]], Awaitable[l
 def _one(call: Call[T]) -> Flow[T]:
     (result,) = yield [call]
     return cast("T", result)
+
+
+def _run(calls: list[Call[Any]]) -> Flow[list[Any]]:
+    """Send ``calls`` in one round trip (nothing if empty); return their results."""
+    if not calls:
+        return []
+    return (yield calls)
 
 
 def encode_tasks(session: Session, codec: Codec[T], tasks: Iterable[T]) -> list[bytes]:
@@ -197,7 +223,8 @@ def stop_process(session: Session, process_id: str) -> Flow[None]:
 def get_matching_processes(session: Session, codec: Codec[T], task: T) -> Flow[list[str]]:
     (payload,) = encode_tasks(session, codec, [task])
     registry = session.registry
-    workers = yield from _one(ops.members(registry.workers))
+    live, reaping = yield [ops.members(registry.workers), ops.members(registry.reaping)]
+    workers = sorted({*live, *reaping})  # a worker being reaped still holds its processes
     queue_lists = yield [ops.members(registry.queues_of(w)) for w in workers]
     pairs = [(w, q) for w, queues in zip(workers, queue_lists, strict=True) for q in queues]
     if not pairs:
@@ -219,14 +246,26 @@ def start_worker(session: Session) -> Flow[None]:
     with session.state.lock:
         if session.state.started and not session.state.lost:
             return
-    registered = yield from _one(ops.register_worker(registry, worker_id, session.timeout_ms))
-    if not registered:
+    # The id may still be registered by an earlier incarnation (a process restarted under a
+    # fixed id). If its heartbeat has a lease left it may be alive: wait the lease out once;
+    # a worker that renewed it meanwhile is alive and keeps its id. Otherwise reap it first.
+    waited = False
+    for _ in range(3):
+        lease_ms = yield from _one(ops.register_worker(registry, worker_id, session.timeout_ms))
+        if lease_ms is None:
+            break
+        if lease_ms > 0 and waited:
+            msg = f"worker id {worker_id!r} belongs to a live worker (it renews its heartbeat); choose another worker_id"
+            raise WorkerIdInUseError(msg)
+        if lease_ms > 0:
+            waited = True
+            yield Pause(lease_ms / 1000 + 0.05)
+            continue
         log.info("worker %s was still registered; requeuing its old processes first", worker_id)
         yield from reap(session, [worker_id], force=True)
-        registered = yield from _one(ops.register_worker(registry, worker_id, session.timeout_ms))
-    if not registered:
-        msg = f"worker id {worker_id!r} is in use by another live worker; choose another worker_id"
-        raise WorkerLostError(msg)
+    else:
+        msg = f"worker id {worker_id!r} keeps being registered by another client; choose another worker_id"
+        raise WorkerIdInUseError(msg)
     with session.state.lock:
         session.state.started, session.state.lost = True, False
         session.state.working.clear()

@@ -252,9 +252,21 @@ class AsyncListener:
         self._task: asyncio.Task[None] | None = None
 
     async def add(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
-        if not self.core.want(queue, channel, callback, working=working):
-            return
+        await self.add_nowait(queue, channel, callback, working=working)
+
+    def add_nowait(
+        self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False
+    ) -> asyncio.Future[None]:
+        """Record interest at once; the returned future resolves when the subscription is live."""
+        must_wait = self.core.want(queue, channel, callback, working=working)
         self._ensure_task()
+        if not must_wait:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return asyncio.ensure_future(self._confirmation(channel))
+
+    async def _confirmation(self, channel: str) -> None:
         async with self._confirmed:
             try:
                 await asyncio.wait_for(

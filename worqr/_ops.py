@@ -171,14 +171,15 @@ def remove_queue(keys: RegistryKeys, queue: str) -> Call[None]:
     return _script("remove_queue", (keys.queues,), (queue,), _ok, idempotent=True)
 
 
-def register_worker(keys: RegistryKeys, worker_id: str, timeout_ms: int) -> Call[bool]:
-    """Parses to False when the id is still registered or being reaped (WORKER_KNOWN)."""
+def register_worker(keys: RegistryKeys, worker_id: str, timeout_ms: int) -> Call[int | None]:
+    """Parses to None when registered; when the id is still registered or being reaped
+    (WORKER_KNOWN), to the lease left on its heartbeat in ms (-1: no expiry, -2: none)."""
 
-    def parse(reply: list[Any]) -> bool:
+    def parse(reply: list[Any]) -> int | None:
         if reply[0] == errors.STATUS_WORKER_KNOWN:
-            return False
+            return int(reply[1])
         _ok(reply)
-        return True
+        return None
 
     key_list = (keys.workers, keys.reaping, keys.heartbeat(worker_id))
     return _script("register_worker", key_list, (worker_id, timeout_ms), parse, idempotent=False)

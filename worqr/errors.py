@@ -12,6 +12,7 @@
     ├── WorkerNotStartedError                start_work() before start_worker()
     ├── NotWorkingError                      dequeue() on a queue without start_work()
     ├── WorkerLostError                      peers declared this worker dead
+    ├── WorkerIdInUseError                   start_worker() with the id of a live worker
     ├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
     ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
     └── ClientClosedError                    the client was closed
@@ -94,6 +95,10 @@ class WorkerLostError(WorqrError):
 
     It takes no more work until ``start_worker()`` is called again.
     """
+
+
+class WorkerIdInUseError(WorqrError):
+    """Raised by ``start_worker`` when another live worker renews a heartbeat under the same id."""
 
 
 class RedisUnavailableError(WorqrError, ConnectionError):

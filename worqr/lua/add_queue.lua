@@ -1,4 +1,5 @@
--- add_queue: record a queue in the registry (first step of anything that fills a queue).
+-- add_queue: record a queue in the registry. Sent in the same round trip before enqueue and
+-- stop, and after leave_queue when that requeued anything.
 --
 -- Guarantees: the queue is listed by get_queues; idempotent.
 --

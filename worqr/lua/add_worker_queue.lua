@@ -1,4 +1,5 @@
--- add_worker_queue: record that a live worker works on a queue (first step of start_work).
+-- add_worker_queue: record that a live worker works on a queue (second step of start_work,
+-- after join_queue; the worker dequeues only once both succeeded).
 --
 -- Guarantees: only a registered worker whose heartbeat is alive can add a queue, so once a
 -- worker is declared dead its set of queues is frozen and the reaper sees all of them.

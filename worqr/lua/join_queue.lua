@@ -1,4 +1,5 @@
--- join_queue: let a worker dequeue from a queue (second step of start_work).
+-- join_queue: let a worker dequeue from a queue (first step of start_work; the second,
+-- add_worker_queue, undoes it with leave_queue if the worker was declared dead).
 --
 -- Guarantees: the worker is a member of the queue's workers set; idempotent.
 --

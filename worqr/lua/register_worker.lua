@@ -1,20 +1,21 @@
 -- register_worker: register a worker and start its heartbeat (start_worker).
 --
 -- Guarantees: a worker id that is still registered, or still being reaped, is refused
--- (WORKER_KNOWN), so a restarted worker reusing its id first has its old processes
--- requeued; the heartbeat expires by server time.
+-- (WORKER_KNOWN, with the lease left on its heartbeat), so a worker reusing an id never
+-- inherits processes: the client waits the lease out or reaps the old incarnation first.
+-- The heartbeat expires by server time.
 --
 -- KEYS[1] workers    SET     registered, live workers
 -- KEYS[2] reaping    SET     workers being reaped
 -- KEYS[3] heartbeat  STRING  the worker's heartbeat key
 -- ARGV[1] worker_id
 -- ARGV[2] timeout_ms        heartbeat lifetime; "0" for a permanent worker
--- Returns: {0} | {-4} WORKER_KNOWN
+-- Returns: {0} | {-4, lease_ms} WORKER_KNOWN  (PTTL of the heartbeat: -1 no expiry, -2 gone)
 local workers, reaping, heartbeat = KEYS[1], KEYS[2], KEYS[3]
 local worker_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 
 if redis.call("SISMEMBER", workers, worker_id) == 1 or redis.call("SISMEMBER", reaping, worker_id) == 1 then
-  return {-4}
+  return {-4, redis.call("PTTL", heartbeat)}
 end
 redis.call("SADD", workers, worker_id)
 if timeout_ms > 0 then
