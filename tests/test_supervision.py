@@ -169,6 +169,7 @@ def test_reaping_resumes_after_a_reaper_dies_half_way(victim: Worqr, peer: Worqr
     expire(victim, raw)
     flow = flows.reap(peer._session, [victim.worker_id], force=False)
     batch = next(flow)  # the reaper declares the victim dead ...
+    assert isinstance(batch, list)
     flow.send(peer._runner.run(batch))  # ... and dies before requeuing anything
     flow.close()
     assert peer.get_tasks("jobs") == []

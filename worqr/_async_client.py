@@ -36,7 +36,11 @@ def _docs_from(source: type) -> Callable[[C], C]:
     def decorate(cls: C) -> C:
         for name, member in vars(cls).items():
             original = getattr(source, name, None)
-            if callable(member) and original is not None and member.__doc__ is None:
+            if original is None or member.__doc__ is not None:
+                continue
+            if isinstance(member, property):
+                setattr(cls, name, property(member.fget, member.fset, member.fdel, original.__doc__))
+            elif callable(member):
                 member.__doc__ = original.__doc__
         if cls.__doc__ is None:
             cls.__doc__ = source.__doc__

@@ -102,6 +102,12 @@ class JsonCodec(Generic[T]):
                 msg = f"a task must be a {self.type_.__name__}, got {type(task).__name__}: {task!r:.80}"
                 raise InvalidTaskTypeError(msg)
             value = dataclasses.asdict(task)
+        elif self.type_ is not None:  # a TypedDict: refuse now what decode would refuse later
+            try:
+                _build(self.type_, task)
+            except (TypeError, KeyError) as exc:
+                msg = f"a task must be a {self.type_.__name__} (a dict with its required keys), got {task!r:.80}: {exc}"
+                raise InvalidTaskTypeError(msg) from exc
         try:
             text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
