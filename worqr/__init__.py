@@ -7,6 +7,8 @@ are thin faces over the flows; `_supervisor` (heartbeat, reaper) and `_listener`
 are the background loops. This module re-exports the public API.
 """
 
+import logging
+
 from worqr._async_client import AsyncQueue, AsyncWorqr
 from worqr._client import Queue, Worqr
 from worqr._codec import BytesCodec, Codec, JsonCodec, StrCodec
@@ -31,6 +33,10 @@ from worqr.errors import (
 )
 
 __version__ = "0.1.0"
+
+# A library leaves logging to the application; without this, warnings would reach stderr
+# through logging.lastResort in programs that never configured logging.
+logging.getLogger("worqr").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncQueue",

@@ -230,11 +230,15 @@ class AsyncQueue(Generic[T]):
         self.name = name
         self.codec = codec
 
+    # Text and bytes views take an iterable as a batch; other views take one task (a JSON
+    # list is one task: use enqueue_many for a batch).
+    @overload
+    async def enqueue(self: AsyncQueue[str], task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int: ...
+    @overload
+    async def enqueue(self: AsyncQueue[bytes], task_or_tasks: bytes | Iterable[bytes], *, unique: bool = False) -> int: ...
     @overload
     async def enqueue(self, task_or_tasks: T, *, unique: bool = False) -> int: ...
-    @overload
-    async def enqueue(self, task_or_tasks: Iterable[T], *, unique: bool = False) -> int: ...
-    async def enqueue(self, task_or_tasks: T | Iterable[T], *, unique: bool = False) -> int:
+    async def enqueue(self, task_or_tasks: object, *, unique: bool = False) -> int:
         tasks = flows.as_batch(self.codec, task_or_tasks)
         return await self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique))
 

@@ -297,11 +297,15 @@ class Queue(Generic[T]):
         self.name = name
         self.codec = codec
 
+    # Text and bytes views take an iterable as a batch; other views take one task (a JSON
+    # list is one task: use enqueue_many for a batch).
+    @overload
+    def enqueue(self: Queue[str], task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int: ...
+    @overload
+    def enqueue(self: Queue[bytes], task_or_tasks: bytes | Iterable[bytes], *, unique: bool = False) -> int: ...
     @overload
     def enqueue(self, task_or_tasks: T, *, unique: bool = False) -> int: ...
-    @overload
-    def enqueue(self, task_or_tasks: Iterable[T], *, unique: bool = False) -> int: ...
-    def enqueue(self, task_or_tasks: T | Iterable[T], *, unique: bool = False) -> int:
+    def enqueue(self, task_or_tasks: object, *, unique: bool = False) -> int:
         """Enqueue one task; with a text or bytes codec an iterable of them is a batch."""
         tasks = flows.as_batch(self.codec, task_or_tasks)
         return self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique))

@@ -59,6 +59,7 @@ def run_worker(
     """One demo worker: drain ``queue`` until stdin closes; with ``hold_after``, after that many
     tasks take one more and never finish it (the parent kills this process then)."""
     logging.basicConfig(level=logging.WARNING, format=f"  [{worker_id} log] %(levelname)s %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
     stop = threading.Event()
     wake = threading.Event()
 
@@ -208,7 +209,9 @@ def run_demo(*, tasks: int = 200, work_time: float = 0.004, redis_url: str | Non
             wq = stack.enter_context(Worqr(redis=redis_url, prefix=prefix))
             demo = _Demo(wq, redis_url, children, tasks=tasks, work_time=work_time, started=started)
             demo.run()
-            return demo.report()
+            code = demo.report()
+            wq.delete_queue(QUEUE)  # the prefix is this run's own: leave nothing queued behind
+            return code
     except (DemoError, WorqrError, ServerNotFoundError) as exc:
         _say(f"demo failed: {type(exc).__name__}: {exc}")
         return 1

@@ -1,0 +1,68 @@
+"""The example scripts and ``python -m worqr demo`` run as users run them: each as its own OS
+process, self-contained (its own private server unless WORQR_REDIS_URL is set)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    return result
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("producer.py", "resizes: 3 queued, next Resize(image='cat.png', width=640)"),
+        ("worker_loop.py", "worker_loop: processed 30 of 30 tasks"),
+        ("async_worker.py", "async_worker: processed 30 invoices, charged 16470 cents"),
+    ],
+    ids=["producer", "worker_loop", "async_worker"],
+)
+def test_example(script: str, expected: str) -> None:
+    out = run([str(EXAMPLES / script)], timeout=60).stdout
+    assert expected in out, out
+
+
+@pytest.mark.slow
+def test_singleton_connection_owner_is_taken_over_by_a_peer() -> None:
+    out = run([str(EXAMPLES / "singleton_connection_owner.py")], timeout=60).stdout
+    assert "before: owner-1 owns 'primary-db-connection'" in out, out
+    assert "after: owner-1 was killed (SIGKILL); owner-2 reaped it and owns 'primary-db-connection'" in out, out
+    assert "the task is queued again for the next owner: ['primary-db-connection']" in out, out
+    assert "singleton_connection_owner: one owner at a time, taken over after a crash" in out, out
+
+
+@pytest.mark.slow
+def test_demo() -> None:
+    out = run(["-m", "worqr", "demo", "--tasks", "200"], timeout=60).stdout
+    lines = [line.strip() for line in out.splitlines()]
+    assert "enqueued 200, finished 200, lost 0" in lines, out
+    assert "reaped workers: ['worker-A']" in lines, out
+    held = next(line for line in lines if line.startswith("killed worker's task:"))
+    assert held.split(", finished by ")[1].startswith("worker-B"), out
+    assert lines[-1] == "OK", out
+
+
+def test_demo_refuses_too_few_tasks() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "worqr", "demo", "--tasks", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--tasks: must be at least 10" in result.stderr
