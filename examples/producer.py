@@ -7,25 +7,11 @@ Uses the server at WORQR_REDIS_URL if set, else starts a private one for the run
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from worqr import DuplicateTaskError, JsonCodec, Worqr
-from worqr.testing import redis_server
-
-
-@contextmanager
-def server_url() -> Iterator[str]:
-    """WORQR_REDIS_URL if set, else the URL of a private server that lives as long as the block."""
-    url = os.environ.get("WORQR_REDIS_URL")
-    if url:
-        yield url
-        return
-    with redis_server() as private_url:
-        yield private_url
+from worqr.testing import server_url
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ when it holds the task, and stops when its stdin closes.
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -27,29 +26,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from typing import IO
 
 from worqr import DuplicateTaskError, Event, Worqr
-from worqr.testing import redis_server
+from worqr.testing import server_url
 
 QUEUE = "connection-owner"
 TASK = "primary-db-connection"
 WORKER_TIMEOUT = 1.0
 HEARTBEAT_INTERVAL = 0.25
 CLEANUP_INTERVAL = 0.5
-
-
-@contextmanager
-def server_url() -> Iterator[str]:
-    """WORQR_REDIS_URL if set, else the URL of a private server that lives as long as the block."""
-    url = os.environ.get("WORQR_REDIS_URL")
-    if url:
-        yield url
-        return
-    with redis_server() as private_url:
-        yield private_url
 
 
 # A candidate owner (one OS process) -------------------------------------------------------------

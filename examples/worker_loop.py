@@ -9,15 +9,12 @@ private one for the run.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from worqr import Event, Worqr
-from worqr.testing import redis_server
+from worqr.testing import server_url
 
 QUEUE = "thumbnails"
 BATCHES = 3
@@ -25,17 +22,6 @@ BATCH_SIZE = 10
 TASKS = BATCHES * BATCH_SIZE
 #: A worker that waits this long without any work gives up (the example must end).
 IDLE_LIMIT = 10.0
-
-
-@contextmanager
-def server_url() -> Iterator[str]:
-    """WORQR_REDIS_URL if set, else the URL of a private server that lives as long as the block."""
-    url = os.environ.get("WORQR_REDIS_URL")
-    if url:
-        yield url
-        return
-    with redis_server() as private_url:
-        yield private_url
 
 
 def produce(url: str, prefix: str) -> None:

@@ -139,14 +139,14 @@ def _build(type_: type[Any], value: object) -> object:
         msg = f"expected a JSON object, got {type(value).__name__}"
         raise TypeError(msg)
     if is_typeddict(type_):
-        missing = sorted(type_.__required_keys__ - value.keys())
+        missing = sorted(type_.__required_keys__ - set(value))
         if missing:
             msg = f"missing keys {missing}"
             raise KeyError(msg)
         return dict(value)
     hints = get_type_hints(type_)
     fields = {f.name for f in dataclasses.fields(type_) if f.init}
-    unknown = sorted(value.keys() - fields)
+    unknown = sorted(set(value) - fields)
     if unknown:
         msg = f"unknown fields {unknown}"
         raise TypeError(msg)

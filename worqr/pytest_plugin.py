@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -17,18 +16,14 @@ import pytest
 
 from worqr._async_client import AsyncWorqr
 from worqr._client import Worqr
-from worqr.testing import RedisServer
+from worqr.testing import server_url
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The URL of the Redis server the tests use."""
-    external = os.environ.get("WORQR_REDIS_URL")
-    if external:
-        yield external
-        return
-    with RedisServer() as server:
-        yield server.url
+    with server_url() as url:
+        yield url
 
 
 @pytest.fixture

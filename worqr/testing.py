@@ -133,6 +133,17 @@ class RedisServer:
 
 
 @contextmanager
+def server_url() -> Iterator[str]:
+    """``WORQR_REDIS_URL`` if set, else the URL of a private server that lives as long as the block."""
+    url = os.environ.get("WORQR_REDIS_URL")
+    if url:
+        yield url
+        return
+    with redis_server() as private_url:
+        yield private_url
+
+
+@contextmanager
 def redis_server(*, extra_args: Sequence[str] = ()) -> Iterator[str]:
     """Start a private server on a free loopback port; yield its URL; stop it on exit."""
     with RedisServer(extra_args=extra_args) as server:
