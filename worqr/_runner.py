@@ -82,12 +82,19 @@ class SyncRunner:
 
     def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
+            replies = self._attempt(calls)  # the common case, without the cost of a Retrying
+        except RetryableFailure:
+            replies = self._retry(calls)
+        return resolve(calls, replies)
+
+    def _retry(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        try:
             for attempt in Retrying(**POLICY):
                 with attempt:
                     replies = self._attempt(calls)
         except RetryableFailure as exc:
             raise _unavailable(self.where, exc.__cause__ or exc, maybe_applied=False) from exc.__cause__
-        return resolve(calls, replies)
+        return replies
 
     def _attempt(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
@@ -142,12 +149,19 @@ class AsyncRunner:
 
     async def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
+            replies = await self._attempt(calls)  # the common case, without the cost of a Retrying
+        except RetryableFailure:
+            replies = await self._retry(calls)
+        return resolve(calls, replies)
+
+    async def _retry(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        try:
             async for attempt in AsyncRetrying(**POLICY):
                 with attempt:
                     replies = await self._attempt(calls)
         except RetryableFailure as exc:
             raise _unavailable(self.where, exc.__cause__ or exc, maybe_applied=False) from exc.__cause__
-        return resolve(calls, replies)
+        return replies
 
     async def _attempt(self, calls: Sequence[Call[Any]]) -> list[Any]:
         try:
