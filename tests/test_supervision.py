@@ -85,7 +85,9 @@ def test_reaped_zombie_cannot_finish_stop_or_dequeue(victim: Worqr, peer: Worqr,
 
 
 def test_zombie_cannot_join_a_queue_after_being_declared_dead(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+    pause_heartbeat(victim)  # the victim must not learn of its death first: the server refuses it
     peer.fail_worker(victim.worker_id)
+    assert not victim._session.state.lost
     with pytest.raises(WorkerLostError):
         victim.start_work("other")
     assert not raw.sismember(QueueKeys(peer.prefix, "other").workers, victim.worker_id)
