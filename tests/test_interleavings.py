@@ -22,8 +22,14 @@ from worqr._keys import QueueKeys, RegistryKeys
 
 QUEUES = ("q1", "q2")
 TASKS = {"q1": [f"a{i}" for i in range(6)], "q2": [f"b{i}" for i in range(4)]}
-#: Long enough that nothing expires or ticks by itself while an example runs.
-SLOW = {"heartbeat_interval": 10.0, "worker_timeout": 30.0, "cleanup_interval": 60.0}
+
+
+def slow_client(url: str, prefix: str, worker_id: str) -> Worqr:
+    """A client whose heartbeat and cleanup never tick by themselves while an example runs."""
+    return Worqr(
+        redis=url, prefix=prefix, worker_id=worker_id, heartbeat_interval=10.0, worker_timeout=30.0, cleanup_interval=60.0
+    )
+
 
 actions = st.lists(
     st.one_of(
@@ -48,9 +54,9 @@ class World:
     def __init__(self, url: str) -> None:
         prefix = f"interleave-{uuid.uuid4().hex[:10]}"
         self.raw = redis.Redis.from_url(url)
-        self.victim = Worqr(redis=url, prefix=prefix, worker_id="victim", **SLOW)
-        self.peer = Worqr(redis=url, prefix=prefix, worker_id="peer", **SLOW)
-        self.reaper = Worqr(redis=url, prefix=prefix, worker_id="reaper", **SLOW)
+        self.victim = slow_client(url, prefix, "victim")
+        self.peer = slow_client(url, prefix, "peer")
+        self.reaper = slow_client(url, prefix, "reaper")
         self.finished: Counter[str] = Counter()
         self.held: list[str] = []
         self.reaping: flows.Flow[list[str]] | None = None
@@ -127,7 +133,9 @@ class World:
     def _task_of(self, process_id: str) -> str:
         seq, queue = process_id.split(":", 1)
         task = self.raw.hget(QueueKeys(self.victim.prefix, queue).processes("victim"), seq)
-        return task.decode() if task is not None else "<not held>"
+        if task is None:
+            return "<not held>"
+        return task.decode() if isinstance(task, bytes) else str(task)
 
     def settle(self) -> None:
         """The victim dies for good and every reap completes."""
