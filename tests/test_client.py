@@ -15,6 +15,8 @@ from worqr import (
     NotWorkingError,
     PayloadTooLargeError,
     ProcessLostError,
+    RedisCommandError,
+    WorkerLostError,
     WorkerNotStartedError,
     Worqr,
 )
@@ -333,3 +335,32 @@ def test_large_batches_fit_in_one_script(wq: Worqr, worker: Worqr) -> None:
         worker.dequeue("jobs")
     worker.stop_work("jobs")  # requeues 2,500 processes in one script
     assert wq.get_tasks("jobs") == tasks
+
+
+def test_fail_worker_on_itself_stops_it_until_restarted(wq: Worqr, worker: Worqr) -> None:
+    wq.enqueue("jobs", ["a", "b"])
+    assert worker.dequeue("jobs") is not None
+    worker.fail_worker()
+    assert wq.get_tasks("jobs") == ["a", "b"]
+    with pytest.raises(WorkerLostError):
+        worker.dequeue("jobs")
+    worker.start_worker()
+    worker.start_work("jobs")
+    process = worker.dequeue("jobs")
+    assert process is not None and process.task == "a"
+
+
+def test_a_key_of_the_wrong_type_gives_a_clear_error_and_writes_nothing(wq: Worqr, raw: redis.Redis) -> None:
+    raw.set(QueueKeys(wq.prefix, "jobs").pending, "not a list")
+    with pytest.raises(RedisCommandError, match="WRONGTYPE"):
+        wq.enqueue("jobs", "a", unique=True)
+    assert not raw.exists(QueueKeys(wq.prefix, "jobs").unique)
+    assert wq.count_queue("other") == 0
+
+
+def test_dequeue_into_a_wrongly_typed_process_key_loses_nothing(wq: Worqr, worker: Worqr, raw: redis.Redis) -> None:
+    wq.enqueue("jobs", ["a", "b"])
+    raw.set(QueueKeys(wq.prefix, "jobs").processes(worker.worker_id), "clobbered")
+    with pytest.raises(RedisCommandError, match="nothing was changed"):
+        worker.dequeue("jobs")
+    assert wq.get_tasks("jobs") == ["a", "b"]  # Redis would not have rolled back a popped task

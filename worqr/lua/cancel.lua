@@ -9,8 +9,13 @@
 -- ARGV[2] task          the payload to cancel
 -- Returns: {0, removed}
 -- Publishes: "cancel\n<task>"
+-- @include check_types
 local queue, unique = KEYS[1], KEYS[2]
 local channel, task = ARGV[1], ARGV[2]
+local type_error = check_types({{queue, "list"}, {unique, "set"}})
+if type_error then
+  return type_error
+end
 
 local removed = redis.call("LREM", queue, 0, task)
 if removed > 0 then

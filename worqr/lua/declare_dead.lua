@@ -10,8 +10,13 @@
 -- ARGV[1] force                   "1" to declare the candidates dead even if alive
 -- ARGV[2..] worker_ids            the candidates
 -- Returns: {0, worker_id, ...}  every member of the reaping set
+-- @include check_types
 local workers, reaping = KEYS[1], KEYS[2]
 local force = ARGV[1] == "1"
+local type_error = check_types({{workers, "set"}, {reaping, "set"}})
+if type_error then
+  return type_error
+end
 
 for i = 2, #ARGV do
   local worker_id, heartbeat = ARGV[i], KEYS[i + 1]

@@ -11,7 +11,12 @@
 -- Returns: {0, removed}  how many pending tasks were dropped
 -- Publishes: "delete\n"
 -- @include call_chunked
+-- @include check_types
 local queue, unique = KEYS[1], KEYS[2]
+local type_error = check_types({{queue, "list"}, {unique, "set"}})
+if type_error then
+  return type_error
+end
 local tasks = redis.call("LRANGE", queue, 0, -1)
 if #tasks > 0 then
   call_chunked("SREM", unique, tasks, 1, #tasks)

@@ -11,8 +11,13 @@
 -- ARGV[1] worker_id
 -- ARGV[2] count             most tasks to take
 -- Returns: {0} (queue empty) | {0, first_seq, task1, task2, ...} | {-3} WORKER_LOST
+-- @include check_types
 local queue, workers, processes, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local worker_id, count = ARGV[1], tonumber(ARGV[2])
+local type_error = check_types({{queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}})
+if type_error then
+  return type_error
+end
 
 if redis.call("SISMEMBER", workers, worker_id) == 0 then
   return {-3}

@@ -12,8 +12,13 @@
 -- Returns: {0, count} | {-2, index}  DUPLICATE: 1-based index of the first duplicate task
 -- Publishes: "work\n<count>"
 -- @include call_chunked
+-- @include check_types
 local queue, unique = KEYS[1], KEYS[2]
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
+local type_error = check_types({{queue, "list"}, {unique, "set"}})
+if type_error then
+  return type_error
+end
 local count = #ARGV - 2
 
 if is_unique then

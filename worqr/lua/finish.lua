@@ -12,8 +12,13 @@
 -- ARGV[4] result           the result, as JSON
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>"
+-- @include check_types
 local processes, unique = KEYS[1], KEYS[2]
 local channel, seq, worker_id, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local type_error = check_types({{processes, "hash"}, {unique, "set"}})
+if type_error then
+  return type_error
+end
 
 local task = redis.call("HGET", processes, seq)
 if not task then

@@ -13,8 +13,13 @@
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued
 -- @include call_chunked
+-- @include check_types
 local workers, processes, queue = KEYS[1], KEYS[2], KEYS[3]
 local channel, worker_id = ARGV[1], ARGV[2]
+local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}})
+if type_error then
+  return type_error
+end
 
 local flat = redis.call("HGETALL", processes)
 local entries = {}

@@ -11,8 +11,13 @@
 -- ARGV[1] worker_id
 -- ARGV[2] timeout_ms        heartbeat lifetime; "0" for a permanent worker
 -- Returns: {0} | {-4, lease_ms} WORKER_KNOWN  (PTTL of the heartbeat: -1 no expiry, -2 gone)
+-- @include check_types
 local workers, reaping, heartbeat = KEYS[1], KEYS[2], KEYS[3]
 local worker_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
+local type_error = check_types({{workers, "set"}, {reaping, "set"}, {heartbeat, "string"}})
+if type_error then
+  return type_error
+end
 
 if redis.call("SISMEMBER", workers, worker_id) == 1 or redis.call("SISMEMBER", reaping, worker_id) == 1 then
   return {-4, redis.call("PTTL", heartbeat)}

@@ -10,8 +10,13 @@
 -- ARGV[2] seq              the process's sequence number
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "work\n1"
+-- @include check_types
 local processes, queue = KEYS[1], KEYS[2]
 local channel, seq = ARGV[1], ARGV[2]
+local type_error = check_types({{processes, "hash"}, {queue, "list"}})
+if type_error then
+  return type_error
+end
 
 local task = redis.call("HGET", processes, seq)
 if not task then
