@@ -364,3 +364,11 @@ def test_dequeue_into_a_wrongly_typed_process_key_loses_nothing(wq: Worqr, worke
     with pytest.raises(RedisCommandError, match="nothing was changed"):
         worker.dequeue("jobs")
     assert wq.get_tasks("jobs") == ["a", "b"]  # Redis would not have rolled back a popped task
+
+
+def test_dequeue_with_a_clobbered_counter_loses_nothing(wq: Worqr, worker: Worqr, raw: redis.Redis) -> None:
+    wq.enqueue("jobs", "a")
+    raw.set(QueueKeys(wq.prefix, "jobs").seq, "not a number")
+    with pytest.raises(RedisCommandError, match="nothing was changed"):
+        worker.dequeue("jobs")
+    assert wq.get_tasks("jobs") == ["a"]

@@ -19,6 +19,11 @@ if type_error then
   return type_error
 end
 
+local counter = redis.call("GET", seq)
+if counter and not tonumber(counter) then
+  return redis.error_reply("worqr key " .. seq .. " does not hold a number: something other than worqr wrote it; nothing was changed")
+end
+
 if redis.call("SISMEMBER", workers, worker_id) == 0 then
   return {-3}
 end
