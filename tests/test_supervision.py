@@ -32,20 +32,21 @@ def expire(client: Worqr, raw: redis.Redis) -> None:
     wait_until(lambda: not raw.exists(key))
 
 
-@pytest.fixture
-def victim(make_worqr: MakeWorqr) -> Worqr:
+def working_on_jobs(make_worqr: MakeWorqr) -> Worqr:
     client = make_worqr(**FAST)
     client.start_worker()
     client.start_work("jobs")
     return client
+
+
+@pytest.fixture
+def victim(make_worqr: MakeWorqr) -> Worqr:
+    return working_on_jobs(make_worqr)
 
 
 @pytest.fixture
 def peer(make_worqr: MakeWorqr) -> Worqr:
-    client = make_worqr(**FAST)
-    client.start_worker()
-    client.start_work("jobs")
-    return client
+    return working_on_jobs(make_worqr)
 
 
 def test_peer_reaps_expired_worker_and_requeues_in_original_order(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:

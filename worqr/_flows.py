@@ -225,11 +225,9 @@ def get_matching_processes(session: Session, codec: Codec[T], task: T) -> Flow[l
     registry = session.registry
     live, reaping = yield [ops.members(registry.workers), ops.members(registry.reaping)]
     workers = sorted({*live, *reaping})  # a worker being reaped still holds its processes
-    queue_lists = yield [ops.members(registry.queues_of(w)) for w in workers]
+    queue_lists = yield from _run([ops.members(registry.queues_of(w)) for w in workers])
     pairs = [(w, q) for w, queues in zip(workers, queue_lists, strict=True) for q in queues]
-    if not pairs:
-        return []
-    tables = yield [ops.processes(session.queue(q), w) for w, q in pairs]
+    tables = yield from _run([ops.processes(session.queue(q), w) for w, q in pairs])
     return sorted(
         make_process_id(seq, q)
         for (_, q), table in zip(pairs, tables, strict=True)
@@ -324,10 +322,8 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool) -> Flow[li
     forgotten = []
     for worker_id in targets:
         queues = yield from _one(ops.members(registry.queues_of(worker_id)))
-        requeued: list[int] = (yield [ops.leave_queue(session.queue(q), worker_id) for q in queues]) if queues else []
-        refill = [ops.add_queue(registry, q) for q, n in zip(queues, requeued, strict=True) if n]
-        if refill:
-            yield refill
+        requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id) for q in queues])
+        yield from _run([ops.add_queue(registry, q) for q, n in zip(queues, requeued, strict=True) if n])
         if (yield from _one(ops.forget_worker(registry, worker_id))):
             forgotten.append(worker_id)
             level = logging.INFO if worker_id == session.worker_id else logging.WARNING
@@ -361,7 +357,5 @@ def heartbeat(session: Session) -> Flow[bool]:
 
 def pending_counts(session: Session, queues: Sequence[str]) -> Flow[dict[str, int]]:
     """How many tasks wait on each queue (the polling fallback for missed work events)."""
-    if not queues:
-        return {}
-    counts = yield [ops.count(session.queue(q)) for q in queues]
+    counts = yield from _run([ops.count(session.queue(q)) for q in queues])
     return dict(zip(queues, counts, strict=True))
