@@ -12,7 +12,7 @@ import logging
 from worqr._async_client import AsyncQueue, AsyncWorqr
 from worqr._client import Queue, Worqr
 from worqr._codec import BytesCodec, Codec, JsonCodec, StrCodec
-from worqr._models import Event, EventType, Process
+from worqr._models import DeadLetter, Event, EventType, Failure, Process
 from worqr.errors import (
     ClientClosedError,
     CodecError,
@@ -45,9 +45,11 @@ __all__ = [
     "ClientClosedError",
     "Codec",
     "CodecError",
+    "DeadLetter",
     "DuplicateTaskError",
     "Event",
     "EventType",
+    "Failure",
     "InvalidArgumentError",
     "InvalidNameError",
     "InvalidProcessIdError",

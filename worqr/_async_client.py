@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
@@ -17,7 +18,7 @@ from worqr._client import Queue, Worqr
 from worqr._codec import Codec, StrCodec
 from worqr._connect import async_pool
 from worqr._listener import AsyncListener
-from worqr._models import Event, Process
+from worqr._models import DeadLetter, Event, Failure, Process
 from worqr._runner import AsyncRunner
 from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._supervisor import AsyncSupervisor
@@ -94,9 +95,17 @@ class AsyncWorqr:
 
     # Queues ---------------------------------------------------------------------------------
 
-    async def enqueue(self, queue: str, task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int:
+    async def enqueue(
+        self,
+        queue: str,
+        task_or_tasks: str | Iterable[str],
+        *,
+        unique: bool = False,
+        delay: float | None = None,
+        at: datetime | None = None,
+    ) -> int:
         tasks = flows.as_batch(_TEXT, task_or_tasks)
-        return await self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique))
+        return await self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique, delay=delay, at=at))
 
     async def count_queue(self, queue: str) -> int:
         return await self._drive(flows.count_queue(self._session, queue))
@@ -107,6 +116,21 @@ class AsyncWorqr:
 
     async def get_tasks(self, queue: str) -> list[str]:
         return await self._drive(flows.get_tasks(self._session, queue, _TEXT))
+
+    async def count_delayed(self, queue: str) -> int:
+        return await self._drive(flows.count_delayed(self._session, queue))
+
+    async def get_dead_letters(self, queue: str) -> list[DeadLetter[str]]:
+        return await self._drive(flows.get_dead_letters(self._session, queue, _TEXT))
+
+    async def count_dead_letters(self, queue: str) -> int:
+        return await self._drive(flows.count_dead_letters(self._session, queue))
+
+    async def requeue_dead_letters(self, queue: str, ids: str | Iterable[str] | None = None) -> int:
+        return await self._drive(flows.requeue_dead_letters(self._session, queue, ids))
+
+    async def purge_dead_letters(self, queue: str, ids: str | Iterable[str] | None = None) -> int:
+        return await self._drive(flows.purge_dead_letters(self._session, queue, ids))
 
     async def get_queues(self) -> list[str]:
         return await self._drive(flows.get_queues(self._session))
@@ -155,6 +179,19 @@ class AsyncWorqr:
 
     async def finish_process(self, process_id: str, result: object = None) -> None:
         await self._drive(flows.finish_process(self._session, process_id, result))
+
+    async def fail_process(
+        self,
+        process_id: str,
+        error: BaseException | str,
+        *,
+        max_attempts: int | None = 3,
+        retry_delay: float = 0.0,
+    ) -> Failure:
+        flow = flows.fail_process(
+            self._session, process_id, error, max_attempts=max_attempts, retry_delay=retry_delay
+        )
+        return await self._drive(flow)
 
     async def stop_process(self, process_id: str) -> None:
         await self._drive(flows.stop_process(self._session, process_id))
@@ -233,18 +270,40 @@ class AsyncQueue(Generic[T]):
     # Text and bytes views take an iterable as a batch; other views take one task (a JSON
     # list is one task: use enqueue_many for a batch).
     @overload
-    async def enqueue(self: AsyncQueue[str], task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int: ...
+    async def enqueue(
+        self: AsyncQueue[str],
+        task_or_tasks: str | Iterable[str],
+        *,
+        unique: bool = False,
+        delay: float | None = None,
+        at: datetime | None = None,
+    ) -> int: ...
     @overload
-    async def enqueue(self: AsyncQueue[bytes], task_or_tasks: bytes | Iterable[bytes], *, unique: bool = False) -> int: ...
+    async def enqueue(
+        self: AsyncQueue[bytes],
+        task_or_tasks: bytes | Iterable[bytes],
+        *,
+        unique: bool = False,
+        delay: float | None = None,
+        at: datetime | None = None,
+    ) -> int: ...
     @overload
-    async def enqueue(self, task_or_tasks: T, *, unique: bool = False) -> int: ...
-    async def enqueue(self, task_or_tasks: object, *, unique: bool = False) -> int:
+    async def enqueue(
+        self, task_or_tasks: T, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
+    ) -> int: ...
+    async def enqueue(
+        self, task_or_tasks: object, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
+    ) -> int:
         tasks = flows.as_batch(self.codec, task_or_tasks)
-        return await self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique))
+        flow = flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique, delay=delay, at=at)
+        return await self.client._drive(flow)
 
-    async def enqueue_many(self, tasks: Iterable[T], *, unique: bool = False) -> int:
+    async def enqueue_many(
+        self, tasks: Iterable[T], *, unique: bool = False, delay: float | None = None, at: datetime | None = None
+    ) -> int:
         batch = flows.as_batch(self.codec, tasks, many=True)
-        return await self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique))
+        flow = flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique, delay=delay, at=at)
+        return await self.client._drive(flow)
 
     async def dequeue(self) -> Process[T] | None:
         return await self.client._drive(flows.dequeue(self.client._session, self.name, self.codec))
@@ -261,6 +320,21 @@ class AsyncQueue(Generic[T]):
 
     async def cancel(self, task: T) -> int:
         return await self.client._drive(flows.cancel_tasks(self.client._session, self.name, self.codec, task))
+
+    async def count_delayed(self) -> int:
+        return await self.client._drive(flows.count_delayed(self.client._session, self.name))
+
+    async def dead_letters(self) -> list[DeadLetter[T]]:
+        return await self.client._drive(flows.get_dead_letters(self.client._session, self.name, self.codec))
+
+    async def count_dead_letters(self) -> int:
+        return await self.client._drive(flows.count_dead_letters(self.client._session, self.name))
+
+    async def requeue_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
+        return await self.client._drive(flows.requeue_dead_letters(self.client._session, self.name, ids))
+
+    async def purge_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
+        return await self.client._drive(flows.purge_dead_letters(self.client._session, self.name, ids))
 
     def __repr__(self) -> str:
         return f"<AsyncQueue {self.name!r} codec={self.codec!r}>"

@@ -6,6 +6,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
@@ -15,7 +16,7 @@ from worqr import _flows as flows
 from worqr._codec import Codec, StrCodec
 from worqr._connect import sync_pool
 from worqr._listener import SyncListener
-from worqr._models import Event, Process
+from worqr._models import DeadLetter, Event, Failure, Process
 from worqr._runner import SyncRunner
 from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._supervisor import SyncSupervisor
@@ -92,19 +93,30 @@ class Worqr:
 
     # Queues ---------------------------------------------------------------------------------
 
-    def enqueue(self, queue: str, task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int:
+    def enqueue(
+        self,
+        queue: str,
+        task_or_tasks: str | Iterable[str],
+        *,
+        unique: bool = False,
+        delay: float | None = None,
+        at: datetime | None = None,
+    ) -> int:
         """Append a task (a str) or a batch (any other iterable of str) to the back of ``queue``.
 
         The batch is enqueued atomically, in order, and a ``work`` event announces it.
-        Returns how many tasks were enqueued.
+        With ``delay`` (seconds) or ``at`` (a timezone-aware datetime) the tasks wait until
+        then by the server's clock, then join the back of the queue (a ``scheduled`` event
+        announces them). Returns how many tasks were enqueued.
 
         Raises:
-            DuplicateTaskError: ``unique`` and a payload is already queued or in process on
-                ``queue`` (or repeats in the batch); nothing was enqueued.
-            InvalidArgumentError, InvalidTaskTypeError: bad name or task; nothing was written.
+            DuplicateTaskError: ``unique`` and a payload is already queued, delayed or in
+                process on ``queue`` (or repeats in the batch); nothing was enqueued.
+            InvalidArgumentError, InvalidTaskTypeError: bad name, task, delay or time;
+                nothing was written.
         """
         tasks = flows.as_batch(_TEXT, task_or_tasks)
-        return self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique))
+        return self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique, delay=delay, at=at))
 
     def count_queue(self, queue: str) -> int:
         """How many tasks wait in ``queue``."""
@@ -118,6 +130,27 @@ class Worqr:
     def get_tasks(self, queue: str) -> list[str]:
         """The tasks waiting in ``queue``, in dequeue order."""
         return self._drive(flows.get_tasks(self._session, queue, _TEXT))
+
+    def count_delayed(self, queue: str) -> int:
+        """How many tasks of ``queue`` wait for their due time (delayed, scheduled or retried)."""
+        return self._drive(flows.count_delayed(self._session, queue))
+
+    def get_dead_letters(self, queue: str) -> list[DeadLetter[str]]:
+        """The dead letters of ``queue`` (tasks that used up their attempts), oldest first."""
+        return self._drive(flows.get_dead_letters(self._session, queue, _TEXT))
+
+    def count_dead_letters(self, queue: str) -> int:
+        """How many dead letters ``queue`` has."""
+        return self._drive(flows.count_dead_letters(self._session, queue))
+
+    def requeue_dead_letters(self, queue: str, ids: str | Iterable[str] | None = None) -> int:
+        """Move dead letters (one id, several, or all when None) to the back of ``queue``,
+        with fresh attempts; returns how many moved. Ids already gone are skipped."""
+        return self._drive(flows.requeue_dead_letters(self._session, queue, ids))
+
+    def purge_dead_letters(self, queue: str, ids: str | Iterable[str] | None = None) -> int:
+        """Drop dead letters (one id, several, or all when None) for good; returns how many."""
+        return self._drive(flows.purge_dead_letters(self._session, queue, ids))
 
     def get_queues(self) -> list[str]:
         """The names of the queues that exist (from their first enqueue or start_work until deleted)."""
@@ -205,6 +238,26 @@ class Worqr:
                 stopped, or requeued by a peer that reaped this worker.
         """
         self._drive(flows.finish_process(self._session, process_id, result))
+
+    def fail_process(
+        self,
+        process_id: str,
+        error: BaseException | str,
+        *,
+        max_attempts: int | None = 3,
+        retry_delay: float = 0.0,
+    ) -> Failure:
+        """Record a failed attempt of the process's task: retry it after ``retry_delay``
+        seconds, or, once it has used ``max_attempts`` attempts (None: no limit), move it to
+        the queue's dead letters with ``error``'s type and message. One atomic step.
+
+        Raises:
+            ProcessLostError: the process is not this worker's (anymore).
+        """
+        flow = flows.fail_process(
+            self._session, process_id, error, max_attempts=max_attempts, retry_delay=retry_delay
+        )
+        return self._drive(flow)
 
     def stop_process(self, process_id: str) -> None:
         """Give the process's task back to the front of its queue.
@@ -300,20 +353,43 @@ class Queue(Generic[T]):
     # Text and bytes views take an iterable as a batch; other views take one task (a JSON
     # list is one task: use enqueue_many for a batch).
     @overload
-    def enqueue(self: Queue[str], task_or_tasks: str | Iterable[str], *, unique: bool = False) -> int: ...
+    def enqueue(
+        self: Queue[str],
+        task_or_tasks: str | Iterable[str],
+        *,
+        unique: bool = False,
+        delay: float | None = None,
+        at: datetime | None = None,
+    ) -> int: ...
     @overload
-    def enqueue(self: Queue[bytes], task_or_tasks: bytes | Iterable[bytes], *, unique: bool = False) -> int: ...
+    def enqueue(
+        self: Queue[bytes],
+        task_or_tasks: bytes | Iterable[bytes],
+        *,
+        unique: bool = False,
+        delay: float | None = None,
+        at: datetime | None = None,
+    ) -> int: ...
     @overload
-    def enqueue(self, task_or_tasks: T, *, unique: bool = False) -> int: ...
-    def enqueue(self, task_or_tasks: object, *, unique: bool = False) -> int:
-        """Enqueue one task; with a text or bytes codec an iterable of them is a batch."""
+    def enqueue(
+        self, task_or_tasks: T, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
+    ) -> int: ...
+    def enqueue(
+        self, task_or_tasks: object, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
+    ) -> int:
+        """Enqueue one task; with a text or bytes codec an iterable of them is a batch.
+        ``delay``/``at`` as for `Worqr.enqueue`."""
         tasks = flows.as_batch(self.codec, task_or_tasks)
-        return self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique))
+        flow = flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique, delay=delay, at=at)
+        return self.client._drive(flow)
 
-    def enqueue_many(self, tasks: Iterable[T], *, unique: bool = False) -> int:
+    def enqueue_many(
+        self, tasks: Iterable[T], *, unique: bool = False, delay: float | None = None, at: datetime | None = None
+    ) -> int:
         """Enqueue a batch of tasks atomically, in order."""
         batch = flows.as_batch(self.codec, tasks, many=True)
-        return self.client._drive(flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique))
+        flow = flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique, delay=delay, at=at)
+        return self.client._drive(flow)
 
     def dequeue(self) -> Process[T] | None:
         """Move the next task into a new process of this worker, decoded; None if empty."""
@@ -335,6 +411,26 @@ class Queue(Generic[T]):
     def cancel(self, task: T) -> int:
         """Remove every waiting copy of ``task``; returns how many."""
         return self.client._drive(flows.cancel_tasks(self.client._session, self.name, self.codec, task))
+
+    def count_delayed(self) -> int:
+        """How many tasks wait for their due time."""
+        return self.client._drive(flows.count_delayed(self.client._session, self.name))
+
+    def dead_letters(self) -> list[DeadLetter[T]]:
+        """The dead letters, oldest first, decoded."""
+        return self.client._drive(flows.get_dead_letters(self.client._session, self.name, self.codec))
+
+    def count_dead_letters(self) -> int:
+        """How many dead letters the queue has."""
+        return self.client._drive(flows.count_dead_letters(self.client._session, self.name))
+
+    def requeue_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
+        """Move dead letters (one id, several, or all) back to the queue; returns how many."""
+        return self.client._drive(flows.requeue_dead_letters(self.client._session, self.name, ids))
+
+    def purge_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
+        """Drop dead letters (one id, several, or all) for good; returns how many."""
+        return self.client._drive(flows.purge_dead_letters(self.client._session, self.name, ids))
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r} codec={self.codec!r}>"

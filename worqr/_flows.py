@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, TypeVar, cast
 
 from worqr import _ops as ops
 from worqr._codec import Codec, accepts_batches
 from worqr._keys import check_worker_id
-from worqr._models import Process, make_process_id, parse_process_id
+from worqr._models import DeadLetter, Failure, Process, make_process_id, parse_process_id
 from worqr._ops import Call
 from worqr._session import Session
 from worqr.errors import (
@@ -132,17 +134,65 @@ def as_batch(codec: Codec[T], task_or_tasks: object, *, many: bool = False) -> l
     return [cast("T", task_or_tasks)]
 
 
-def enqueue(session: Session, queue: str, codec: Codec[T], tasks: list[T], *, unique: bool) -> Flow[int]:
-    keys = session.queue(queue)
-    flag: object = unique  # checked at run time: callers are not always type-checked
-    if not isinstance(flag, bool):
-        msg = f"unique must be True or False, got {unique!r}"
+def check_flag(name: str, value: object) -> bool:
+    """``value`` if it is a bool (callers are not always type-checked), else InvalidArgumentError."""
+    if not isinstance(value, bool):
+        msg = f"{name} must be True or False, got {value!r}"
         raise InvalidArgumentError(msg)
+    return value
+
+
+def check_seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
+    """``value`` as a non-negative, finite number of seconds (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        msg = f"{name} must be a non-negative, finite number of seconds, got {value!r}"
+        raise InvalidArgumentError(msg)
+    return float(value)
+
+
+def due_time_ms(delay: float | None, at: datetime | None) -> tuple[int | None, int] | None:
+    """How a delayed enqueue names its due time: (at in ms since the epoch, or None; delay in
+    ms), or None for an ordinary enqueue. Checked before anything is written."""
+    seconds = check_seconds("delay", delay, allow_none=True)
+    if at is None:
+        return None if seconds is None else (None, round(seconds * 1000))
+    if seconds is not None:
+        msg = "pass delay= or at=, not both"
+        raise InvalidArgumentError(msg)
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        msg = f"at must be a timezone-aware datetime (like datetime.now(timezone.utc) + timedelta(minutes=5)), got {at!r}"
+        raise InvalidArgumentError(msg)
+    return round(at.timestamp() * 1000), 0
+
+
+def enqueue(
+    session: Session,
+    queue: str,
+    codec: Codec[T],
+    tasks: list[T],
+    *,
+    unique: bool,
+    delay: float | None = None,
+    at: datetime | None = None,
+) -> Flow[int]:
+    keys = session.queue(queue)
+    check_flag("unique", unique)
+    due = due_time_ms(delay, at)
     payloads = encode_tasks(session, codec, tasks)
     if not payloads:
         return 0
-    _, count = yield [ops.add_queue(session.registry, keys.queue), ops.enqueue(keys, payloads, unique=unique)]
+    if due is None:
+        call = ops.enqueue(keys, payloads, unique=unique)
+    else:
+        call = ops.schedule(keys, payloads, unique=unique, at_ms=due[0], in_ms=due[1])
+    _, count = yield [ops.add_queue(session.registry, keys.queue), call]
     return cast("int", count)
+
+
+def count_delayed(session: Session, queue: str) -> Flow[int]:
+    return (yield from _one(ops.count_delayed(session.queue(queue))))
 
 
 def count_queue(session: Session, queue: str) -> Flow[int]:
@@ -179,25 +229,62 @@ def cancel_tasks(session: Session, queue: str, codec: Codec[T], task: T) -> Flow
 # Processes ---------------------------------------------------------------------------------
 
 
-def dequeue(session: Session, queue: str, codec: Codec[T]) -> Flow[Process[T] | None]:
+#: Most tasks one dequeue call takes.
+MAX_TAKE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A task taken into a process whose payload the queue's codec could not decode."""
+
+    process_id: str
+    payload: bytes
+    error: CodecError
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What `take` got: decoded processes (in queue order), undecodable ones, and the
+    seconds until the queue's next delayed task is due (None: nothing is delayed)."""
+
+    processes: list[Process[Any]]
+    undecodable: list[Undecodable]
+    next_due: float | None
+
+
+def take(session: Session, queue: str, codec: Codec[T], count: int) -> Flow[Batch]:
+    """Move up to ``count`` tasks of ``queue`` into new processes of this worker."""
     keys = session.queue(queue)
     worker_id = session.worker_id
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TAKE:
+        msg = f"count must be an int from 1 to {MAX_TAKE}, got {count!r}"
+        raise InvalidArgumentError(msg)
     session.state.check_can_dequeue(keys.queue, worker_id)
     try:
-        taken = yield from _one(ops.dequeue(keys, worker_id, 1))
+        taken = yield from _one(ops.dequeue(keys, worker_id, count))
     except WorkerLostError:
         session.state.mark_lost()
         raise
-    if not taken:
-        return None
-    seq, payload = taken[0]
-    process_id = make_process_id(seq, keys.queue)
-    try:
-        task = codec.decode(payload)
-    except CodecError as exc:
-        msg = f"{exc}; the task is in process {process_id!r}: finish or stop it"
-        raise CodecError(msg, payload=payload, process_id=process_id) from exc
-    return Process(process_id, keys.queue, task, worker_id)
+    processes: list[Process[Any]] = []
+    undecodable = []
+    for seq, payload, attempts in taken.tasks:
+        process_id = make_process_id(seq, keys.queue)
+        try:
+            processes.append(Process(process_id, keys.queue, codec.decode(payload), worker_id, attempts + 1))
+        except CodecError as exc:
+            msg = f"{exc}; the task is in process {process_id!r}: finish, stop or fail it"
+            error = CodecError(msg, payload=payload, process_id=process_id)
+            error.__cause__ = exc
+            undecodable.append(Undecodable(process_id, payload, error))
+    next_due = None if taken.next_due_ms is None else taken.next_due_ms / 1000
+    return Batch(processes, undecodable, next_due)
+
+
+def dequeue(session: Session, queue: str, codec: Codec[T]) -> Flow[Process[T] | None]:
+    batch = yield from take(session, queue, codec, 1)
+    if batch.undecodable:
+        raise batch.undecodable[0].error
+    return batch.processes[0] if batch.processes else None
 
 
 def _result_json(result: object) -> str:
@@ -212,6 +299,101 @@ def finish_process(session: Session, process_id: str, result: object) -> Flow[No
     seq, queue = parse_process_id(process_id)
     keys = session.queue(queue)
     yield [ops.finish(keys, session.worker_id, seq, _result_json(result), process_id)]
+
+
+def error_fields(error: object) -> tuple[str, str]:
+    """The type name and message kept with a failure: an exception's, or ("Error", text)."""
+    if isinstance(error, BaseException):
+        return type(error).__qualname__, str(error)
+    if isinstance(error, str):
+        return "Error", error
+    msg = f"error must be an exception or a str, got {type(error).__name__}"
+    raise InvalidArgumentError(msg)
+
+
+def check_max_attempts(max_attempts: object) -> int:
+    """``max_attempts`` for the scripts: a positive int, or 0 for None (never dead-letter)."""
+    if max_attempts is None:
+        return 0
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        msg = f"max_attempts must be a positive int or None (retry forever), got {max_attempts!r}"
+        raise InvalidArgumentError(msg)
+    return max_attempts
+
+
+def fail_process(
+    session: Session,
+    process_id: str,
+    error: object,
+    *,
+    max_attempts: int | None,
+    retry_delay: float,
+    counted: bool = True,
+) -> Flow[Failure]:
+    seq, queue = parse_process_id(process_id)
+    keys = session.queue(queue)
+    error_type, message = error_fields(error)
+    limit = check_max_attempts(max_attempts)
+    delay = cast("float", check_seconds("retry_delay", retry_delay))
+    call = ops.fail(
+        keys,
+        session.worker_id,
+        seq,
+        process_id,
+        max_attempts=limit,
+        retry_in_ms=round(delay * 1000),
+        counted=counted,
+        error_type=error_type.replace("\n", " "),
+        message=message,
+    )
+    return (yield from _one(call))
+
+
+def _dead_letter(queue: str, codec: Codec[T], entry: ops.DeadEntry) -> DeadLetter[T]:
+    failed_at = datetime.fromtimestamp(entry.failed_at_ms / 1000, tz=timezone.utc)
+    task = codec.decode(entry.payload)
+    return DeadLetter(entry.id, queue, task, entry.error_type, entry.error, entry.attempts, failed_at, entry.worker_id)
+
+
+def get_dead_letters(session: Session, queue: str, codec: Codec[T]) -> Flow[list[DeadLetter[T]]]:
+    keys = session.queue(queue)
+    entries = yield from _one(ops.dead_letters(keys))
+    return [_dead_letter(keys.queue, codec, e) for e in entries]
+
+
+def count_dead_letters(session: Session, queue: str) -> Flow[int]:
+    return (yield from _one(ops.count_dead(session.queue(queue))))
+
+
+def _dead_letter_ids(ids: object) -> list[str]:
+    if ids is None:
+        return []
+    items = [ids] if isinstance(ids, str) else ids
+    if not isinstance(items, Iterable):
+        msg = f"ids must be a dead letter id (str), an iterable of them, or None for all, got {ids!r}"
+        raise InvalidArgumentError(msg)
+    checked = []
+    for item in items:
+        if not isinstance(item, str) or not (item.isascii() and item.isdigit()):
+            msg = f"{item!r} is not a dead letter id; pass the id of a DeadLetter (like '17')"
+            raise InvalidArgumentError(msg)
+        checked.append(item)
+    if not checked:
+        msg = "ids is empty: pass None to mean every dead letter"
+        raise InvalidArgumentError(msg)
+    return checked
+
+
+def requeue_dead_letters(session: Session, queue: str, ids: object) -> Flow[int]:
+    keys = session.queue(queue)
+    chosen = _dead_letter_ids(ids)
+    _, count = yield [ops.add_queue(session.registry, keys.queue), ops.requeue_dead(keys, chosen)]
+    return cast("int", count)
+
+
+def purge_dead_letters(session: Session, queue: str, ids: object) -> Flow[int]:
+    keys = session.queue(queue)
+    return (yield from _one(ops.purge_dead(keys, _dead_letter_ids(ids))))
 
 
 def stop_process(session: Session, process_id: str) -> Flow[None]:
@@ -279,7 +461,7 @@ def start_work(session: Session, queue: str) -> Flow[int]:
     pending = yield from _one(ops.join_queue(keys, session.worker_id))
     alive = yield from _one(ops.add_worker_queue(session.registry, session.worker_id, keys.queue))
     if not alive:
-        yield [ops.leave_queue(keys, session.worker_id)]
+        yield [ops.leave_queue(keys, session.worker_id, interrupted=False)]
         session.state.mark_lost()
         msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again"
         raise WorkerLostError(msg)
@@ -293,7 +475,7 @@ def stop_work(session: Session, queue: str) -> Flow[int]:
     keys = session.queue(queue)
     with session.state.lock:
         session.state.working.discard(keys.queue)
-    requeued = yield from _one(ops.leave_queue(keys, session.worker_id))
+    requeued = yield from _one(ops.leave_queue(keys, session.worker_id, interrupted=False))
     if requeued:
         yield [ops.add_queue(session.registry, keys.queue)]
     yield [ops.remove_worker_queue(session.registry, session.worker_id, keys.queue)]
@@ -309,9 +491,10 @@ def get_working_queues(session: Session, worker_id: str | None) -> Flow[list[str
     return (yield from _one(ops.members(session.registry.queues_of(target))))
 
 
-def reap(session: Session, candidates: Sequence[str], *, force: bool) -> Flow[list[str]]:
+def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupted: bool = True) -> Flow[list[str]]:
     """Declare dead the candidates whose heartbeat is gone (all of them if ``force``),
     requeue the processes of every worker being reaped, and return the ids this call forgot.
+    ``interrupted`` (all but a clean close): each requeued task used an attempt.
 
     Safe to run concurrently and to resume after a crash: every step is idempotent, and a
     worker stays in the reaping set until all its queues were released.
@@ -322,7 +505,7 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool) -> Flow[li
     forgotten = []
     for worker_id in targets:
         queues = yield from _one(ops.members(registry.queues_of(worker_id)))
-        requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id) for q in queues])
+        requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues])
         yield from _run([ops.add_queue(registry, q) for q, n in zip(queues, requeued, strict=True) if n])
         if (yield from _one(ops.forget_worker(registry, worker_id))):
             forgotten.append(worker_id)
@@ -339,10 +522,10 @@ def cleanup_workers(session: Session) -> Flow[list[str]]:
 
 
 def fail_worker(session: Session, worker_id: str | None) -> Flow[None]:
-
-
+    """Reap a worker now. This worker's own (the default) is a clean leave: its tasks keep
+    their attempts; another worker's counts as an interruption of its tasks."""
     target = session.worker_id if worker_id is None else check_worker_id(worker_id)
-    yield from reap(session, [target], force=True)
+    yield from reap(session, [target], force=True, interrupted=target != session.worker_id)
 
 
 def heartbeat(session: Session) -> Flow[bool]:

@@ -8,6 +8,9 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:workers          SET     ids of workers that may dequeue from Q (start_work)
     {P:Q}:seq              STRING  counter that numbers the processes of Q
     {P:Q}:process:<W>      HASH    worker W's processes on Q: sequence number -> payload
+    {P:Q}:delayed          ZSET    tasks not due yet: "<n>:<payload>" scored by due time (server ms)
+    {P:Q}:attempts         HASH    payload -> attempts that failed or were interrupted so far
+    {P:Q}:dead             HASH    dead letters: id -> envelope (payload, error, attempts, time)
     {P:Q}:events           channel work / cancel / delete / done events of Q
 
     {P}:queues             SET     registry of existing queue names
@@ -109,6 +112,18 @@ class QueueKeys:
     @property
     def channel(self) -> str:
         return self.tag + ":events"
+
+    @property
+    def delayed(self) -> str:
+        return self.tag + ":delayed"
+
+    @property
+    def attempts(self) -> str:
+        return self.tag + ":attempts"
+
+    @property
+    def dead(self) -> str:
+        return self.tag + ":dead"
 
     def processes(self, worker_id: str) -> str:
         return self.tag + ":process:" + worker_id

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from worqr import errors
 from worqr._keys import QueueKeys, RegistryKeys
+from worqr._models import Failure
 
 T = TypeVar("T")
 
@@ -63,31 +64,54 @@ def _text(value: bytes) -> str:
 # Queue operations (slot {prefix:queue}) -------------------------------------------------
 
 
-def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call[int]:
+def _counted(keys: QueueKeys, payloads: Sequence[bytes]) -> Callable[[list[Any]], int]:
+    """Parse an enqueue-like reply: the count, or DuplicateTaskError for a DUPLICATE status."""
+
     def parse(reply: list[Any]) -> int:
         if reply[0] == errors.STATUS_DUPLICATE:
             task = payloads[int(reply[1]) - 1]
-            msg = f"task {task[:80]!r} is already queued or in process on queue {keys.queue!r} (unique=True); nothing was enqueued"
+            msg = f"task {task[:80]!r} is already queued, delayed or in process on queue {keys.queue!r} (unique=True); nothing was enqueued"
             raise errors.DuplicateTaskError(msg, queue=keys.queue, task=task)
         return _second(reply)
 
+    return parse
+
+
+def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call[int]:
     args = (keys.channel, "1" if unique else "0", *payloads)
-    return _script("enqueue", (keys.pending, keys.unique), args, parse, idempotent=False)
+    return _script("enqueue", (keys.pending, keys.unique), args, _counted(keys, payloads), idempotent=False)
 
 
-def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[list[tuple[int, bytes]]]:
-    def parse(reply: list[Any]) -> list[tuple[int, bytes]]:
+def schedule(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool, at_ms: int | None, in_ms: int) -> Call[int]:
+    """Delayed enqueue: due at ``at_ms`` (ms since the epoch) if given, else in ``in_ms``."""
+    mode, ms = ("in", in_ms) if at_ms is None else ("at", at_ms)
+    args = (keys.channel, "1" if unique else "0", mode, ms, *payloads)
+    key_list = (keys.delayed, keys.unique, keys.seq)
+    return _script("schedule", key_list, args, _counted(keys, payloads), idempotent=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What one dequeue took: (sequence number, payload, earlier attempts) per task, and the
+    milliseconds until the queue's next delayed task is due (None: nothing is delayed)."""
+
+    tasks: list[tuple[int, bytes, int]]
+    next_due_ms: int | None
+
+
+def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
+    def parse(reply: list[Any]) -> Taken:
         if reply[0] == errors.STATUS_WORKER_LOST:
             msg = f"worker {worker_id!r} may no longer dequeue from queue {keys.queue!r}: peers declared it dead; call start_worker() again"
             raise errors.WorkerLostError(msg)
         _ok(reply)
-        if len(reply) == 1:
-            return []
-        first = int(reply[1])
-        return [(first + i, task) for i, task in enumerate(reply[2:])]
+        first, payloads, attempts, next_due = int(reply[1]), reply[2], reply[3], int(reply[4])
+        counts = [int(n) for n in attempts] if attempts else [0] * len(payloads)
+        tasks = [(first + i, payload, counts[i]) for i, payload in enumerate(payloads)]
+        return Taken(tasks, None if next_due < 0 else next_due)
 
-    key_list = (keys.pending, keys.workers, keys.processes(worker_id), keys.seq)
-    return _script("dequeue", key_list, (worker_id, count), parse, idempotent=False)
+    key_list = (keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts)
+    return _script("dequeue", key_list, (keys.channel, worker_id, count), parse, idempotent=False)
 
 
 def _process_lost(process_id: str, worker_id: str) -> errors.ProcessLostError:
@@ -110,7 +134,31 @@ def _owned(process_id: str, worker_id: str) -> Callable[[list[Any]], None]:
 def finish(keys: QueueKeys, worker_id: str, seq: int, result_json: str, process_id: str) -> Call[None]:
     args = (keys.channel, seq, worker_id, result_json)
     parse = _owned(process_id, worker_id)
-    return _script("finish", (keys.processes(worker_id), keys.unique), args, parse, idempotent=False)
+    return _script("finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False)
+
+
+def fail(
+    keys: QueueKeys,
+    worker_id: str,
+    seq: int,
+    process_id: str,
+    *,
+    max_attempts: int,
+    retry_in_ms: int,
+    counted: bool,
+    error_type: str,
+    message: str,
+) -> Call[Failure]:
+    owned = _owned(process_id, worker_id)
+
+    def parse(reply: list[Any]) -> Failure:
+        owned(reply)
+        dead_id = int(reply[2])
+        return Failure(int(reply[1]), str(dead_id) if dead_id else None)
+
+    key_list = (keys.processes(worker_id), keys.attempts, keys.delayed, keys.dead, keys.unique, keys.seq)
+    args = (keys.channel, seq, worker_id, max_attempts, retry_in_ms, "1" if counted else "0", error_type, message)
+    return _script("fail", key_list, args, parse, idempotent=False)
 
 
 def stop(keys: QueueKeys, worker_id: str, seq: int, process_id: str) -> Call[None]:
@@ -119,20 +167,32 @@ def stop(keys: QueueKeys, worker_id: str, seq: int, process_id: str) -> Call[Non
 
 
 def cancel(keys: QueueKeys, payload: bytes) -> Call[int]:
-    return _script("cancel", (keys.pending, keys.unique), (keys.channel, payload), _second, idempotent=False)
+    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts)
+    return _script("cancel", key_list, (keys.channel, payload), _second, idempotent=False)
 
 
 def delete_queue(keys: QueueKeys) -> Call[int]:
-    return _script("delete_queue", (keys.pending, keys.unique), (keys.channel,), _second, idempotent=False)
+    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts)
+    return _script("delete_queue", key_list, (keys.channel,), _second, idempotent=False)
+
+
+def requeue_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
+    return _script("requeue_dead", (keys.dead, keys.pending), (keys.channel, *ids), _second, idempotent=False)
+
+
+def purge_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
+    return _script("purge_dead", (keys.dead,), tuple(ids), _second, idempotent=True)
 
 
 def join_queue(keys: QueueKeys, worker_id: str) -> Call[int]:
     return _script("join_queue", (keys.workers, keys.pending), (worker_id,), _second, idempotent=True)
 
 
-def leave_queue(keys: QueueKeys, worker_id: str) -> Call[int]:
-    key_list = (keys.workers, keys.processes(worker_id), keys.pending)
-    return _script("leave_queue", key_list, (keys.channel, worker_id), _second, idempotent=True)
+def leave_queue(keys: QueueKeys, worker_id: str, *, interrupted: bool) -> Call[int]:
+    """``interrupted``: the worker died or was declared dead, so each requeued task used an attempt."""
+    key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts)
+    args = (keys.channel, worker_id, "1" if interrupted else "0")
+    return _script("leave_queue", key_list, args, _second, idempotent=True)
 
 
 def count(keys: QueueKeys) -> Call[int]:
@@ -147,13 +207,55 @@ def tasks(keys: QueueKeys) -> Call[list[bytes]]:
     return _read("LRANGE", keys.pending, (0, -1), list)
 
 
+def _pairs(reply: list[bytes] | dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """An HGETALL reply as a dict (RESP3 answers with a map, RESP2 with a flat list)."""
+    if isinstance(reply, dict):
+        return reply
+    return {reply[i]: reply[i + 1] for i in range(0, len(reply), 2)}
+
+
 def processes(keys: QueueKeys, worker_id: str) -> Call[dict[int, bytes]]:
     def parse(reply: list[bytes] | dict[bytes, bytes]) -> dict[int, bytes]:
-        if isinstance(reply, dict):  # RESP3 answers HGETALL with a map
-            return {int(seq): task for seq, task in reply.items()}
-        return {int(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
+        return {int(seq): task for seq, task in _pairs(reply).items()}
 
     return _read("HGETALL", keys.processes(worker_id), (), parse)
+
+
+def count_delayed(keys: QueueKeys) -> Call[int]:
+    return _read("ZCARD", keys.delayed, (), int)
+
+
+def count_dead(keys: QueueKeys) -> Call[int]:
+    return _read("HLEN", keys.dead, (), int)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadEntry:
+    """One dead letter as stored (see the envelope in ``lua/fail.lua``)."""
+
+    id: str
+    payload: bytes
+    error_type: str
+    error: str
+    attempts: int
+    failed_at_ms: int
+    worker_id: str
+
+
+def _parse_dead_envelope(dead_id: str, envelope: bytes) -> DeadEntry:
+    attempts, failed_at, worker_id, error_type, length, rest = envelope.split(b"\n", 5)
+    size = int(length)
+    return DeadEntry(
+        dead_id, rest[size:], _text(error_type), _text(rest[:size]), int(attempts), int(failed_at), _text(worker_id)
+    )
+
+
+def dead_letters(keys: QueueKeys) -> Call[list[DeadEntry]]:
+    def parse(reply: list[bytes] | dict[bytes, bytes]) -> list[DeadEntry]:
+        entries = [_parse_dead_envelope(_text(k), v) for k, v in _pairs(reply).items()]
+        return sorted(entries, key=lambda e: int(e.id))
+
+    return _read("HGETALL", keys.dead, (), parse)
 
 
 # Registry operations (slot {prefix}) ----------------------------------------------------

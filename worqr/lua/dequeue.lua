@@ -1,41 +1,77 @@
--- dequeue: move up to N tasks from the front of a queue into new processes of one worker.
+-- dequeue: move up to N tasks from the front of a queue into new processes of one worker,
+-- after moving the queue's due delayed tasks to its back.
 --
 -- Guarantees: a task leaves the queue only into a process of a worker that is a member of
 -- the queue's workers set; a worker removed from it (reaped, failed, stopped work) gets
--- WORKER_LOST and nothing moves. Process numbers are never reused within a queue.
+-- WORKER_LOST and nothing moves. Due delayed tasks join the back of the queue in due order,
+-- each exactly once however many workers race. Process numbers are never reused within a
+-- queue.
 --
 -- KEYS[1] queue      LIST    pending tasks, front = index 0
 -- KEYS[2] workers    SET     workers allowed to dequeue from this queue
 -- KEYS[3] processes  HASH    this worker's processes on this queue: seq -> payload
--- KEYS[4] seq        STRING  the queue's process counter
--- ARGV[1] worker_id
--- ARGV[2] count             most tasks to take
--- Returns: {0} (queue empty) | {0, first_seq, task1, task2, ...} | {-3} WORKER_LOST
+-- KEYS[4] seq        STRING  the queue's counter
+-- KEYS[5] delayed    ZSET    tasks not due yet: "<n>:<payload>" scored by due time (ms)
+-- KEYS[6] attempts   HASH    payload -> attempts that failed or were interrupted so far
+-- ARGV[1] channel            the queue's event channel
+-- ARGV[2] worker_id
+-- ARGV[3] count              most tasks to take
+-- Returns: {0, first_seq, {task...}, {attempts...}, next_due_in_ms} | {-3} WORKER_LOST
+--   first_seq is 0 when nothing was taken; attempts is empty when no task has any;
+--   next_due_in_ms is -1 when nothing is delayed.
+-- Publishes: "work\n<n>" when more tasks became due than this call took
+-- @include call_chunked
 -- @include check_types
-local queue, workers, processes, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local worker_id, count = ARGV[1], tonumber(ARGV[2])
-local type_error = check_types({{queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}})
+-- @include check_counter
+-- @include server_time
+local queue, workers, processes, seq, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local channel, worker_id, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local type_error = check_types({
+  {queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}, {delayed, "zset"}, {attempts, "hash"},
+}) or check_counter(seq)
 if type_error then
   return type_error
-end
-
-local counter = redis.call("GET", seq)
-if counter and not tonumber(counter) then
-  return redis.error_reply("worqr key " .. seq .. " does not hold a number: something other than worqr wrote it; nothing was changed")
 end
 
 if redis.call("SISMEMBER", workers, worker_id) == 0 then
   return {-3}
 end
+
+local next_due = -1
+if redis.call("EXISTS", delayed) == 1 then
+  local now = server_time()
+  local due = redis.call("ZRANGE", delayed, "-inf", now, "BYSCORE", "LIMIT", 0, 1000)
+  if #due > 0 then
+    local tasks = {}
+    for i, entry in ipairs(due) do
+      tasks[i] = string.sub(entry, string.find(entry, ":", 1, true) + 1)
+    end
+    call_chunked("RPUSH", queue, tasks, 1, #tasks)
+    call_chunked("ZREM", delayed, due, 1, #due)
+    if #due > count then
+      redis.call("PUBLISH", channel, "work\n" .. (#due - count))
+    end
+  end
+  local first = redis.call("ZRANGE", delayed, 0, 0, "WITHSCORES")
+  if #first > 0 then
+    next_due = math.max(0, tonumber(first[2]) - now)
+  end
+end
+
 local tasks = redis.call("LPOP", queue, count)
 if not tasks then
-  return {0}
+  return {0, 0, {}, {}, next_due}
 end
 local last = redis.call("INCRBY", seq, #tasks)
 local first = last - #tasks + 1
-local reply = {0, first}
 for i, task in ipairs(tasks) do
   redis.call("HSET", processes, first + i - 1, task)
-  reply[i + 2] = task
 end
-return reply
+local counts = {}
+if redis.call("EXISTS", attempts) == 1 then
+  counts = redis.call("HMGET", attempts, unpack(tasks))
+  for i = 1, #tasks do
+    counts[i] = tonumber(counts[i]) or 0
+  end
+end
+return {0, first, tasks, counts, next_due}

@@ -5,7 +5,7 @@
 -- the batch); otherwise every payload is marked.
 --
 -- KEYS[1] queue     LIST  pending tasks, front = index 0
--- KEYS[2] unique    SET   payloads enqueued with unique=True, queued or in process
+-- KEYS[2] unique    SET   payloads enqueued with unique=True, queued, delayed or in process
 -- ARGV[1] channel         the queue's event channel
 -- ARGV[2] unique          "1" to refuse and mark duplicates, "0" otherwise
 -- ARGV[3..] tasks         payloads, in order
@@ -13,6 +13,7 @@
 -- Publishes: "work\n<count>"
 -- @include call_chunked
 -- @include check_types
+-- @include mark_unique
 local queue, unique = KEYS[1], KEYS[2]
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
 local type_error = check_types({{queue, "list"}, {unique, "set"}})
@@ -22,15 +23,10 @@ end
 local count = #ARGV - 2
 
 if is_unique then
-  local seen = {}
-  for i = 3, #ARGV do
-    local task = ARGV[i]
-    if seen[task] or redis.call("SISMEMBER", unique, task) == 1 then
-      return {-2, i - 2}
-    end
-    seen[task] = true
+  local duplicate = mark_unique(unique, ARGV, 3, #ARGV)
+  if duplicate then
+    return duplicate
   end
-  call_chunked("SADD", unique, ARGV, 3, #ARGV)
 end
 
 call_chunked("RPUSH", queue, ARGV, 3, #ARGV)

@@ -2,10 +2,11 @@
 --
 -- Guarantees: only the worker that owns the process can finish it, once; a process that
 -- was finished, stopped, or requeued by a reaper gives PROCESS_LOST and changes nothing.
--- Clears the unique marker of the payload.
+-- Clears the unique marker and the attempt count of the payload.
 --
 -- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
 -- KEYS[2] unique     SET   the queue's unique markers
+-- KEYS[3] attempts   HASH  payload -> attempts that failed or were interrupted so far
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] seq              the process's sequence number
 -- ARGV[3] worker_id
@@ -13,9 +14,9 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>"
 -- @include check_types
-local processes, unique = KEYS[1], KEYS[2]
+local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq, worker_id, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local type_error = check_types({{processes, "hash"}, {unique, "set"}})
+local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
 if type_error then
   return type_error
 end
@@ -26,5 +27,6 @@ if not task then
 end
 redis.call("HDEL", processes, seq)
 redis.call("SREM", unique, task)
+redis.call("HDEL", attempts, task)
 redis.call("PUBLISH", channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)
 return {0}

@@ -3,20 +3,24 @@
 --
 -- Guarantees: the worker's processes go back to the front of the queue in the order they
 -- were dequeued (the earliest first), and the worker can no longer dequeue from the queue;
--- idempotent, so several reapers may race.
+-- idempotent, so several reapers may race. When the worker was interrupted (it died or was
+-- declared dead), each requeued task's attempt count goes up by one, so a task that kills
+-- every worker that runs it ends in the dead letters instead of going round forever.
 --
 -- KEYS[1] workers    SET   workers allowed to dequeue from this queue
 -- KEYS[2] processes  HASH  the worker's processes on this queue: seq -> payload
 -- KEYS[3] queue      LIST  pending tasks, front = index 0
+-- KEYS[4] attempts   HASH  payload -> attempts that failed or were interrupted so far
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] worker_id
+-- ARGV[3] interrupted      "1": count an attempt for each requeued task; "0": a clean leave
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued
 -- @include call_chunked
 -- @include check_types
-local workers, processes, queue = KEYS[1], KEYS[2], KEYS[3]
-local channel, worker_id = ARGV[1], ARGV[2]
-local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}})
+local workers, processes, queue, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local channel, worker_id, interrupted = ARGV[1], ARGV[2], ARGV[3] == "1"
+local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}})
 if type_error then
   return type_error
 end
@@ -31,6 +35,17 @@ table.sort(entries, function(a, b) return a[1] < b[1] end)
 local tasks = {}
 for i = #entries, 1, -1 do
   tasks[#tasks + 1] = entries[i][2]
+end
+if interrupted then
+  for _, task in ipairs(tasks) do
+    local previous = redis.call("HGET", attempts, task)
+    if previous and not tonumber(previous) then
+      return redis.error_reply("worqr key " .. attempts .. " holds a count that is not a number; nothing was changed")
+    end
+  end
+  for _, task in ipairs(tasks) do
+    redis.call("HINCRBY", attempts, task, 1)
+  end
 end
 if #tasks > 0 then
   call_chunked("LPUSH", queue, tasks, 1, #tasks)

@@ -1,0 +1,64 @@
+-- fail: end a process whose handler failed: count the attempt, then either schedule the
+-- task for another attempt or move it to the queue's dead letters.
+--
+-- Guarantees: only the worker that owns the process can fail it, once; a process that was
+-- finished, stopped, or requeued by a reaper gives PROCESS_LOST and changes nothing. The
+-- attempt count lives in Redis, so it survives the worker. A retried task keeps its unique
+-- marker (it is still waiting); a dead-lettered one loses it, and its attempt count is reset.
+--
+-- KEYS[1] processes  HASH    the failing worker's processes on this queue: seq -> payload
+-- KEYS[2] attempts   HASH    payload -> attempts that failed or were interrupted so far
+-- KEYS[3] delayed    ZSET    tasks not due yet: "<n>:<payload>" scored by due time (ms)
+-- KEYS[4] dead       HASH    dead letters: id -> envelope
+-- KEYS[5] unique     SET     the queue's unique markers
+-- KEYS[6] seq        STRING  the queue's counter (numbers delayed entries and dead letters)
+-- ARGV[1] channel            the queue's event channel
+-- ARGV[2] seq                the process's sequence number
+-- ARGV[3] worker_id
+-- ARGV[4] max_attempts       dead-letter once this many attempts failed; 0: never
+-- ARGV[5] retry_in_ms        delay before the next attempt
+-- ARGV[6] count              "1": this attempt counts; "0": only check the limit (the task
+--                            already used its attempts in workers that died)
+-- ARGV[7] error_type
+-- ARGV[8] error_message
+-- Returns: {0, attempts, dead_letter_id (0 when retried)} | {-1} PROCESS_LOST
+-- Publishes: "scheduled\n<retry_in_ms>" when retried
+-- Dead-letter envelope: "<attempts>\n<failed_at_ms>\n<worker_id>\n<error_type>\n<len>\n<message><payload>"
+-- @include check_types
+-- @include check_counter
+-- @include server_time
+local processes, attempts, delayed, dead, unique, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local channel, process_seq, worker_id = ARGV[1], ARGV[2], ARGV[3]
+local max_attempts, retry_in, counted = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == "1"
+local error_type, message = ARGV[7], ARGV[8]
+local type_error = check_types({
+  {processes, "hash"}, {attempts, "hash"}, {delayed, "zset"}, {dead, "hash"}, {unique, "set"}, {seq, "string"},
+}) or check_counter(seq)
+if type_error then
+  return type_error
+end
+local task = redis.call("HGET", processes, process_seq)
+if not task then
+  return {-1}
+end
+local previous = redis.call("HGET", attempts, task)
+if previous and not tonumber(previous) then
+  return redis.error_reply("worqr key " .. attempts .. " holds a count that is not a number; nothing was changed")
+end
+
+redis.call("HDEL", processes, process_seq)
+local n = (tonumber(previous) or 0) + (counted and 1 or 0)
+local now = server_time()
+if max_attempts > 0 and n >= max_attempts then
+  local id = redis.call("INCR", seq)
+  local envelope = n .. "\n" .. now .. "\n" .. worker_id .. "\n" .. error_type .. "\n" .. #message .. "\n" .. message .. task
+  redis.call("HSET", dead, id, envelope)
+  redis.call("HDEL", attempts, task)
+  redis.call("SREM", unique, task)
+  return {0, n, id}
+end
+redis.call("HSET", attempts, task, n)
+local id = redis.call("INCR", seq)
+redis.call("ZADD", delayed, now + retry_in, id .. ":" .. task)
+redis.call("PUBLISH", channel, "scheduled\n" .. retry_in)
+return {0, n, 0}

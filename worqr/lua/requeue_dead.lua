@@ -1,0 +1,57 @@
+-- requeue_dead: move dead letters back to the back of their queue for new attempts.
+--
+-- Guarantees: each named dead letter (or every one, oldest first, when no id is given) is
+-- appended to the queue exactly once and removed from the dead letters in the same step;
+-- ids that are not dead letters (any more) are skipped. The attempt count starts afresh.
+--
+-- KEYS[1] dead   HASH  dead letters: id -> envelope (see fail)
+-- KEYS[2] queue  LIST  pending tasks, front = index 0
+-- ARGV[1] channel      the queue's event channel
+-- ARGV[2..] ids        dead letter ids; none: all of them
+-- Returns: {0, requeued}
+-- Publishes: "work\n<requeued>" when anything was requeued
+-- @include call_chunked
+-- @include check_types
+local dead, queue = KEYS[1], KEYS[2]
+local channel = ARGV[1]
+local type_error = check_types({{dead, "hash"}, {queue, "list"}})
+if type_error then
+  return type_error
+end
+
+local ids = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do
+    ids[#ids + 1] = ARGV[i]
+  end
+else
+  ids = redis.call("HKEYS", dead)
+  table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+end
+
+-- The payload follows 5 header lines and a message whose length the 5th line gives.
+local function payload_of(envelope)
+  local at = 0
+  local fields = {}
+  for _ = 1, 5 do
+    local stop = string.find(envelope, "\n", at + 1, true)
+    fields[#fields + 1] = string.sub(envelope, at + 1, stop - 1)
+    at = stop
+  end
+  return string.sub(envelope, at + 1 + tonumber(fields[5]))
+end
+
+local tasks, found = {}, {}
+for _, id in ipairs(ids) do
+  local envelope = redis.call("HGET", dead, id)
+  if envelope then
+    tasks[#tasks + 1] = payload_of(envelope)
+    found[#found + 1] = id
+  end
+end
+if #tasks > 0 then
+  call_chunked("RPUSH", queue, tasks, 1, #tasks)
+  call_chunked("HDEL", dead, found, 1, #found)
+  redis.call("PUBLISH", channel, "work\n" .. #tasks)
+end
+return {0, #tasks}
