@@ -91,6 +91,7 @@ def test_errors_catchable_as_builtin_kinds() -> None:
     assert issubclass(worqr.InvalidNameError, worqr.InvalidArgumentError)
     assert issubclass(worqr.InvalidTaskTypeError, TypeError)
     assert issubclass(worqr.RedisUnavailableError, ConnectionError)
+    assert issubclass(worqr.RedisPermissionError, worqr.RedisCommandError)
 
 
 def test_version_is_a_string() -> None:

@@ -14,10 +14,11 @@ from worqr import AsyncQueue, AsyncWorqr, Queue, Worqr
 ASYNC_ONLY = {"aclose"}
 #: Public methods that only register or build something locally: plain in both faces
 #: (CORE-NOTES.md). ``AsyncWorqr.on`` returns a future to await for the live subscription.
-LOCAL = {"on", "off", "queue"}
+LOCAL = {"on", "off", "queue", "worker", "persistent_worker"}
 #: Docstrings the async face words differently on purpose: ``AsyncWorqr.on`` returns a future
-#: to await and accepts async callbacks, which ``Worqr.on``'s docstring cannot say.
-OWN_DOCS = {"on"}
+#: to await and accepts async callbacks, which ``Worqr.on``'s docstring cannot say; the async
+#: runtime builders take coroutine handlers and cancel them, which the threaded ones cannot.
+OWN_DOCS = {"on", "worker", "persistent_worker"}
 
 PAIRS = [pytest.param(Worqr, AsyncWorqr, id="Worqr"), pytest.param(Queue, AsyncQueue, id="Queue")]
 

@@ -10,9 +10,19 @@ are the background loops. This module re-exports the public API.
 import logging
 
 from worqr._async_client import AsyncQueue, AsyncWorqr
+from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
 from worqr._codec import BytesCodec, Codec, JsonCodec, StrCodec
 from worqr._models import DeadLetter, Event, EventType, Failure, Process
+from worqr._runtime import (
+    Backoff,
+    CancelToken,
+    PersistentOptions,
+    WorkerOptions,
+    WorkerStats,
+    cancel_token,
+)
+from worqr._worker import Worker
 from worqr.errors import (
     ClientClosedError,
     CodecError,
@@ -25,7 +35,9 @@ from worqr.errors import (
     PayloadTooLargeError,
     ProcessLostError,
     RedisCommandError,
+    RedisPermissionError,
     RedisUnavailableError,
+    TaskCancelledError,
     WorkerIdInUseError,
     WorkerLostError,
     WorkerNotStartedError,
@@ -40,8 +52,11 @@ logging.getLogger("worqr").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncQueue",
+    "AsyncWorker",
     "AsyncWorqr",
+    "Backoff",
     "BytesCodec",
+    "CancelToken",
     "ClientClosedError",
     "Codec",
     "CodecError",
@@ -57,16 +72,23 @@ __all__ = [
     "JsonCodec",
     "NotWorkingError",
     "PayloadTooLargeError",
+    "PersistentOptions",
     "Process",
     "ProcessLostError",
     "Queue",
     "RedisCommandError",
+    "RedisPermissionError",
     "RedisUnavailableError",
     "StrCodec",
+    "TaskCancelledError",
+    "Worker",
     "WorkerIdInUseError",
     "WorkerLostError",
     "WorkerNotStartedError",
+    "WorkerOptions",
+    "WorkerStats",
     "Worqr",
     "WorqrError",
     "__version__",
+    "cancel_token",
 ]

@@ -4,25 +4,29 @@ the same flows; docstrings are copied from `Worqr` so they cannot drift."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 import redis.asyncio
+from typing_extensions import Unpack
 
 from worqr import _flows as flows
+from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
 from worqr._codec import Codec, StrCodec
 from worqr._connect import async_pool
 from worqr._listener import AsyncListener
 from worqr._models import DeadLetter, Event, Failure, Process
 from worqr._runner import AsyncRunner
+from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
 from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._supervisor import AsyncSupervisor
-from worqr.errors import ClientClosedError, WorqrError
+from worqr.errors import ClientClosedError, InvalidArgumentError, WorqrError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,6 +81,7 @@ class AsyncWorqr:
         self._runner = AsyncRunner(self._pool)
         self._listener = AsyncListener(self._session, self._pool, self._runner.run)
         self._supervisor: AsyncSupervisor | None = None
+        self._runtime: AsyncWorker[Any] | None = None
         self._closed = False
 
     @property
@@ -211,6 +216,67 @@ class AsyncWorqr:
     async def cleanup_workers(self) -> list[str]:
         return await self._drive(flows.cleanup_workers(self._session))
 
+    # The runtime ------------------------------------------------------------------------------
+
+    @overload
+    def worker(
+        self,
+        queues: str | Sequence[str],
+        handler: Callable[[Process[str]], Awaitable[object]],
+        **options: Unpack[WorkerOptions],
+    ) -> AsyncWorker[str]: ...
+    @overload
+    def worker(
+        self,
+        queues: AsyncQueue[T] | Sequence[AsyncQueue[T]],
+        handler: Callable[[Process[T]], Awaitable[object]],
+        **options: Unpack[WorkerOptions],
+    ) -> AsyncWorker[T]: ...
+    def worker(
+        self, queues: Any, handler: Callable[[Process[Any]], Awaitable[object]], **options: Unpack[WorkerOptions]
+    ) -> AsyncWorker[Any]:
+        """An `AsyncWorker` that awaits ``handler(process)`` (an ``async def``) on the tasks of
+        ``queues`` (a name or a typed `AsyncQueue` view, or a sequence of them in priority
+        order). A timeout or a ``cancel`` event cancels the handler's task. Otherwise as
+        `Worqr.worker`; options: `WorkerOptions`."""
+        return AsyncWorker(self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=False))
+
+    @overload
+    def persistent_worker(
+        self,
+        queues: str | Sequence[str],
+        handler: Callable[[Process[str]], Awaitable[object]],
+        **options: Unpack[PersistentOptions],
+    ) -> AsyncWorker[str]: ...
+    @overload
+    def persistent_worker(
+        self,
+        queues: AsyncQueue[T] | Sequence[AsyncQueue[T]],
+        handler: Callable[[Process[T]], Awaitable[object]],
+        **options: Unpack[PersistentOptions],
+    ) -> AsyncWorker[T]: ...
+    def persistent_worker(
+        self, queues: Any, handler: Callable[[Process[Any]], Awaitable[object]], **options: Unpack[PersistentOptions]
+    ) -> AsyncWorker[Any]:
+        """An `AsyncWorker` for tasks that never finish (see `Worqr.persistent_worker`); on
+        shutdown the handler's task is cancelled and the task given back at once."""
+        return AsyncWorker(self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=True))
+
+    def _claim_runtime(self, worker: AsyncWorker[Any]) -> None:
+        if self._runtime is not None and self._runtime is not worker:
+            msg = "this client already runs a Worker; stop it first, or use one client per worker"
+            raise WorqrError(msg)
+        self._runtime = worker
+
+    def _release_runtime(self, worker: AsyncWorker[Any]) -> None:
+        if self._runtime is worker:
+            self._runtime = None
+
+    async def _renew_identity(self) -> None:
+        """After this worker was declared dead: register again under a new worker id."""
+        self._session.worker_id = str(uuid.uuid4())
+        await self.start_worker()
+
     # Events ---------------------------------------------------------------------------------
 
     def on(self, queue: str, callback: Callable[[Event], Any]) -> asyncio.Future[None]:
@@ -231,6 +297,8 @@ class AsyncWorqr:
     async def close(self) -> None:
         if self._closed:
             return
+        if self._runtime is not None:
+            await self._runtime.stop()
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             await supervisor.stop()
@@ -258,6 +326,17 @@ class AsyncWorqr:
 
     def __repr__(self) -> str:
         return f"<AsyncWorqr prefix={self.prefix!r} worker_id={self.worker_id!r} at {self._runner.where}>"
+
+
+def _async_runtime_parts(queues: object, handler: object) -> tuple[list[QueueSpec], Any]:
+    """The checked queues and handler of ``AsyncWorqr.worker()`` / ``persistent_worker()``."""
+    if not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))):  # noqa: B004 (async __call__ of an object)
+        msg = (
+            f"handler must be an async function (async def) taking a Process, got {handler!r}; "
+            "for a blocking handler use Worqr.worker, or call it with asyncio.to_thread inside an async one"
+        )
+        raise InvalidArgumentError(msg)
+    return queue_specs(queues), handler
 
 
 @_docs_from(Queue)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 import redis
+from typing_extensions import Unpack
 
 from worqr import _flows as flows
 from worqr._codec import Codec, StrCodec
@@ -18,9 +19,11 @@ from worqr._connect import sync_pool
 from worqr._listener import SyncListener
 from worqr._models import DeadLetter, Event, Failure, Process
 from worqr._runner import SyncRunner
+from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
 from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._supervisor import SyncSupervisor
-from worqr.errors import ClientClosedError, WorqrError
+from worqr._worker import Worker
+from worqr.errors import ClientClosedError, InvalidArgumentError, WorqrError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,6 +75,7 @@ class Worqr:
         self._runner = SyncRunner(self._pool)
         self._listener = SyncListener(self._session, self._pool, self._runner.run)
         self._supervisor: SyncSupervisor | None = None
+        self._runtime: object | None = None
         self._lock = threading.Lock()
         self._closed = False
 
@@ -291,6 +295,62 @@ class Worqr:
         """
         return self._drive(flows.cleanup_workers(self._session))
 
+    # The runtime ------------------------------------------------------------------------------
+
+    @overload
+    def worker(
+        self, queues: str | Sequence[str], handler: Callable[[Process[str]], object], **options: Unpack[WorkerOptions]
+    ) -> Worker[str]: ...
+    @overload
+    def worker(
+        self, queues: Queue[T] | Sequence[Queue[T]], handler: Callable[[Process[T]], object], **options: Unpack[WorkerOptions]
+    ) -> Worker[T]: ...
+    def worker(self, queues: Any, handler: Callable[[Process[Any]], object], **options: Unpack[WorkerOptions]) -> Worker[Any]:
+        """A `Worker` that runs ``handler(process)`` on the tasks of ``queues`` (a name or a
+        typed `Queue` view, or a sequence of them in priority order: earlier queues drain
+        first). The handler's return value (JSON) goes into the ``done`` event; an exception
+        fails the attempt (retried with backoff, then dead-lettered). Options: `WorkerOptions`.
+
+        Nothing runs until ``run()`` or ``start()``; one runtime worker per client at a time.
+        """
+        return Worker(self, *_runtime_parts(queues, handler), Settings.from_options(options, persistent=False))
+
+    @overload
+    def persistent_worker(
+        self, queues: str | Sequence[str], handler: Callable[[Process[str]], object], **options: Unpack[PersistentOptions]
+    ) -> Worker[str]: ...
+    @overload
+    def persistent_worker(
+        self, queues: Queue[T] | Sequence[Queue[T]], handler: Callable[[Process[T]], object], **options: Unpack[PersistentOptions]
+    ) -> Worker[T]: ...
+    def persistent_worker(
+        self, queues: Any, handler: Callable[[Process[Any]], object], **options: Unpack[PersistentOptions]
+    ) -> Worker[Any]:
+        """A `Worker` for tasks that never finish, such as owning a connection: the handler
+        holds its task for as long as the worker lives and should return once
+        ``cancel_token()`` is cancelled; on shutdown the task goes back to the front of its
+        queue at once, and when this worker dies a peer takes it over (within about
+        ``worker_timeout + cleanup_interval``). ``concurrency`` is how many such tasks
+        this worker holds. Options: `PersistentOptions`."""
+        return Worker(self, *_runtime_parts(queues, handler), Settings.from_options(options, persistent=True))
+
+    def _claim_runtime(self, worker: object) -> None:
+        with self._lock:
+            if self._runtime is not None and self._runtime is not worker:
+                msg = "this client already runs a Worker; stop it first, or use one client per worker"
+                raise WorqrError(msg)
+            self._runtime = worker
+
+    def _release_runtime(self, worker: object) -> None:
+        with self._lock:
+            if self._runtime is worker:
+                self._runtime = None
+
+    def _renew_identity(self) -> None:
+        """After this worker was declared dead: register again under a new worker id."""
+        self._session.worker_id = str(uuid.uuid4())
+        self.start_worker()
+
     # Events ---------------------------------------------------------------------------------
 
     def on(self, queue: str, callback: Callable[[Event], Any]) -> None:
@@ -309,10 +369,14 @@ class Worqr:
     # Lifetime -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the heartbeat and the listener; a started worker is failed cleanly first,
-        so its processes go back to the front of their queues. Idempotent."""
+        """Stop the runtime `Worker` if one runs, the heartbeat and the listener; a started
+        worker is failed cleanly first, so its processes go back to the front of their
+        queues. Idempotent."""
         if self._closed:
             return
+        runtime = self._runtime
+        if isinstance(runtime, Worker):
+            runtime.stop()
         with self._lock:
             supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
@@ -337,6 +401,14 @@ class Worqr:
 
     def __repr__(self) -> str:
         return f"<Worqr prefix={self.prefix!r} worker_id={self.worker_id!r} at {self._runner.where}>"
+
+
+def _runtime_parts(queues: object, handler: object) -> tuple[list[QueueSpec], Any]:
+    """The checked queues and handler of ``worker()`` / ``persistent_worker()``."""
+    if not callable(handler):
+        msg = f"handler must be callable (it takes a Process), got {handler!r}"
+        raise InvalidArgumentError(msg)
+    return queue_specs(queues), handler
 
 
 class Queue(Generic[T]):

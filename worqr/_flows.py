@@ -28,6 +28,7 @@ from worqr.errors import (
     InvalidArgumentError,
     InvalidTaskTypeError,
     PayloadTooLargeError,
+    RedisPermissionError,
     WorkerIdInUseError,
     WorkerLostError,
 )
@@ -244,10 +245,10 @@ class Undecodable:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """What `take` got: decoded processes (in queue order), undecodable ones, and the
-    seconds until the queue's next delayed task is due (None: nothing is delayed)."""
+    """What `take` got: decoded processes with their payloads (in queue order), undecodable
+    ones, and the seconds until the queue's next delayed task is due (None: none delayed)."""
 
-    processes: list[Process[Any]]
+    processes: list[tuple[Process[Any], bytes]]
     undecodable: list[Undecodable]
     next_due: float | None
 
@@ -265,12 +266,13 @@ def take(session: Session, queue: str, codec: Codec[T], count: int) -> Flow[Batc
     except WorkerLostError:
         session.state.mark_lost()
         raise
-    processes: list[Process[Any]] = []
+    processes: list[tuple[Process[Any], bytes]] = []
     undecodable = []
     for seq, payload, attempts in taken.tasks:
         process_id = make_process_id(seq, keys.queue)
         try:
-            processes.append(Process(process_id, keys.queue, codec.decode(payload), worker_id, attempts + 1))
+            process = Process(process_id, keys.queue, codec.decode(payload), worker_id, attempts + 1)
+            processes.append((process, payload))
         except CodecError as exc:
             msg = f"{exc}; the task is in process {process_id!r}: finish, stop or fail it"
             error = CodecError(msg, payload=payload, process_id=process_id)
@@ -284,7 +286,7 @@ def dequeue(session: Session, queue: str, codec: Codec[T]) -> Flow[Process[T] | 
     batch = yield from take(session, queue, codec, 1)
     if batch.undecodable:
         raise batch.undecodable[0].error
-    return batch.processes[0] if batch.processes else None
+    return batch.processes[0][0] if batch.processes else None
 
 
 def _result_json(result: object) -> str:
@@ -302,11 +304,13 @@ def finish_process(session: Session, process_id: str, result: object) -> Flow[No
 
 
 def error_fields(error: object) -> tuple[str, str]:
-    """The type name and message kept with a failure: an exception's, or ("Error", text)."""
+    """The type name and message kept with a failure: an exception's, or ("Error", text).
+    Lone surrogates (a file name decoded with surrogateescape, say) become backslash escapes:
+    UTF-8 cannot carry them, and any exception's message must be storable."""
     if isinstance(error, BaseException):
-        return type(error).__qualname__, str(error)
+        return type(error).__qualname__, str(error).encode("utf-8", "backslashreplace").decode()
     if isinstance(error, str):
-        return "Error", error
+        return "Error", error.encode("utf-8", "backslashreplace").decode()
     msg = f"error must be an exception or a str, got {type(error).__name__}"
     raise InvalidArgumentError(msg)
 
@@ -450,6 +454,28 @@ def start_worker(session: Session) -> Flow[None]:
         session.state.started, session.state.lost = True, False
         session.state.working.clear()
     log.info("worker %s started", worker_id)
+    yield from warn_if_keys_can_be_evicted()
+
+
+def warn_if_keys_can_be_evicted() -> Flow[None]:
+    """Log a warning when the server's eviction policy can drop worqr's keys at maxmemory."""
+    try:
+        policy = yield from _one(ops.eviction_policy())
+    except RedisPermissionError:
+        log.info("cannot read Redis's maxmemory-policy (INFO is not granted); it should be noeviction")
+        return
+    if policy is not None and policy.startswith("allkeys-"):
+        log.warning(
+            "Redis's maxmemory-policy is %s: at maxmemory Redis may evict worqr's queues and lose their tasks; "
+            "set it to noeviction, or give worqr a Redis of its own",
+            policy,
+        )
+    elif policy is not None and policy.startswith("volatile-"):
+        log.warning(
+            "Redis's maxmemory-policy is %s: at maxmemory Redis may evict worker heartbeat keys (they expire), "
+            "and peers then reap live workers; set it to noeviction, or give worqr a Redis of its own",
+            policy,
+        )
 
 
 def start_work(session: Session, queue: str) -> Flow[int]:
@@ -491,6 +517,10 @@ def get_working_queues(session: Session, worker_id: str | None) -> Flow[list[str
     return (yield from _one(ops.members(session.registry.queues_of(target))))
 
 
+#: Passes a reap makes over a worker's queues before leaving the rest to the next cleanup.
+REAP_PASSES = 3
+
+
 def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupted: bool = True) -> Flow[list[str]]:
     """Declare dead the candidates whose heartbeat is gone (all of them if ``force``),
     requeue the processes of every worker being reaped, and return the ids this call forgot.
@@ -504,13 +534,21 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
     targets = [w for w in reaping if w in candidates] if force else reaping
     forgotten = []
     for worker_id in targets:
-        queues = yield from _one(ops.members(registry.queues_of(worker_id)))
-        requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues])
-        yield from _run([ops.add_queue(registry, q) for q, n in zip(queues, requeued, strict=True) if n])
-        if (yield from _one(ops.forget_worker(registry, worker_id))):
-            forgotten.append(worker_id)
-            level = logging.INFO if worker_id == session.worker_id else logging.WARNING
-            log.log(level, "reaped worker %s: requeued %d task(s) on %s", worker_id, sum(requeued), queues)
+        released: list[str] = []
+        total = 0
+        for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
+            queues = yield from _one(ops.members(registry.queues_of(worker_id)))
+            requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues])
+            yield from _run([ops.add_queue(registry, q) for q, n in zip(queues, requeued, strict=True) if n])
+            released += queues
+            total += sum(requeued)
+            done, left = yield from _one(ops.forget_worker(registry, worker_id, queues))
+            if done:
+                forgotten.append(worker_id)
+                level = logging.INFO if worker_id == session.worker_id else logging.WARNING
+                log.log(level, "reaped worker %s: requeued %d task(s) on %s", worker_id, total, released)
+            if not left:
+                break
     if session.worker_id in targets:
         session.state.mark_lost()
     return forgotten

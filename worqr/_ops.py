@@ -318,6 +318,30 @@ def declare_dead(keys: RegistryKeys, worker_ids: Sequence[str], *, force: bool) 
     return _script("declare_dead", key_list, ("1" if force else "0", *worker_ids), parse, idempotent=True)
 
 
-def forget_worker(keys: RegistryKeys, worker_id: str) -> Call[bool]:
+def forget_worker(keys: RegistryKeys, worker_id: str, released: Sequence[str]) -> Call[tuple[bool, int]]:
+    """Parses to (forgotten by this call, queues still to release)."""
+
+    def parse(reply: list[Any]) -> tuple[bool, int]:
+        _ok(reply)
+        return int(reply[1]) == 1, int(reply[2])
+
     key_list = (keys.reaping, keys.queues_of(worker_id))
-    return _script("forget_worker", key_list, (worker_id,), lambda reply: _second(reply) == 1, idempotent=True)
+    return _script("forget_worker", key_list, (worker_id, *released), parse, idempotent=True)
+
+
+# Server settings (no keys) ----------------------------------------------------------------
+
+
+def eviction_policy() -> Call[str | None]:
+    """The server's ``maxmemory-policy``, read from ``INFO memory`` (applications are rarely
+    granted CONFIG); None if the server does not report it."""
+
+    def parse(reply: bytes | str) -> str | None:
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        for line in text.splitlines():
+            name, _, value = line.partition(":")
+            if name == "maxmemory_policy":
+                return value.strip()
+        return None
+
+    return Call((), ("memory",), parse, True, command="INFO")

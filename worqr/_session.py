@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from worqr._keys import QueueKeys, RegistryKeys, check_prefix, check_queue_name, check_worker_id
@@ -28,6 +29,8 @@ class WorkerState:
     lost: bool = False
     working: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Called (from whichever thread noticed) when the worker is found declared dead.
+    lost_callbacks: list[Callable[[], None]] = field(default_factory=list)
 
     def check_can_dequeue(self, queue: str, worker_id: str) -> None:
         with self.lock:
@@ -51,6 +54,9 @@ class WorkerState:
         with self.lock:
             self.lost = True
             self.working.clear()
+            callbacks = list(self.lost_callbacks)
+        for callback in callbacks:
+            callback()
 
 
 class Session:

@@ -2,7 +2,8 @@
 (`AsyncSupervisor`). Both run `supervise` every ``heartbeat_interval``; it renews the
 heartbeat and, every ``cleanup_interval`` (with jitter, so peers don't reap in lockstep),
 reaps expired peers. Connection failures are logged and the loop goes on, so the heartbeat
-survives a Redis restart; a worker that finds itself declared dead stops the loop.
+survives a Redis restart; while the worker is declared dead the loop idles, until
+``start_worker()`` registers it again.
 """
 
 from __future__ import annotations
@@ -72,12 +73,12 @@ class SyncSupervisor:
     def _loop(self) -> None:
         schedule = Schedule(self._session)
         while not self._stop.wait(self._session.heartbeat_interval):
+            if self._session.state.lost:
+                continue  # idle until start_worker() registers the worker again
             try:
                 flows.drive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
-            if self._session.state.lost:
-                return
 
 
 class AsyncSupervisor:
@@ -103,9 +104,9 @@ class AsyncSupervisor:
         schedule = Schedule(self._session)
         while True:
             await asyncio.sleep(self._session.heartbeat_interval)
+            if self._session.state.lost:
+                continue  # idle until start_worker() registers the worker again
             try:
                 await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
-            if self._session.state.lost:
-                return

@@ -15,7 +15,9 @@
     ├── WorkerIdInUseError                   start_worker() with the id of a live worker
     ├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
     ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
-    └── ClientClosedError                    the client was closed
+    │   └── RedisPermissionError             wrong credentials, or the ACL denies a command, key or channel
+    ├── ClientClosedError                    the client was closed
+    └── TaskCancelledError                   a handler was told to stop (cancel_token())
 """
 
 from __future__ import annotations
@@ -117,8 +119,19 @@ class RedisCommandError(WorqrError):
     """Raised when Redis refuses a command: a key of the wrong type, out of memory, no permission."""
 
 
+class RedisPermissionError(RedisCommandError):
+    """Raised when Redis refuses the credentials, or its ACL denies this user a command, key or
+    channel that worqr needs. Retrying will not help: give the user worqr's ACL
+    (docs/security.md lists it for producers and workers)."""
+
+
 class ClientClosedError(WorqrError):
     """Raised when a closed client is used."""
+
+
+class TaskCancelledError(WorqrError):
+    """Raised in a handler by ``cancel_token().raise_if_cancelled()`` once the worker told it
+    to stop: its task was cancelled, it ran past its timeout, or the worker is shutting down."""
 
 
 #: Status codes returned by the Lua scripts (first element of the reply), by name.

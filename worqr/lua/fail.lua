@@ -59,6 +59,6 @@ if max_attempts > 0 and n >= max_attempts then
 end
 redis.call("HSET", attempts, task, n)
 local id = redis.call("INCR", seq)
-redis.call("ZADD", delayed, now + retry_in, id .. ":" .. task)
+redis.call("ZADD", delayed, now + retry_in, string.format("%020d", id) .. ":" .. task)
 redis.call("PUBLISH", channel, "scheduled\n" .. retry_in)
 return {0, n, 0}

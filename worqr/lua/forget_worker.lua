@@ -1,17 +1,33 @@
 -- forget_worker: drop a reaped worker for good (last step of reaping).
 --
--- Guarantees: run only after leave_queue ran on every queue of the worker; idempotent, and
--- exactly one of several racing reapers sees forgotten = 1.
+-- Guarantees: a worker is forgotten only while it is being reaped and only once every queue
+-- in its queues set was released by leave_queue (the reaper names the queues it released;
+-- a queue it did not release keeps the worker in the reaping set, for a later pass). A stale
+-- reaper, whose worker was already forgotten and has registered again, changes nothing, so
+-- the new incarnation's queue list survives. Idempotent; exactly one of several racing
+-- reapers sees forgotten = 1.
 --
 -- KEYS[1] reaping    SET  workers being reaped
 -- KEYS[2] queues_of  SET  queues the worker worked on
 -- ARGV[1] worker_id
--- Returns: {0, forgotten}  1 if this call removed the worker from the reaping set
+-- ARGV[2..] queues         the queues this reap released with leave_queue
+-- Returns: {0, forgotten, left}  forgotten: 1 if this call removed the worker from the
+--   reaping set; left: queues still to release (the reap goes on with them)
 -- @include check_types
-local type_error = check_types({{KEYS[1], "set"}, {KEYS[2], "set"}})
+local reaping, queues_of, worker_id = KEYS[1], KEYS[2], ARGV[1]
+local type_error = check_types({{reaping, "set"}, {queues_of, "set"}})
 if type_error then
   return type_error
 end
-local forgotten = redis.call("SREM", KEYS[1], ARGV[1])
-redis.call("DEL", KEYS[2])
-return {0, forgotten}
+if redis.call("SISMEMBER", reaping, worker_id) == 0 then
+  return {0, 0, 0}
+end
+for i = 2, #ARGV, 1000 do
+  redis.call("SREM", queues_of, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+local left = redis.call("SCARD", queues_of)
+if left > 0 then
+  return {0, 0, left}
+end
+redis.call("SREM", reaping, worker_id)
+return {0, 1, 0}

@@ -41,12 +41,13 @@ local function payload_of(envelope)
   return string.sub(envelope, at + 1 + tonumber(fields[5]))
 end
 
-local tasks, found = {}, {}
+local tasks, found, seen = {}, {}, {}
 for _, id in ipairs(ids) do
-  local envelope = redis.call("HGET", dead, id)
+  local envelope = not seen[id] and redis.call("HGET", dead, id)
   if envelope then
     tasks[#tasks + 1] = payload_of(envelope)
     found[#found + 1] = id
+    seen[id] = true
   end
 end
 if #tasks > 0 then

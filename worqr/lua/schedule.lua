@@ -40,7 +40,8 @@ local last = redis.call("INCRBY", seq, count)
 local entries = {}
 for i = 5, #ARGV do
   entries[#entries + 1] = due
-  entries[#entries + 1] = (last - count + i - 4) .. ":" .. ARGV[i]
+  -- zero-padded: ZRANGE orders equal due times by member, so a batch keeps its order
+  entries[#entries + 1] = string.format("%020d", last - count + i - 4) .. ":" .. ARGV[i]
 end
 call_chunked("ZADD", delayed, entries, 1, #entries)
 local due_in = math.max(0, due - now)

@@ -1,0 +1,569 @@
+"""What the sync and asyncio worker runtimes share: settings, backoff, counters, the
+cancellation token, the life of one job, and every decision about a job's outcome written
+once as a flow (see `worqr._flows`). `worqr._worker` and `worqr._async_worker` only add
+concurrency (threads or tasks), waiting and signals.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypedDict, TypeVar
+
+from worqr import _flows as flows
+from worqr._codec import Codec, StrCodec
+from worqr._keys import check_queue_name
+from worqr._models import Event, Process
+from worqr._session import Session
+from worqr.errors import InvalidArgumentError, ProcessLostError, TaskCancelledError, WorqrError
+
+T = TypeVar("T")
+log = logging.getLogger("worqr")
+_TEXT = StrCodec()
+
+
+# Settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """The delay before retrying a failed task: ``base * factor ** (attempt - 1)`` seconds,
+    at most ``max``, minus a random share of up to ``jitter`` (0 to 1) of it, so that tasks
+    that failed together don't all come back together."""
+
+    base: float = 1.0
+    factor: float = 2.0
+    max: float = 300.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("base", "max"):
+            flows.check_seconds(f"Backoff.{name}", getattr(self, name))
+        factor: object = self.factor
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor < math.inf:
+            msg = f"Backoff.factor must be a finite number >= 1, got {factor!r}"
+            raise InvalidArgumentError(msg)
+        jitter: object = self.jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+            msg = f"Backoff.jitter must be a number from 0 to 1, got {jitter!r}"
+            raise InvalidArgumentError(msg)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
+        exponent = min(attempt - 1, 64)  # beyond this the cap applies anyway; no overflow
+        full = min(self.max, self.base * self.factor**exponent)
+        return full * (1 - self.jitter * random.random())  # noqa: S311 (jitter, not security)
+
+
+class PersistentOptions(TypedDict, total=False):
+    """Options of `Worqr.persistent_worker` (see `WorkerOptions`; there is no timeout, and
+    ``max_attempts`` defaults to None: a persistent task outlives the workers that die)."""
+
+    concurrency: int
+    max_attempts: int | None
+    backoff: Backoff
+    restart_on_loss: bool
+    grace: float
+
+
+class WorkerOptions(PersistentOptions, total=False):
+    """Options of `Worqr.worker` and `AsyncWorqr.worker`.
+
+    concurrency: most handlers running at once (threads, or asyncio tasks); default 1.
+    max_attempts: attempts before a task goes to the dead letters (a worker that dies while
+        running it uses one); None: retry forever. Default 3.
+    backoff: the delay before each retry; default `Backoff()`.
+    timeout: seconds a handler may run before its attempt counts as failed; default None.
+    restart_on_loss: when peers declare this worker dead, register again under a new worker
+        id and go on (default False: stop, and `run` raises WorkerLostError).
+    grace: seconds running handlers get to finish on shutdown before their tasks are given
+        back to the front of their queues; default 30.
+    """
+
+    timeout: float | None
+
+
+_DEFAULTS: dict[str, object] = {
+    "concurrency": 1,
+    "backoff": Backoff(),
+    "timeout": None,
+    "restart_on_loss": False,
+    "grace": 30.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The validated options of one runtime worker."""
+
+    concurrency: int
+    max_attempts: int | None
+    backoff: Backoff
+    timeout: float | None
+    persistent: bool
+    restart_on_loss: bool
+    grace: float
+
+    @classmethod
+    def from_options(cls, options: PersistentOptions | WorkerOptions, *, persistent: bool) -> Settings:
+        """Validate the keyword arguments of ``worker`` / ``persistent_worker``."""
+        kind = PersistentOptions if persistent else WorkerOptions
+        allowed = kind.__required_keys__ | kind.__optional_keys__
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            msg = f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(sorted(allowed))}"
+            raise InvalidArgumentError(msg)
+        values: dict[str, Any] = {**_DEFAULTS, "max_attempts": None if persistent else 3, **options}
+        return cls.check(persistent=persistent, **values)
+
+    @classmethod
+    def check(
+        cls,
+        *,
+        concurrency: object,
+        max_attempts: object,
+        backoff: object,
+        timeout: object,
+        persistent: bool,
+        restart_on_loss: object,
+        grace: object,
+    ) -> Settings:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= flows.MAX_TAKE:
+            msg = f"concurrency must be an int from 1 to {flows.MAX_TAKE}, got {concurrency!r}"
+            raise InvalidArgumentError(msg)
+        if not isinstance(backoff, Backoff):
+            msg = f"backoff must be a worqr.Backoff, got {backoff!r}"
+            raise InvalidArgumentError(msg)
+        limit = flows.check_max_attempts(max_attempts)
+        seconds = flows.check_seconds("timeout", timeout, allow_none=True)
+        if seconds == 0:
+            msg = "timeout must be positive (or None for no timeout), got 0"
+            raise InvalidArgumentError(msg)
+        return cls(
+            concurrency=concurrency,
+            max_attempts=limit or None,
+            backoff=backoff,
+            timeout=seconds,
+            persistent=persistent,
+            restart_on_loss=flows.check_flag("restart_on_loss", restart_on_loss),
+            grace=float(flows.check_seconds("grace", grace) or 0.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """One queue a worker serves, with the codec its handler's tasks are decoded by."""
+
+    name: str
+    codec: Codec[Any]
+
+
+def queue_specs(queues: object) -> list[QueueSpec]:
+    """The queues of ``worker(queues, ...)``: one name or typed view, or a sequence of them
+    in priority order (earlier queues are drained first)."""
+    if isinstance(queues, str) or hasattr(queues, "codec"):
+        items: list[object] = [queues]
+    elif isinstance(queues, Iterable):
+        items = list(queues)
+    else:
+        msg = f"queues must be a queue name, a Queue view, or a sequence of them, got {queues!r}"
+        raise InvalidArgumentError(msg)
+    specs: list[QueueSpec] = []
+    for item in items:
+        name, codec = (item, _TEXT) if isinstance(item, str) else (getattr(item, "name", None), getattr(item, "codec", None))
+        if codec is None:
+            msg = f"queues must hold queue names or Queue views, got {item!r}"
+            raise InvalidArgumentError(msg)
+        checked = check_queue_name(name)
+        if any(s.name == checked for s in specs):
+            msg = f"queue {checked!r} is listed twice; list each queue once, in priority order"
+            raise InvalidArgumentError(msg)
+        specs.append(QueueSpec(checked, codec))
+    if not specs:
+        msg = "queues is empty: name at least one queue to work on"
+        raise InvalidArgumentError(msg)
+    return specs
+
+
+# Observability -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """Counters of one runtime worker since it was built.
+
+    ``processed``: finished by their handler; ``failed``: attempts that raised or timed out;
+    ``retried``: failures scheduled for another attempt; ``dead_lettered``: tasks moved to
+    the dead letters; ``cancelled``: finished as cancelled; ``released``: given back to
+    their queue on shutdown; ``in_flight``: handlers running now.
+    """
+
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    cancelled: int = 0
+    released: int = 0
+    in_flight: int = 0
+
+
+@dataclass
+class Counters:
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    cancelled: int = 0
+    released: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self, in_flight: int) -> WorkerStats:
+        with self.lock:
+            return WorkerStats(
+                self.processed, self.failed, self.retried, self.dead_lettered, self.cancelled, self.released, in_flight
+            )
+
+
+def preview(payload: bytes, limit: int = 48) -> str:
+    """A short, safe rendering of a payload for logs: never the whole of a large payload."""
+    text = payload[:limit].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(payload) > limit else "")
+
+
+def log_extra(worker_id: str, process: Process[Any], payload: bytes) -> dict[str, str]:
+    """The fields every runtime log record about a process carries."""
+    return {
+        "worqr_worker": worker_id,
+        "worqr_queue": process.queue,
+        "worqr_process": process.id,
+        "worqr_task": preview(payload),
+    }
+
+
+# Cancellation ------------------------------------------------------------------------------
+
+CancelReason = Literal["cancelled", "timeout", "shutdown", "worker lost"]
+
+
+class CancelToken:
+    """Tells a running handler that it should stop: its task was cancelled, it ran past its
+    timeout, the worker is shutting down (a persistent task is being released), or the
+    worker was declared dead. Thread-safe; `worqr.cancel_token()` gives the current one."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason: CancelReason | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self, reason: CancelReason) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled (True) or ``timeout`` seconds pass (False). Sync handlers only."""
+        return self._event.wait(timeout)
+
+    def raise_if_cancelled(self) -> None:
+        """Raise `TaskCancelledError` if the handler should stop."""
+        if self._event.is_set():
+            msg = f"the task's handler was told to stop ({self.reason})"
+            raise TaskCancelledError(msg)
+
+    def __repr__(self) -> str:
+        return f"<CancelToken {self.reason or 'active'}>"
+
+
+_current_token: contextvars.ContextVar[CancelToken] = contextvars.ContextVar("worqr_cancel_token")
+
+
+def cancel_token() -> CancelToken:
+    """The cancellation token of the handler that is running in this thread or task.
+
+    Raises:
+        RuntimeError: called outside a handler run by a worqr worker.
+    """
+    try:
+        return _current_token.get()
+    except LookupError:
+        msg = "cancel_token() is only available inside a handler run by a worqr worker"
+        raise RuntimeError(msg) from None
+
+
+def bind_token(token: CancelToken) -> None:
+    """Make ``token`` the current cancellation token of this asyncio task (its own context)."""
+    _current_token.set(token)
+
+
+def run_with_token(token: CancelToken, call: Callable[[], T]) -> T:
+    """Run ``call`` with ``token`` as the current cancellation token."""
+    reset = _current_token.set(token)
+    try:
+        return call()
+    finally:
+        _current_token.reset(reset)
+
+
+def event_payload(event: Event) -> bytes:
+    """The payload a ``cancel`` event names, as bytes."""
+    if event.task_encoding == "base64":
+        return base64.b64decode(event.message)
+    return event.message.encode("utf-8")
+
+
+# One job -----------------------------------------------------------------------------------
+
+#: running: the handler runs; then exactly one of the others, set by whoever claims first.
+JobState = Literal["running", "settling", "cancelled", "timed_out", "released", "lost"]
+
+
+class Job(Generic[T]):
+    """One process a worker runs: the handler's state, its token and its deadline.
+
+    ``claim`` moves the state from running to an outcome exactly once, so that a handler
+    returning, its timeout, a cancel event, shutdown and loss never settle a process twice.
+    """
+
+    def __init__(self, process: Process[T], payload: bytes, timeout: float | None) -> None:
+        self.process = process
+        self.payload = payload
+        self.token = CancelToken()
+        self.started = time.monotonic()
+        self.deadline = None if timeout is None else self.started + timeout
+        self.state: JobState = "running"
+        self.returned = False
+        self._lock = threading.Lock()
+
+    def claim(self, state: JobState) -> bool:
+        with self._lock:
+            if self.state != "running":
+                return False
+            self.state = state
+            return True
+
+
+# Outcomes, each one flow ---------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What the outcome flows need: the client's session, the settings and the counters."""
+
+    session: Session
+    settings: Settings
+    counters: Counters
+
+    def extra(self, job: Job[Any]) -> dict[str, str]:
+        return log_extra(self.session.worker_id, job.process, job.payload)
+
+
+def succeed(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
+    try:
+        yield from flows.finish_process(ctx.session, job.process.id, result)
+    except ProcessLostError:
+        log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
+        return
+    ctx.counters.add("processed")
+    log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
+
+
+def fail(ctx: Context, job: Job[Any], error: BaseException, *, counted: bool = True) -> flows.Flow[None]:
+    """Record a failed attempt: retry after the backoff, or dead-letter at the limit."""
+    settings = ctx.settings
+    delay = settings.backoff.delay(job.process.attempt)
+    try:
+        failure = yield from flows.fail_process(
+            ctx.session, job.process.id, error, max_attempts=settings.max_attempts, retry_delay=delay, counted=counted
+        )
+    except ProcessLostError:
+        log.warning("process %s failed, but it no longer belonged to this worker", job.process.id, extra=ctx.extra(job))
+        return
+    if counted:
+        ctx.counters.add("failed")
+    kind = type(error).__qualname__
+    if failure.dead_letter_id is not None:
+        ctx.counters.add("dead_lettered")
+        log.error(
+            "process %s: %s after %d attempt(s); moved to dead letter %s: %s",
+            job.process.id, kind, failure.attempts, failure.dead_letter_id, error, extra=ctx.extra(job),
+        )  # fmt: skip
+    else:
+        ctx.counters.add("retried")
+        log.warning(
+            "process %s: %s on attempt %d; retrying in %.2f s: %s",
+            job.process.id, kind, failure.attempts, delay, error, extra=ctx.extra(job),
+        )  # fmt: skip
+
+
+def finish_cancelled(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
+    try:
+        yield from flows.finish_process(ctx.session, job.process.id, None)
+    except ProcessLostError:
+        return
+    ctx.counters.add("cancelled")
+    log.info("process %s cancelled", job.process.id, extra=ctx.extra(job))
+
+
+def release(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
+    """Give the task back to the front of its queue (shutdown)."""
+    try:
+        yield from flows.stop_process(ctx.session, job.process.id)
+    except ProcessLostError:
+        return
+    ctx.counters.add("released")
+    log.info("process %s released to the front of %s", job.process.id, job.process.queue, extra=ctx.extra(job))
+
+
+def reject_late(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
+    """A handler that returned after its timeout failed the process: offer the result to the
+    fence, which must refuse it, and say so."""
+    try:
+        yield from flows.finish_process(ctx.session, job.process.id, result)
+    except ProcessLostError:
+        log.warning("process %s: late result after the timeout was rejected", job.process.id, extra=ctx.extra(job))
+        return
+    log.error("process %s: a late result was accepted; the timeout's failure did not apply", job.process.id, extra=ctx.extra(job))
+
+
+def after_handler(ctx: Context, job: Job[Any], result: object, error: BaseException | None) -> flows.Flow[None]:
+    """Settle a job whose handler returned ``result`` or raised ``error``."""
+    if job.claim("settling"):
+        if error is None:
+            yield from succeed(ctx, job, result)
+        else:
+            yield from fail(ctx, job, error)
+    elif job.state == "cancelled":
+        yield from finish_cancelled(ctx, job)
+    elif job.state == "timed_out" and error is None:
+        yield from reject_late(ctx, job, result)
+
+
+def time_out(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
+    """Fail a job that ran past its timeout (the caller claimed it as timed_out)."""
+    timeout = ctx.settings.timeout
+    yield from fail(ctx, job, TimeoutError(f"the handler ran longer than its timeout of {timeout} s"))
+
+
+def over_limit(ctx: Context, job: Job[Any]) -> bool:
+    """True for a task that used up its attempts in workers that died while running it:
+    it goes to the dead letters instead of killing one more worker."""
+    limit = ctx.settings.max_attempts
+    return limit is not None and not ctx.settings.persistent and job.process.attempt > limit
+
+
+def dead_letter_over_limit(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
+    attempts = job.process.attempt - 1
+    error = WorqrError(f"the task was interrupted {attempts} time(s) by workers that died while running it")
+    yield from fail(ctx, job, error, counted=False)
+
+
+def dead_letter_undecodable(ctx: Context, undecodable: flows.Undecodable) -> flows.Flow[None]:
+    try:
+        yield from flows.fail_process(ctx.session, undecodable.process_id, undecodable.error, max_attempts=1, retry_delay=0)
+    except ProcessLostError:
+        return
+    ctx.counters.add("dead_lettered")
+    log.error("process %s: %s; moved to the dead letters", undecodable.process_id, undecodable.error)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What one round of taking work got: jobs to run, undecodable processes, and the
+    seconds until a delayed task is due on any of the queues (None: none is)."""
+
+    jobs: list[Job[Any]]
+    undecodable: list[flows.Undecodable]
+    next_due: float | None
+
+
+def take_work(ctx: Context, specs: Sequence[QueueSpec], free: int) -> flows.Flow[Taken]:
+    """Take up to ``free`` tasks, draining earlier queues first."""
+    jobs: list[Job[Any]] = []
+    undecodable: list[flows.Undecodable] = []
+    dues: list[float] = []
+    timeout = None if ctx.settings.persistent else ctx.settings.timeout
+    for spec in specs:
+        wanted = free - len(jobs) - len(undecodable)
+        if wanted <= 0:
+            break
+        batch = yield from flows.take(ctx.session, spec.name, spec.codec, wanted)
+        jobs.extend(Job(process, payload, timeout) for process, payload in batch.processes)
+        undecodable.extend(batch.undecodable)
+        if batch.next_due is not None:
+            dues.append(batch.next_due)
+    return Taken(jobs, undecodable, min(dues, default=None))
+
+
+# Bookkeeping of the running jobs, shared by both shells -------------------------------------
+
+
+class Jobs:
+    """The jobs of one worker, by process id. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job[Any]] = {}
+
+    def add(self, job: Job[Any]) -> None:
+        with self._lock:
+            self._jobs[job.process.id] = job
+
+    def remove(self, job: Job[Any]) -> None:
+        with self._lock:
+            if self._jobs.get(job.process.id) is job:
+                del self._jobs[job.process.id]
+
+    def all(self) -> list[Job[Any]]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def busy(self) -> int:
+        """How many handlers have not returned yet (each holds a unit of concurrency)."""
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if not job.returned)
+
+    def claim(self, state: JobState, reason: CancelReason, jobs: Iterable[Job[Any]] | None = None) -> list[Job[Any]]:
+        """Claim every running job (of ``jobs``, default all) for ``state`` and tell its handler."""
+        claimed = [job for job in (self.all() if jobs is None else jobs) if job.claim(state)]
+        for job in claimed:
+            job.token.cancel(reason)
+        return claimed
+
+    def expired(self, now: float) -> list[Job[Any]]:
+        """Claim the jobs past their deadline as timed out."""
+        late = [job for job in self.all() if job.deadline is not None and job.deadline <= now]
+        return self.claim("timed_out", "timeout", late)
+
+    def cancelled_by(self, event: Event) -> list[Job[Any]]:
+        """Claim the jobs whose task a ``cancel`` event names."""
+        payload = event_payload(event)
+        named = [job for job in self.all() if job.process.queue == event.queue and job.payload == payload]
+        return self.claim("cancelled", "cancelled", named)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [job.deadline for job in self.all() if job.deadline is not None and job.state == "running"]
+        return min(deadlines, default=None)
+
+
+def idle_wait(session: Session, next_due: float | None, next_deadline: float | None, now: float) -> float:
+    """How long the loop may sleep: until the poll, a delayed task or a deadline is due."""
+    waits = [session.poll_interval]
+    if next_due is not None:
+        waits.append(next_due + 0.001)
+    if next_deadline is not None:
+        waits.append(next_deadline - now)
+    return max(0.0, min(waits))

@@ -1,0 +1,293 @@
+"""`Worker`: the synchronous runtime. Handlers run on a pool of ``concurrency`` daemon
+threads; one loop thread takes work, enforces timeouts, and shuts down cleanly. Every
+decision about a job's outcome is a flow in `worqr._runtime`, shared with `AsyncWorker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from worqr import _flows as flows
+from worqr import _runtime as rt
+from worqr._models import Event, Process
+from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostError, WorqrError
+
+if TYPE_CHECKING:
+    from worqr._client import Worqr
+
+T = TypeVar("T")
+log = logging.getLogger("worqr")
+
+#: Seconds to wait before taking work again after Redis failed or refused a command.
+ERROR_PAUSE = 0.5
+
+
+class Worker(Generic[T]):
+    """Runs ``handler`` on the tasks of one or more queues, with up to ``concurrency``
+    handlers at a time, until stopped. Built by `Worqr.worker` / `Worqr.persistent_worker`.
+
+    `run` blocks until shutdown (SIGINT/SIGTERM when called from the main thread); `start`
+    and `stop` embed the worker in an application. Also a context manager (start / stop).
+    """
+
+    def __init__(
+        self,
+        client: Worqr,
+        specs: list[rt.QueueSpec],
+        handler: Callable[[Process[T]], object],
+        settings: rt.Settings,
+    ) -> None:
+        self._client = client
+        self._specs = specs
+        self._handler = handler
+        self.settings = settings
+        self._ctx = rt.Context(client._session, settings, rt.Counters())
+        self._jobs = rt.Jobs()
+        self._pool: queue.SimpleQueue[rt.Job[Any] | None] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop_requested = threading.Event()
+        self._hurry = threading.Event()
+        self._stopped = threading.Event()
+        self._grace = settings.grace
+        self._retries: list[Callable[[], flows.Flow[None]]] = []
+        self._retries_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._error: BaseException | None = None
+        self._started = False
+
+    @property
+    def stats(self) -> rt.WorkerStats:
+        """A snapshot of this worker's counters."""
+        return self._ctx.counters.snapshot(self._jobs.busy())
+
+    @property
+    def running(self) -> bool:
+        """True from `start` until shutdown has completed."""
+        return self._started and not self._stopped.is_set()
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues this worker serves, in priority order."""
+        return [spec.name for spec in self._specs]
+
+    # Lifetime ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register the worker (if the client is not started yet), join the queues and start
+        taking work in background threads. Returns once subscribed to every queue."""
+        if self._started:
+            msg = "this Worker was already started; build a new one with Worqr.worker()"
+            raise WorqrError(msg)
+        self._client._claim_runtime(self)
+        self._started = True
+        try:
+            self._client.start_worker()
+            self._join_queues()
+        except BaseException:
+            self._client._release_runtime(self)
+            self._stopped.set()
+            raise
+        self._client._session.state.lost_callbacks.append(self._wake.set)
+        names = f"worqr-handler-{self._client.worker_id[:8]}"
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"{names}-{i}", daemon=True) for i in range(self.settings.concurrency)
+        ]
+        self._threads.append(threading.Thread(target=self._loop, name=f"worqr-runtime-{self._client.worker_id[:8]}", daemon=True))
+        for thread in self._threads:
+            thread.start()
+        log.info("worker %s serving %s (concurrency %d)", self._client.worker_id, self.queues, self.settings.concurrency)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, give running handlers ``grace`` seconds (default: the worker's
+        ``grace``) to finish, then give what is left back to the front of its queue.
+        Returns when shutdown is complete. A second call with ``grace=0`` hurries it."""
+        self.request_stop(grace)
+        if self._started and threading.current_thread() not in self._threads:
+            self._stopped.wait()
+
+    def request_stop(self, grace: float | None = None) -> None:
+        """Begin shutdown without waiting for it (safe from signal handlers and callbacks)."""
+        if grace is not None:
+            self._grace = float(flows.check_seconds("grace", grace) or 0.0)
+        if self._stop_requested.is_set() or grace == 0:
+            self._hurry.set()
+        self._stop_requested.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        """Start, then block until the worker stops. From the main thread, the first SIGINT
+        or SIGTERM stops it gracefully and a second one at once (work is still given back).
+
+        Raises:
+            WorkerLostError: the worker was declared dead and ``restart_on_loss`` is off.
+        """
+        self.start()
+        previous = self._install_signal_handlers()
+        try:
+            while not self._stopped.wait(1.0):
+                pass
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> Worker[T]:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.queues} of {self._client.worker_id!r} {'running' if self.running else 'idle'}>"
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker %s: %s received, stopping", self._client.worker_id, signal.Signals(signum).name)
+            self.request_stop()
+
+        return {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    # The loop ------------------------------------------------------------------------------
+
+    def _join_queues(self) -> None:
+        for spec in self._specs:
+            self._client.on(spec.name, self._on_event)
+            self._client.start_work(spec.name)
+
+    def _on_event(self, event: Event) -> None:
+        if event.type == "cancel":
+            self._jobs.cancelled_by(event)
+        elif event.type in ("work", "scheduled"):
+            self._wake.set()
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop_requested.is_set():
+                self._wake.clear()
+                if self._client._session.state.lost and not self._recover():
+                    break
+                self._retry_settlements()
+                for job in self._jobs.expired(time.monotonic()):
+                    self._settle(functools.partial(rt.time_out, self._ctx, job))
+                self._wake.wait(self._take())
+        except BaseException as exc:
+            log.exception("worker %s: runtime loop failed", self._client.worker_id)
+            self._error = exc
+        finally:
+            self._shutdown()
+
+    def _take(self) -> float:
+        """Take work into free handler slots; return how long to sleep."""
+        free = self.settings.concurrency - self._jobs.busy()
+        next_due = None
+        if free > 0:
+            try:
+                taken = flows.drive(rt.take_work(self._ctx, self._specs, free), self._client._runner.run)
+            except WorkerLostError:
+                return 0.0
+            except (RedisUnavailableError, RedisCommandError) as exc:
+                log.warning("worker %s: could not take work, will retry: %s", self._client.worker_id, exc)
+                return ERROR_PAUSE
+            for undecodable in taken.undecodable:
+                self._settle(functools.partial(rt.dead_letter_undecodable, self._ctx, undecodable))
+            for job in taken.jobs:
+                if rt.over_limit(self._ctx, job):
+                    self._settle(functools.partial(rt.dead_letter_over_limit, self._ctx, job))
+                    continue
+                self._jobs.add(job)
+                self._pool.put(job)
+            if len(taken.jobs) + len(taken.undecodable) == free:
+                return 0.0  # every slot filled: there may be more waiting once one frees
+            next_due = taken.next_due
+        return rt.idle_wait(self._client._session, next_due, self._jobs.next_deadline(), time.monotonic())
+
+    def _serve(self) -> None:
+        while (job := self._pool.get()) is not None:
+            result: object = None
+            error: BaseException | None = None
+            try:
+                result = rt.run_with_token(job.token, functools.partial(self._handler, job.process))
+            except BaseException as exc:  # noqa: BLE001 (a handler's failure is the task's, not the worker's)
+                error = exc
+            job.returned = True
+            self._settle(functools.partial(rt.after_handler, self._ctx, job, result, error))
+            self._jobs.remove(job)
+            self._wake.set()
+
+    def _settle(self, make_flow: Callable[[], flows.Flow[None]]) -> None:
+        """Run an outcome flow; if Redis cannot take it now, keep it to retry from the loop."""
+        try:
+            flows.drive(make_flow(), self._client._runner.run)
+        except (RedisUnavailableError, RedisCommandError) as exc:
+            log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, exc)
+            with self._retries_lock:
+                self._retries.append(make_flow)
+
+    def _retry_settlements(self) -> None:
+        with self._retries_lock:
+            pending, self._retries = self._retries, []
+        for make_flow in pending:
+            self._settle(make_flow)
+
+    def _recover(self) -> bool:
+        """The worker was declared dead: stop its handlers; restart under a new id if
+        configured to. Returns whether the loop goes on."""
+        told = self._jobs.claim("lost", "worker lost")
+        if told:
+            log.error("worker %s was declared dead; told %d handler(s) to stop", self._client.worker_id, len(told))
+        if not self.settings.restart_on_loss:
+            self._error = WorkerLostError(f"worker {self._client.worker_id!r} was declared dead by its peers")
+            return False
+        try:
+            self._client._renew_identity()
+            self._join_queues()
+        except (RedisUnavailableError, RedisCommandError, WorkerLostError) as exc:
+            log.warning("worker could not restart yet, will retry: %s", exc)
+            self._wake.wait(ERROR_PAUSE)
+        return True
+
+    def _shutdown(self) -> None:
+        try:
+            lost = self._client._session.state.lost
+            released = [] if lost else self._jobs.claim("released", "shutdown", self._persistent_jobs())
+            deadline = time.monotonic() + self._grace
+            while self._jobs.busy() and not self._hurry.is_set() and (left := deadline - time.monotonic()) > 0:
+                self._wake.wait(left)
+                self._wake.clear()
+            if not lost:
+                released += self._jobs.claim("released", "shutdown")
+                for job in released:
+                    self._settle(functools.partial(rt.release, self._ctx, job))
+                self._retry_settlements()
+            for spec in self._specs:
+                self._client.off(spec.name, self._on_event)
+                if not lost:
+                    with contextlib.suppress(WorqrError):
+                        self._client.stop_work(spec.name)
+        finally:
+            for _ in range(self.settings.concurrency):
+                self._pool.put(None)
+            with contextlib.suppress(ValueError):
+                self._client._session.state.lost_callbacks.remove(self._wake.set)
+            self._client._release_runtime(self)
+            self._stopped.set()
+            log.info("worker %s stopped: %s", self._client.worker_id, self.stats)
+
+    def _persistent_jobs(self) -> list[rt.Job[Any]]:
+        return self._jobs.all() if self.settings.persistent else []
