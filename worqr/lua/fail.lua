@@ -60,5 +60,5 @@ end
 redis.call("HSET", attempts, task, n)
 local id = redis.call("INCR", seq)
 redis.call("ZADD", delayed, now + retry_in, string.format("%020d", id) .. ":" .. task)
-redis.call("PUBLISH", channel, "scheduled\n" .. retry_in)
+redis.call("PUBLISH", channel, "scheduled\n" .. string.format("%d", retry_in))
 return {0, n, 0}

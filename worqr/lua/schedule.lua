@@ -45,5 +45,5 @@ for i = 5, #ARGV do
 end
 call_chunked("ZADD", delayed, entries, 1, #entries)
 local due_in = math.max(0, due - now)
-redis.call("PUBLISH", channel, "scheduled\n" .. due_in)
+redis.call("PUBLISH", channel, "scheduled\n" .. string.format("%d", due_in))
 return {0, count, due_in}
