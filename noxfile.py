@@ -37,6 +37,13 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session
+def soak(session: nox.Session) -> None:
+    """Run the long chaos soak (a few minutes; docs/reliability.md). Arguments after -- go to soak.run."""
+    session.install("-e", ".[server]")
+    session.run("python", "-m", "soak.run", "--tasks", "50000", "--workers", "5", "--seed", "1", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
+from redis.exceptions import BusyLoadingError, NoPermissionError, NoScriptError, OutOfMemoryError, ResponseError
 from tenacity import AsyncRetrying, Retrying
 
 from worqr import errors
@@ -23,6 +23,9 @@ from worqr._retry import POLICY, RetryableFailure
 from worqr._scripts import script
 
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+#: How servers word an ACL refusal from inside a script (Redis 7.0; Redis 7.2+ and Valkey).
+#: Outside scripts the reply is NOPERM, which redis-py raises as NoPermissionError.
+_ACL_REFUSALS = ("can't run this command", "ACL failure", "no permissions")
 
 
 def command_args(call: Call[Any]) -> tuple[Any, ...]:
@@ -53,14 +56,37 @@ def _check_loading(replies: list[Any], where: str) -> None:
         raise errors.RedisUnavailableError(msg, maybe_applied=True) from loading[0]
 
 
+def _after_loading(replies: list[Any], batch_size: int, exc: BusyLoadingError) -> None:
+    """Record a LOADING reply; the caller has dropped the connection, because redis-py leaves
+    that reply in its read buffer and every later read on it would return it again. Later
+    replies of the batch are then unknown (the load may have ended while they ran): raise a
+    connection error, so the batch is retried only if idempotent, else maybe_applied."""
+    if len(replies) + 1 < batch_size:
+        msg = "Redis was loading its dataset; the rest of the batch may or may not have run"
+        raise redis.ConnectionError(msg) from exc
+    replies.append(exc)
+
+
+def refused(what: str, reply: ResponseError) -> errors.RedisCommandError:
+    """The worqr error for a command (``what``) that Redis refused with ``reply``."""
+    if isinstance(reply, NoPermissionError) or any(words in str(reply) for words in _ACL_REFUSALS):
+        msg = f"the Redis user may not run {what}: {reply}; give it worqr's ACL (docs/security.md)"
+        return errors.RedisPermissionError(msg)
+    if isinstance(reply, OutOfMemoryError):
+        msg = (
+            f"Redis is out of memory (used memory is over maxmemory, policy noeviction) and refused {what} "
+            f"before it wrote anything: {reply}; let workers drain the queues or raise maxmemory"
+        )
+        return errors.RedisCommandError(msg)
+    return errors.RedisCommandError(f"Redis refused {what}: {reply}")
+
+
 def resolve(calls: Sequence[Call[Any]], replies: list[Any]) -> list[Any]:
     """Parse each reply with its call's parser; raise the first error, in call order."""
     results = []
     for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, ResponseError):
-            name = call.script or call.command
-            msg = f"Redis refused {name} on {list(call.keys)[:3]}: {reply}"
-            raise errors.RedisCommandError(msg) from reply
+            raise refused(f"{call.script or call.command} on {list(call.keys)[:3]}", reply) from reply
         results.append(call.parse(reply))
     return results
 
@@ -71,6 +97,11 @@ def _unavailable(where: str, exc: BaseException, *, maybe_applied: bool) -> erro
     else:
         msg = f"cannot reach Redis at {where}: {exc}"
     return errors.RedisUnavailableError(msg, maybe_applied=maybe_applied)
+
+
+def _bad_credentials(where: str, exc: BaseException) -> errors.RedisPermissionError:
+    msg = f"Redis at {where} refused the credentials ({exc}); check the user name and password given to worqr"
+    return errors.RedisPermissionError(msg)
 
 
 class SyncRunner:
@@ -100,7 +131,7 @@ class SyncRunner:
         try:
             conn: Any = self.pool.get_connection()
         except redis.AuthenticationError as exc:
-            raise _unavailable(self.where, exc, maybe_applied=False) from exc
+            raise _bad_credentials(self.where, exc) from exc
         except _CONNECTION_ERRORS as exc:
             raise RetryableFailure from exc
         try:
@@ -129,7 +160,10 @@ class SyncRunner:
         for _ in calls:
             try:
                 replies.append(conn.read_response(disable_decoding=True, disconnect_on_error=False))
-            except (ResponseError, BusyLoadingError) as exc:
+            except BusyLoadingError as exc:
+                conn.disconnect()
+                _after_loading(replies, len(calls), exc)
+            except ResponseError as exc:
                 replies.append(exc)
         return replies
 
@@ -137,7 +171,10 @@ class SyncRunner:
     def _load(conn: Any, names: set[str | None]) -> None:
         for name in sorted(n for n in names if n is not None):
             conn.send_command("SCRIPT", "LOAD", script(name).source)
-            conn.read_response()
+            try:
+                conn.read_response()
+            except ResponseError as exc:
+                raise refused(f"SCRIPT LOAD of {name}.lua", exc) from exc
 
 
 class AsyncRunner:
@@ -167,7 +204,7 @@ class AsyncRunner:
         try:
             conn: Any = await self.pool.get_connection()
         except redis.AuthenticationError as exc:
-            raise _unavailable(self.where, exc, maybe_applied=False) from exc
+            raise _bad_credentials(self.where, exc) from exc
         except _CONNECTION_ERRORS as exc:
             raise RetryableFailure from exc
         try:
@@ -197,7 +234,10 @@ class AsyncRunner:
         for _ in calls:
             try:
                 replies.append(await conn.read_response(disable_decoding=True, disconnect_on_error=False))
-            except (ResponseError, BusyLoadingError) as exc:
+            except BusyLoadingError as exc:
+                await conn.disconnect()
+                _after_loading(replies, len(calls), exc)
+            except ResponseError as exc:
                 replies.append(exc)
         return replies
 
@@ -205,4 +245,7 @@ class AsyncRunner:
     async def _load(conn: Any, names: set[str | None]) -> None:
         for name in sorted(n for n in names if n is not None):
             await conn.send_command("SCRIPT", "LOAD", script(name).source)
-            await conn.read_response()
+            try:
+                await conn.read_response()
+            except ResponseError as exc:
+                raise refused(f"SCRIPT LOAD of {name}.lua", exc) from exc
