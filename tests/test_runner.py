@@ -4,10 +4,13 @@ scripts flushed from the server's cache are reloaded; the heartbeat survives a r
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.helpers import wait_until
 from worqr import RedisUnavailableError, Worqr
@@ -88,3 +91,56 @@ def test_heartbeat_survives_a_redis_restart(server: RedisServer) -> None:
         assert process is not None
         wq.finish_process(process.id)
         raw.close()
+
+
+def test_a_connection_that_answered_loading_is_not_reused(server: RedisServer) -> None:
+    """After a restart, the server answers LOADING while it reads its AOF back. redis-py
+    leaves that reply in the connection's buffer; a connection put back in the pool would
+    answer LOADING to every later call while the server ran them (one enqueue applied many
+    times). The runner drops such connections, so each enqueue lands exactly once."""
+    raw = redis.Redis.from_url(server.url)
+    fill = "for i = 1, 200000 do redis.call('SET', KEYS[1] .. i, i) end"
+    for chunk in range(4):  # ~800k keys: reading the AOF back takes a noticeable while
+        raw.eval(fill, 1, f"filler:{chunk}:")
+    raw.close()
+    with Worqr(redis=server.url) as wq:
+        wq.enqueue("jobs", "before")
+        server.stop()
+        saw_loading = threading.Event()
+
+        def probe() -> None:
+            client = redis.Redis(port=server.port, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    client.ping()
+                    break
+                except redis.exceptions.BusyLoadingError:
+                    saw_loading.set()
+                except redis.ConnectionError:
+                    time.sleep(0.001)  # not listening yet: poll again shortly
+            client.close()
+
+        restarter = threading.Thread(target=server.start)
+        prober = threading.Thread(target=probe)
+        restarter.start()
+        prober.start()
+        sent: list[str] = []
+        unsure: list[str] = []
+        for i in range(10_000):  # until a few land after the load (each failure returns within ~10 s)
+            if len(sent) == 5:
+                break
+            try:
+                wq.enqueue("jobs", f"t{i}")
+                sent.append(f"t{i}")
+            except RedisUnavailableError as exc:
+                # A batch whose first call was refused with LOADING: the rest may have run
+                # after the load ended, and worqr says so instead of guessing.
+                (unsure if exc.maybe_applied else []).append(f"t{i}")
+        restarter.join()
+        prober.join()
+        assert saw_loading.is_set(), "the server never answered LOADING: the test did not reach its case"
+        assert sent, "no enqueue succeeded after the restart"
+        tasks = wq.get_tasks("jobs")
+        assert len(tasks) == len(set(tasks)), f"a task was enqueued twice: {tasks}"
+        assert [t for t in tasks if t not in unsure] == ["before", *sent]
