@@ -118,7 +118,7 @@ class AsyncWorker(Generic[T]):
         """Begin shutdown without waiting for it (safe from signal handlers and callbacks)."""
         if grace is not None:
             self._grace = float(flows.check_seconds("grace", grace) or 0.0)
-        if self._stop_requested or grace == 0:
+        if grace == 0:  # only an explicit 0 hurries: stop() after request_stop() keeps the grace
             self._hurry = True
         self._stop_requested = True
         self._wake.set()
@@ -157,7 +157,7 @@ class AsyncWorker(Generic[T]):
 
     def _on_signal(self, signum: int) -> None:
         log.info("worker %s: %s received, stopping", self._client.worker_id, signal.Signals(signum).name)
-        self.request_stop()
+        self.request_stop(0 if self._stop_requested else None)  # the second signal: at once
 
     # The loop ------------------------------------------------------------------------------
 
@@ -184,6 +184,8 @@ class AsyncWorker(Generic[T]):
                 self._wake.clear()
                 if self._client._session.state.lost and not await self._recover():
                     break
+                if rt.missing_queues(self._client._session, self._specs):
+                    await self._rejoin()
                 await self._retry_settlements()
                 for job in self._jobs.expired(time.monotonic()):
                     self._cancel_task(job)
@@ -254,6 +256,8 @@ class AsyncWorker(Generic[T]):
         except (RedisUnavailableError, RedisCommandError) as exc:
             log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, exc)
             self._retries.append(make_flow)
+        except Exception:
+            log.exception("worker %s: could not record an outcome", self._client.worker_id)
 
     async def _retry_settlements(self) -> None:
         pending, self._retries = self._retries, []
@@ -273,11 +277,18 @@ class AsyncWorker(Generic[T]):
             return False
         try:
             await self._client._renew_identity()
-            await self._join_queues()
-        except (RedisUnavailableError, RedisCommandError, WorkerLostError) as exc:
+        except WorqrError as exc:
             log.warning("worker could not restart yet, will retry: %s", exc)
             await asyncio.sleep(ERROR_PAUSE)
         return True
+
+    async def _rejoin(self) -> None:
+        """Join the queues this worker should serve but does not (after a restart)."""
+        try:
+            await self._join_queues()
+        except WorqrError as exc:
+            log.warning("worker %s could not join its queues yet, will retry: %s", self._client.worker_id, exc)
+            await asyncio.sleep(ERROR_PAUSE)
 
     async def _shutdown(self) -> None:
         try:
@@ -286,7 +297,7 @@ class AsyncWorker(Generic[T]):
             for job in released:
                 self._cancel_task(job)
             deadline = time.monotonic() + self._grace
-            while self._jobs.busy() and not self._hurry and (left := deadline - time.monotonic()) > 0:
+            while self._jobs.unsettled() and not self._hurry and (left := deadline - time.monotonic()) > 0:
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), left)
@@ -294,7 +305,7 @@ class AsyncWorker(Generic[T]):
                 late = self._jobs.claim("released", "shutdown")
                 for job in late:
                     self._cancel_task(job)
-                for job in released + late:
+                for job in rt.release_order(released + late):
                     await self._settle(functools.partial(rt.release, self._ctx, job))
                 await self._retry_settlements()
             for spec in self._specs:

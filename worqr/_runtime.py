@@ -20,13 +20,22 @@ from typing import Any, Generic, Literal, TypedDict, TypeVar
 from worqr import _flows as flows
 from worqr._codec import Codec, StrCodec
 from worqr._keys import check_queue_name
-from worqr._models import Event, Process
+from worqr._models import Event, Process, parse_process_id
 from worqr._session import Session
-from worqr.errors import InvalidArgumentError, ProcessLostError, TaskCancelledError, WorqrError
+from worqr.errors import (
+    InvalidArgumentError,
+    InvalidTaskTypeError,
+    ProcessLostError,
+    RedisCommandError,
+    TaskCancelledError,
+    WorqrError,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("worqr")
 _TEXT = StrCodec()
+#: Most seconds a late result waits for its timeout's failure to be recorded.
+LATE_RESULT_WAIT = 10.0
 
 
 # Settings ----------------------------------------------------------------------------------
@@ -346,6 +355,9 @@ class Job(Generic[T]):
         self.deadline = None if timeout is None else self.started + timeout
         self.state: JobState = "running"
         self.returned = False
+        #: Set once the timeout's failure is recorded: a late result waits for it, so that
+        #: the fence meets a failed process (see `reject_late`).
+        self.timeout_recorded = threading.Event()
         self._lock = threading.Lock()
 
     def claim(self, state: JobState) -> bool:
@@ -374,6 +386,9 @@ class Context:
 def succeed(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
     try:
         yield from flows.finish_process(ctx.session, job.process.id, result)
+    except InvalidTaskTypeError as exc:  # the result is not JSON: the attempt failed
+        yield from fail(ctx, job, exc)
+        return
     except ProcessLostError:
         log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
         return
@@ -430,7 +445,15 @@ def release(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
 
 def reject_late(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
     """A handler that returned after its timeout failed the process: offer the result to the
-    fence, which must refuse it, and say so."""
+    fence, which must refuse it, and say so.
+
+    The handler may return (told by its token, or by itself) while the loop is still recording
+    the timeout's failure; offered first, the late result would be accepted. So wait for that
+    record, for at most `LATE_RESULT_WAIT` seconds (Redis may be unreachable meanwhile)."""
+    waited = 0.0
+    while not job.timeout_recorded.is_set() and waited < LATE_RESULT_WAIT:
+        yield flows.Pause(0.005)
+        waited += 0.005
     try:
         yield from flows.finish_process(ctx.session, job.process.id, result)
     except ProcessLostError:
@@ -456,6 +479,7 @@ def time_out(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
     """Fail a job that ran past its timeout (the caller claimed it as timed_out)."""
     timeout = ctx.settings.timeout
     yield from fail(ctx, job, TimeoutError(f"the handler ran longer than its timeout of {timeout} s"))
+    job.timeout_recorded.set()
 
 
 def over_limit(ctx: Context, job: Job[Any]) -> bool:
@@ -467,7 +491,10 @@ def over_limit(ctx: Context, job: Job[Any]) -> bool:
 
 def dead_letter_over_limit(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
     attempts = job.process.attempt - 1
-    error = WorqrError(f"the task was interrupted {attempts} time(s) by workers that died while running it")
+    error = WorqrError(
+        f"the task used up its {attempts} attempt(s) (max_attempts={ctx.settings.max_attempts}); "
+        "the last ended when the worker running it died"
+    )
     yield from fail(ctx, job, error, counted=False)
 
 
@@ -477,7 +504,13 @@ def dead_letter_undecodable(ctx: Context, undecodable: flows.Undecodable) -> flo
     except ProcessLostError:
         return
     ctx.counters.add("dead_lettered")
-    log.error("process %s: %s; moved to the dead letters", undecodable.process_id, undecodable.error)
+    extra = {
+        "worqr_worker": ctx.session.worker_id,
+        "worqr_queue": parse_process_id(undecodable.process_id)[1],
+        "worqr_process": undecodable.process_id,
+        "worqr_task": preview(undecodable.payload),
+    }
+    log.error("process %s: %s; moved to the dead letters", undecodable.process_id, undecodable.error, extra=extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,7 +533,12 @@ def take_work(ctx: Context, specs: Sequence[QueueSpec], free: int) -> flows.Flow
         wanted = free - len(jobs) - len(undecodable)
         if wanted <= 0:
             break
-        batch = yield from flows.take(ctx.session, spec.name, spec.codec, wanted)
+        try:
+            batch = yield from flows.take(ctx.session, spec.name, spec.codec, wanted)
+        except RedisCommandError as exc:
+            # Redis refused this queue (a clobbered key, an ACL): serve the others meanwhile.
+            log.warning("worker %s: could not take work from %s, will retry: %s", ctx.session.worker_id, spec.name, exc)
+            continue
         jobs.extend(Job(process, payload, timeout) for process, payload in batch.processes)
         undecodable.extend(batch.undecodable)
         if batch.next_due is not None:
@@ -536,6 +574,13 @@ class Jobs:
         with self._lock:
             return sum(1 for job in self._jobs.values() if not job.returned)
 
+    def unsettled(self) -> int:
+        """How many jobs are running or still recording their outcome. Shutdown waits for
+        these too: a finish still on its way when ``stop_work`` requeues the process would
+        be refused, and the task run again."""
+        with self._lock:
+            return len(self._jobs)
+
     def claim(self, state: JobState, reason: CancelReason, jobs: Iterable[Job[Any]] | None = None) -> list[Job[Any]]:
         """Claim every running job (of ``jobs``, default all) for ``state`` and tell its handler."""
         claimed = [job for job in (self.all() if jobs is None else jobs) if job.claim(state)]
@@ -557,6 +602,20 @@ class Jobs:
     def next_deadline(self) -> float | None:
         deadlines = [job.deadline for job in self.all() if job.deadline is not None and job.state == "running"]
         return min(deadlines, default=None)
+
+
+def release_order(jobs: Iterable[Job[Any]]) -> list[Job[Any]]:
+    """Jobs to give back on shutdown, the latest taken first: each release pushes its task to
+    the front of its queue, so the earliest taken ends in front (the order a reap keeps)."""
+    return sorted(jobs, key=lambda job: parse_process_id(job.process.id)[0], reverse=True)
+
+
+def missing_queues(session: Session, specs: Sequence[QueueSpec]) -> bool:
+    """True when the worker is registered but not working on all of its queues (a restart
+    under a new id registered it; joining the queues is still to do, or failed half-way)."""
+    state = session.state
+    with state.lock:
+        return state.started and not state.lost and any(spec.name not in state.working for spec in specs)
 
 
 def idle_wait(session: Session, next_due: float | None, next_deadline: float | None, now: float) -> float:

@@ -118,7 +118,7 @@ class Worker(Generic[T]):
         """Begin shutdown without waiting for it (safe from signal handlers and callbacks)."""
         if grace is not None:
             self._grace = float(flows.check_seconds("grace", grace) or 0.0)
-        if self._stop_requested.is_set() or grace == 0:
+        if grace == 0:  # only an explicit 0 hurries: stop() after request_stop() keeps the grace
             self._hurry.set()
         self._stop_requested.set()
         self._wake.set()
@@ -159,7 +159,7 @@ class Worker(Generic[T]):
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("worker %s: %s received, stopping", self._client.worker_id, signal.Signals(signum).name)
-            self.request_stop()
+            self.request_stop(0 if self._stop_requested.is_set() else None)  # the second signal: at once
 
         return {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
@@ -182,6 +182,8 @@ class Worker(Generic[T]):
                 self._wake.clear()
                 if self._client._session.state.lost and not self._recover():
                     break
+                if rt.missing_queues(self._client._session, self._specs):
+                    self._rejoin()
                 self._retry_settlements()
                 for job in self._jobs.expired(time.monotonic()):
                     self._settle(functools.partial(rt.time_out, self._ctx, job))
@@ -226,9 +228,11 @@ class Worker(Generic[T]):
             except BaseException as exc:  # noqa: BLE001 (a handler's failure is the task's, not the worker's)
                 error = exc
             job.returned = True
-            self._settle(functools.partial(rt.after_handler, self._ctx, job, result, error))
-            self._jobs.remove(job)
-            self._wake.set()
+            try:
+                self._settle(functools.partial(rt.after_handler, self._ctx, job, result, error))
+            finally:
+                self._jobs.remove(job)
+                self._wake.set()
 
     def _settle(self, make_flow: Callable[[], flows.Flow[None]]) -> None:
         """Run an outcome flow; if Redis cannot take it now, keep it to retry from the loop."""
@@ -238,6 +242,8 @@ class Worker(Generic[T]):
             log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, exc)
             with self._retries_lock:
                 self._retries.append(make_flow)
+        except Exception:
+            log.exception("worker %s: could not record an outcome", self._client.worker_id)
 
     def _retry_settlements(self) -> None:
         with self._retries_lock:
@@ -256,23 +262,30 @@ class Worker(Generic[T]):
             return False
         try:
             self._client._renew_identity()
-            self._join_queues()
-        except (RedisUnavailableError, RedisCommandError, WorkerLostError) as exc:
+        except WorqrError as exc:
             log.warning("worker could not restart yet, will retry: %s", exc)
             self._wake.wait(ERROR_PAUSE)
         return True
+
+    def _rejoin(self) -> None:
+        """Join the queues this worker should serve but does not (after a restart)."""
+        try:
+            self._join_queues()
+        except WorqrError as exc:
+            log.warning("worker %s could not join its queues yet, will retry: %s", self._client.worker_id, exc)
+            self._wake.wait(ERROR_PAUSE)
 
     def _shutdown(self) -> None:
         try:
             lost = self._client._session.state.lost
             released = [] if lost else self._jobs.claim("released", "shutdown", self._persistent_jobs())
             deadline = time.monotonic() + self._grace
-            while self._jobs.busy() and not self._hurry.is_set() and (left := deadline - time.monotonic()) > 0:
+            while self._jobs.unsettled() and not self._hurry.is_set() and (left := deadline - time.monotonic()) > 0:
                 self._wake.wait(left)
                 self._wake.clear()
             if not lost:
                 released += self._jobs.claim("released", "shutdown")
-                for job in released:
+                for job in rt.release_order(released):
                     self._settle(functools.partial(rt.release, self._ctx, job))
                 self._retry_settlements()
             for spec in self._specs:
