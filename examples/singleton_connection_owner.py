@@ -3,13 +3,13 @@ when the owner dies.
 
     python examples/singleton_connection_owner.py
 
-The singleton is one task, enqueued with ``unique=True``, that is never finished: its owner
-dequeues it and holds it for as long as it lives. Candidates are worker processes working on
-the queue; the task waits in the queue until one of them takes it. When the owner process
-dies (here: SIGKILL), its heartbeat expires and a peer reaps it within about
+The singleton is one task, enqueued with ``unique=True``, that is never finished. Each
+candidate is a `Worqr.persistent_worker` on the queue: the one that takes the task runs the
+handler, which holds it for as long as the worker lives; the others stand by. When the owner
+process dies (here: SIGKILL), its heartbeat expires and a peer reaps it within about
 ``worker_timeout + cleanup_interval``: the task goes back to the front of the queue, a
-``work`` event wakes the standby, and it takes the task over. When an owner leaves cleanly,
-the task goes back at once.
+``work`` event wakes a standby, and it takes the task over. When an owner stops cleanly, its
+handler is told (its cancellation token) and the task goes back at once.
 
 The script plays both parts: without arguments it is the parent (starts a server unless
 WORQR_REDIS_URL is set, two owner processes, kills the first); ``owner URL PREFIX NAME`` is
@@ -29,7 +29,7 @@ import uuid
 from contextlib import ExitStack, suppress
 from typing import IO
 
-from worqr import DuplicateTaskError, Event, Worqr
+from worqr import DuplicateTaskError, Process, Worqr, cancel_token
 from worqr.testing import server_url
 
 QUEUE = "connection-owner"
@@ -43,19 +43,14 @@ CLEANUP_INTERVAL = 0.5
 
 
 def candidate(url: str, prefix: str, name: str) -> None:
-    stop = threading.Event()
-    wake = threading.Event()
+    def own(process: Process[str]) -> None:
+        """Holds the singleton for as long as this worker lives: open the connection here and serve it
+        until the worker says stop (shutdown, or it was declared dead and a peer may take over)."""
+        print("owner", name, process.id, flush=True)
+        token = cancel_token()
+        token.wait()
+        print("released", name, process.id, token.reason, flush=True)  # close the connection here
 
-    def on_event(event: Event) -> None:
-        if event.type == "work":  # the singleton is free: it was enqueued, or its owner was reaped
-            wake.set()
-
-    def watch_stdin() -> None:
-        sys.stdin.read()  # returns at EOF: the parent closed our stdin, or died
-        stop.set()
-        wake.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
     with Worqr(
         redis=url,
         prefix=prefix,
@@ -64,27 +59,13 @@ def candidate(url: str, prefix: str, name: str) -> None:
         heartbeat_interval=HEARTBEAT_INTERVAL,
         cleanup_interval=CLEANUP_INTERVAL,
     ) as wq:
-        wq.on(QUEUE, on_event)
-        wq.start_worker()  # from here on, our heartbeat says we are alive, and we reap dead peers
-        wq.start_work(QUEUE)
+        # restart_on_loss: a candidate that stalled past worker_timeout was reaped; its handler is told
+        # ("worker lost"), and the worker registers again (under a new id) and stands by once more.
+        worker = wq.persistent_worker(QUEUE, own, restart_on_loss=True)
+        worker.start()  # heartbeat, reaping of dead peers, and taking the singleton when it is free
         print("standby", name, flush=True)
-        while not stop.is_set():
-            wake.clear()
-            process = wq.dequeue(QUEUE)
-            if process is None:
-                wake.wait(1.0)
-                continue
-            print("owner", name, process.id, flush=True)
-            # Open the connection here and serve it until we stop. The task is never finished: holding
-            # it is what makes us the owner. Check now and then that we still hold it: a process that
-            # stalled for longer than worker_timeout was reaped, and must let go of the connection.
-            while not stop.wait(HEARTBEAT_INTERVAL):
-                if process.id not in wq.get_matching_processes(TASK):
-                    print("lost", name, process.id, flush=True)  # close the connection here
-                    wq.start_worker()  # declared dead: register again and stand by once more
-                    wq.start_work(QUEUE)
-                    break
-    # Leaving the block failed this worker cleanly: the task went back to the front of the queue.
+        sys.stdin.read()  # returns at EOF: the parent closed our stdin, or died
+        worker.stop()  # the handler is told at once; the task goes back to the front of the queue
 
 
 # The parent ----------------------------------------------------------------------------------

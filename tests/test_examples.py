@@ -27,8 +27,22 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         ("producer.py", "resizes: 3 queued, next Resize(image='cat.png', width=640)"),
         ("worker_loop.py", "worker_loop: processed 30 of 30 tasks"),
         ("async_worker.py", "async_worker: processed 30 invoices, charged 16470 cents"),
+        (
+            "runtime_worker.py",
+            "runtime_worker: processed 20 of 20 resizes with concurrency 4, 0 left; all results in done events",
+        ),
+        (
+            "async_runtime_worker.py",
+            "async_runtime_worker: processed 30 of 30 invoices, charged 46470 cents, 0 left; all results in done events",
+        ),
+        (
+            "retries_and_dead_letters.py",
+            "retries_and_dead_letters: flaky-2 succeeded on attempt 3; poison-3 dead-lettered after 3 attempts, "
+            "requeued, then finished; poison-4 purged",
+        ),
+        ("delayed_tasks.py", "delayed_tasks: ran 'now', then 'in 0.5 s', then 'at +1.0 s'; none before its due time"),
     ],
-    ids=["producer", "worker_loop", "async_worker"],
+    ids=["producer", "worker_loop", "async_worker", "runtime_worker", "async_runtime_worker", "retries", "delayed_tasks"],
 )
 def test_example(script: str, expected: str) -> None:
     out = run([str(EXAMPLES / script)], timeout=60).stdout
@@ -42,6 +56,17 @@ def test_singleton_connection_owner_is_taken_over_by_a_peer() -> None:
     assert "after: owner-1 was killed (SIGKILL); owner-2 reaped it and owns 'primary-db-connection'" in out, out
     assert "the task is queued again for the next owner: ['primary-db-connection']" in out, out
     assert "singleton_connection_owner: one owner at a time, taken over after a crash" in out, out
+
+
+@pytest.mark.slow
+def test_graceful_shutdown_finishes_or_gives_back_the_task_in_flight() -> None:
+    out = run([str(EXAMPLES / "graceful_shutdown.py")], timeout=60).stdout
+    lines = [line.strip() for line in out.splitlines()]
+    assert "child exited with 0; finished: {'job-1': {'file': 'job-1.csv'}}; queued: ['job-2', 'job-3']" in lines, out
+    assert "| log process 2:exports released to the front of exports" in lines, out
+    assert lines[-1] == (
+        "graceful_shutdown: job-1 finished within the grace period, job-2 went back to the front; nothing lost"
+    ), out
 
 
 @pytest.mark.slow
