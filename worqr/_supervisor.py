@@ -86,6 +86,7 @@ class AsyncSupervisor:
         self._session = session
         self._run = run
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -95,6 +96,10 @@ class AsyncSupervisor:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="worqr-heartbeat")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: on Python < 3.12, asyncio.wait_for (redis-py sends
+        # under it when a socket timeout is set) can swallow a cancel that arrives as the
+        # send completes, and the loop would go on forever.
+        self._stopping = True
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,7 +107,7 @@ class AsyncSupervisor:
 
     async def _loop(self) -> None:
         schedule = Schedule(self._session)
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._session.heartbeat_interval)
             if self._session.state.lost:
                 continue  # idle until start_worker() registers the worker again
