@@ -122,7 +122,7 @@ def test_a_connection_that_answered_loading_is_not_reused(server: RedisServer) -
             client.close()
 
         restarter = threading.Thread(target=server.start)
-        prober = threading.Thread(target=probe)
+        prober = threading.Thread(target=probe, daemon=True)
         restarter.start()
         prober.start()
         sent: list[str] = []

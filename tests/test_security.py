@@ -499,3 +499,13 @@ def run_a_runtime_worker(client: Worqr, payload: str) -> None:
     with client.worker("runtime", handler, backoff=Backoff(base=0.01, jitter=0)) as runtime:
         wait_until(lambda: runtime.stats.processed == 1)
     assert runtime.stats.failed == 1
+
+
+def test_runtime_logs_name_a_task_by_size_and_digest_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worqr._runtime import LOG_TASKS_VARIABLE, preview
+
+    monkeypatch.delenv(LOG_TASKS_VARIABLE, raising=False)
+    label = preview(b"card=4111")
+    assert "4111" not in label and "9 bytes" in label
+    monkeypatch.setenv(LOG_TASKS_VARIABLE, "1")
+    assert "card=4111" in preview(b"card=4111")

@@ -11,8 +11,7 @@ in-memory model:
 - unique markers, attempt counts, dead letters, the worker registries and every worker's
   process hash match;
 - a zombie's finish, stop or fail raises ProcessLostError and changes nothing;
-- a queue holding waiting tasks is listed in the registry (two known gaps are tolerated,
-  each proved by its own strict-xfail test at the end of this file).
+- a queue holding waiting tasks is listed in the registry.
 
 When one cleanup reaps several workers, each one's tasks go to the front in the order the
 reaper returned them. CI runs a short form; ``WORQR_STATE_MACHINE_EXAMPLES=500`` (and optionally
@@ -111,8 +110,6 @@ class WorqrMachine(RuleBasedStateMachine):
         self.fresh = itertools.count()
         self.queues = {q: QueueModel() for q in QUEUES}
         self.listed: set[str] = set()
-        #: Queues that received waiting tasks while unlisted, by a known gap (see the xfail tests below).
-        self.known_gap: set[str] = set()
         self.workers: dict[str, WorkerModel] = {}
         for worker_id in WORKERS:
             client = Worqr(
@@ -251,7 +248,6 @@ class WorqrMachine(RuleBasedStateMachine):
                 model.attempts.pop(task.payload, None)
             model.queued, model.delayed = [], {}
             self.listed.discard(queue)
-            self.known_gap.discard(queue)
             return
         letters = [model.dead[i][0] for i in sorted(model.dead, key=int)]
         if action == "purge":
@@ -318,8 +314,8 @@ class WorqrMachine(RuleBasedStateMachine):
         worker holds now or held once: a process it no longer owns is a zombie's call."""
         worker, pid, task = self._pick_process(pick)
         queue = pid.split(":", 1)[1]
-        if how == "stop":
-            self.listed.add(queue)  # add_queue is sent first, even when stop is refused
+        if how != "finish":
+            self.listed.add(queue)  # add_queue is sent first, even when stop or fail is refused
         if task is None:
             with pytest.raises(ProcessLostError):
                 self._end(worker.client, pid, how)
@@ -363,8 +359,6 @@ class WorqrMachine(RuleBasedStateMachine):
             assert failure.dead_letter_id is None
             model.attempts[task.payload] = attempts
             self._record_new_delayed(queue, [task], before, due=True)
-            if queue not in self.listed:
-                self.known_gap.add(queue)  # fail_process does not list the queue again
 
     @rule(worker_id=st.sampled_from(WORKERS), queue=st.sampled_from(QUEUES), again=st.booleans())
     def toggle_work(self, worker_id: str, queue: str, again: bool) -> None:
@@ -400,8 +394,8 @@ class WorqrMachine(RuleBasedStateMachine):
         with pytest.raises(WorkerLostError):  # add_worker_queue refuses a dead worker
             worker.client.start_work(queue)
         if worker.status == "expired":  # it leaves the queue again, giving its processes back
-            if self._requeue(worker, {queue}, interrupted=False)[queue] and queue not in self.listed:
-                self.known_gap.add(queue)  # start_work does not list the queue it requeued to
+            if self._requeue(worker, {queue}, interrupted=False)[queue]:
+                self.listed.add(queue)  # start_work lists the queue it gave the processes back to
             worker.joined.discard(queue)
         self._learn_lost(worker)
 
@@ -532,7 +526,7 @@ class WorqrMachine(RuleBasedStateMachine):
     def waiting_tasks_are_in_listed_queues(self) -> None:
         for queue, model in self.queues.items():
             if model.queued or model.delayed:
-                assert queue in self.listed | self.known_gap, f"queue {queue!r} holds waiting tasks but is not listed"
+                assert queue in self.listed, f"queue {queue!r} holds waiting tasks but is not listed"
 
 
 @pytest.mark.timeout(60 + EXAMPLES * STEPS // 20)
@@ -568,11 +562,10 @@ def test_the_model_catches_a_divergence(redis_url: str) -> None:
             machine.teardown()
 
 
-# Known gaps the model tolerates (``known_gap``), each proved here on its own. When one is
-# fixed, its test passes, strict xfail fails, and the allowance in the model can go.
+# Two gaps the model once tolerated, each proved here on its own now that they are closed:
+# a retry and a refused start_work put tasks back, so they list the queue again.
 
 
-@pytest.mark.xfail(strict=True, reason="fail_process does not list the queue again (add_queue), unlike stop_process")
 def test_a_task_retried_on_a_deleted_queue_is_in_a_listed_queue(make_worqr: Callable[..., Worqr]) -> None:
     worker = make_worqr()
     worker.enqueue("jobs", "a")
@@ -586,7 +579,6 @@ def test_a_task_retried_on_a_deleted_queue_is_in_a_listed_queue(make_worqr: Call
     assert "jobs" in worker.get_queues()
 
 
-@pytest.mark.xfail(strict=True, reason="a refused start_work requeues the worker's processes without add_queue")
 def test_a_refused_start_work_lists_the_queue_it_requeued_to(make_worqr: Callable[..., Worqr], raw: redis.Redis) -> None:
     worker = make_worqr(heartbeat_interval=5.0, worker_timeout=30.0)
     worker.enqueue("jobs", "a")

@@ -350,7 +350,9 @@ def fail_process(
         error_type=error_type.replace("\n", " "),
         message=message,
     )
-    return (yield from _one(call))
+    # The queue is listed again (a retry puts the task back, even on a deleted queue).
+    _, failure = yield [ops.add_queue(session.registry, keys.queue), call]
+    return cast("Failure", failure)
 
 
 def _dead_letter(queue: str, codec: Codec[T], entry: ops.DeadEntry) -> DeadLetter[T]:
@@ -487,7 +489,9 @@ def start_work(session: Session, queue: str) -> Flow[int]:
     pending = yield from _one(ops.join_queue(keys, session.worker_id))
     alive = yield from _one(ops.add_worker_queue(session.registry, session.worker_id, keys.queue))
     if not alive:
-        yield [ops.leave_queue(keys, session.worker_id, interrupted=False)]
+        requeued = yield from _one(ops.leave_queue(keys, session.worker_id, interrupted=False))
+        if requeued:
+            yield [ops.add_queue(session.registry, keys.queue)]
         session.state.mark_lost()
         msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again"
         raise WorkerLostError(msg)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import hashlib
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -244,10 +246,18 @@ class Counters:
             )
 
 
+#: Set to 1 to let log records show the first bytes of each task (``worqr_task``); by
+#: default they show only its size and a digest, so logs never carry payloads unasked.
+LOG_TASKS_VARIABLE = "WORQR_LOG_TASKS"
+
+
 def preview(payload: bytes, limit: int = 48) -> str:
-    """A short, safe rendering of a payload for logs: never the whole of a large payload."""
-    text = payload[:limit].decode("utf-8", "replace")
-    return repr(text) + ("..." if len(payload) > limit else "")
+    """How log records name a task: its size and a short digest, or, when the environment
+    variable ``WORQR_LOG_TASKS`` is 1, its first ``limit`` bytes."""
+    if os.environ.get(LOG_TASKS_VARIABLE) == "1":
+        text = payload[:limit].decode("utf-8", "replace")
+        return repr(text) + ("..." if len(payload) > limit else "")
+    return f"<{len(payload)} bytes, sha256 {hashlib.sha256(payload).hexdigest()[:12]}>"
 
 
 def log_extra(worker_id: str, process: Process[Any], payload: bytes) -> dict[str, str]:
@@ -393,7 +403,8 @@ def succeed(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
         log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
         return
     ctx.counters.add("processed")
-    log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
 
 
 def fail(ctx: Context, job: Job[Any], error: BaseException, *, counted: bool = True) -> flows.Flow[None]:
