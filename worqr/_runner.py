@@ -150,6 +150,9 @@ class SyncRunner:
             if all(call.idempotent for call in calls):
                 raise RetryableFailure from exc
             raise _unavailable(self.where, exc, maybe_applied=True) from exc
+        except BaseException:
+            conn.disconnect()  # interrupted mid-exchange: replies may be unread
+            raise
         finally:
             self.pool.release(conn)
 
@@ -224,6 +227,11 @@ class AsyncRunner:
             if all(call.idempotent for call in calls):
                 raise RetryableFailure from exc
             raise _unavailable(self.where, exc, maybe_applied=True) from exc
+        except BaseException:
+            # Cancelled (or interrupted) mid-exchange: a reply may still be unread, and the
+            # next call on this connection would read it as its own. Drop the connection.
+            await conn.disconnect(nowait=True)
+            raise
         finally:
             await self.pool.release(conn)
 

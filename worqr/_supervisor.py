@@ -79,6 +79,8 @@ class SyncSupervisor:
                 flows.drive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
+            except Exception:  # the heartbeat must outlive any surprise; say what it was
+                log.exception("worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id)
 
 
 class AsyncSupervisor:
@@ -115,3 +117,5 @@ class AsyncSupervisor:
                 await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
+            except Exception:  # the heartbeat must outlive any surprise; say what it was
+                log.exception("worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id)
