@@ -30,7 +30,7 @@ T = TypeVar("T")
 log = logging.getLogger("worqr")
 
 
-class AsyncWorker(Generic[T]):
+class AsyncWorker(rt.WorkerFace, Generic[T]):
     """Runs the coroutine ``handler`` on the tasks of one or more queues, with up to
     ``concurrency`` handlers at a time, until stopped. Built by `AsyncWorqr.worker` /
     `AsyncWorqr.persistent_worker`.
@@ -56,28 +56,13 @@ class AsyncWorker(Generic[T]):
         self._wake = asyncio.Event()
         self._stop_requested = False
         self._hurry = False
-        self._stopped = asyncio.Event()
+        self._stopped: asyncio.Event = asyncio.Event()
         self._grace = settings.grace
         self._retries: list[Callable[[], flows.Flow[None]]] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._started = False
         self._lost_callback: Callable[[], None] | None = None
-
-    @property
-    def stats(self) -> rt.WorkerStats:
-        """A snapshot of this worker's counters."""
-        return self._ctx.counters.snapshot(self._jobs.busy())
-
-    @property
-    def running(self) -> bool:
-        """True from `start` until shutdown has completed."""
-        return self._started and not self._stopped.is_set()
-
-    @property
-    def queues(self) -> list[str]:
-        """The queues this worker serves, in priority order."""
-        return [spec.name for spec in self._specs]
 
     # Lifetime ------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
 from worqr import _flows as flows
 from worqr._codec import Codec, StrCodec
@@ -227,23 +227,18 @@ class WorkerStats:
 
 @dataclass
 class Counters:
-    processed: int = 0
-    failed: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    cancelled: int = 0
-    released: int = 0
+    """The counters of `WorkerStats` (all but ``in_flight``), thread-safe."""
+
+    values: dict[str, int] = field(default_factory=lambda: {f.name: 0 for f in fields(WorkerStats) if f.name != "in_flight"})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, n: int = 1) -> None:
         with self.lock:
-            setattr(self, name, getattr(self, name) + n)
+            self.values[name] += n
 
     def snapshot(self, in_flight: int) -> WorkerStats:
         with self.lock:
-            return WorkerStats(
-                self.processed, self.failed, self.retried, self.dead_lettered, self.cancelled, self.released, in_flight
-            )
+            return WorkerStats(**self.values, in_flight=in_flight)
 
 
 #: Set to 1 to let log records show the first bytes of each task (``worqr_task``); by
@@ -619,6 +614,35 @@ def release_order(jobs: Iterable[Job[Any]]) -> list[Job[Any]]:
     """Jobs to give back on shutdown, the latest taken first: each release pushes its task to
     the front of its queue, so the earliest taken ends in front (the order a reap keeps)."""
     return sorted(jobs, key=lambda job: parse_process_id(job.process.id)[0], reverse=True)
+
+
+class _Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class WorkerFace:
+    """What the sync and asyncio runtime workers show their caller alike."""
+
+    _ctx: Context
+    _jobs: Jobs
+    _specs: list[QueueSpec]
+    _started: bool
+    _stopped: _Flag  # a threading.Event or an asyncio.Event
+
+    @property
+    def stats(self) -> WorkerStats:
+        """A snapshot of this worker's counters."""
+        return self._ctx.counters.snapshot(self._jobs.busy())
+
+    @property
+    def running(self) -> bool:
+        """True from `start` until shutdown has completed."""
+        return self._started and not self._stopped.is_set()
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues this worker serves, in priority order."""
+        return [spec.name for spec in self._specs]
 
 
 def missing_queues(session: Session, specs: Sequence[QueueSpec]) -> bool:

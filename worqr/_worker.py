@@ -31,7 +31,7 @@ log = logging.getLogger("worqr")
 ERROR_PAUSE = 0.5
 
 
-class Worker(Generic[T]):
+class Worker(rt.WorkerFace, Generic[T]):
     """Runs ``handler`` on the tasks of one or more queues, with up to ``concurrency``
     handlers at a time, until stopped. Built by `Worqr.worker` / `Worqr.persistent_worker`.
 
@@ -56,28 +56,13 @@ class Worker(Generic[T]):
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
         self._hurry = threading.Event()
-        self._stopped = threading.Event()
+        self._stopped: threading.Event = threading.Event()
         self._grace = settings.grace
         self._retries: list[Callable[[], flows.Flow[None]]] = []
         self._retries_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
         self._started = False
-
-    @property
-    def stats(self) -> rt.WorkerStats:
-        """A snapshot of this worker's counters."""
-        return self._ctx.counters.snapshot(self._jobs.busy())
-
-    @property
-    def running(self) -> bool:
-        """True from `start` until shutdown has completed."""
-        return self._started and not self._stopped.is_set()
-
-    @property
-    def queues(self) -> list[str]:
-        """The queues this worker serves, in priority order."""
-        return [spec.name for spec in self._specs]
 
     # Lifetime ------------------------------------------------------------------------------
 
