@@ -513,6 +513,7 @@ async def test_async_a_handler_running_past_grace_is_cancelled_and_its_tasks_go_
     await wq.enqueue("jobs", ["a", "b", "c", "d"])
     await eventually(lambda: worker.stats.in_flight == 2)
     await worker.stop(grace=0.1)
+    await eventually(lambda: len(reasons) == 2)  # the handler task answers on its own turn
     assert reasons == ["shutdown", "shutdown"]
     assert await wq.get_tasks("jobs") == ["a", "b", "c", "d"]
     assert (worker.stats.released, worker.stats.processed, worker.stats.failed) == (2, 0, 0)
@@ -526,6 +527,7 @@ async def test_async_stop_with_zero_grace_cancels_handlers_at_once(
     await wq.enqueue("jobs", "a")
     await eventually(lambda: worker.stats.in_flight == 1)
     await worker.stop(grace=0)
+    await eventually(lambda: len(reasons) == 1)  # the handler task answers on its own turn
     assert reasons == ["shutdown"]
     assert await wq.get_tasks("jobs") == ["a"]
 
@@ -569,6 +571,7 @@ async def test_async_closing_the_client_stops_its_running_worker(wq: AsyncWorqr,
     await eventually(lambda: worker.stats.in_flight == 1)
     await client.close()
     assert not worker.running
+    await eventually(lambda: len(reasons) == 1)  # the handler task answers on its own turn
     assert reasons == ["shutdown"]
     assert await wq.get_tasks("jobs") == ["a"]
     assert client.worker_id not in await wq.get_workers()

@@ -498,6 +498,7 @@ def test_a_second_stop_with_zero_grace_hurries_shutdown(wq: Worqr, client: Worqr
     worker.stop(grace=0)
     patient.join(LONG)
     assert not worker.running
+    wait_until(lambda: len(reasons) == 1)  # the handler answers in its own thread
     assert reasons == ["shutdown"]
     assert wq.get_tasks("jobs") == ["a"]
 
@@ -510,6 +511,7 @@ def test_a_handler_running_past_grace_is_told_and_its_tasks_go_back_to_the_front
     wq.enqueue("jobs", ["a", "b", "c", "d"])
     wait_until(lambda: worker.stats.in_flight == 2)
     worker.stop(grace=0.1)
+    wait_until(lambda: len(reasons) == 2)  # told before stop() returns; they answer in their own threads
     assert reasons == ["shutdown", "shutdown"]
     assert wq.get_tasks("jobs") == ["a", "b", "c", "d"]
     assert (worker.stats.released, worker.stats.processed, worker.stats.failed) == (2, 0, 0)
@@ -521,6 +523,7 @@ def test_stop_with_zero_grace_tells_handlers_at_once(wq: Worqr, client: Worqr, s
     wq.enqueue("jobs", "a")
     wait_until(lambda: worker.stats.in_flight == 1)
     worker.stop(grace=0)
+    wait_until(lambda: len(reasons) == 1)
     assert reasons == ["shutdown"]
     assert wq.get_tasks("jobs") == ["a"]
     assert worker.stats.released == 1
@@ -560,6 +563,7 @@ def test_closing_the_client_stops_its_running_worker(wq: Worqr, client: Worqr) -
     wait_until(lambda: worker.stats.in_flight == 1)
     client.close()
     assert not worker.running
+    wait_until(lambda: len(reasons) == 1)  # the handler answers in its own thread
     assert reasons == ["shutdown"]
     assert wq.get_tasks("jobs") == ["a"]
     assert client.worker_id not in wq.get_workers()
