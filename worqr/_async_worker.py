@@ -115,12 +115,12 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         Raises:
             WorkerLostError: the worker was declared dead and ``restart_on_loss`` is off.
         """
-        await self.start()
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
-        for signum in signals:
+        for signum in signals:  # first: a signal during start() is not lost
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
+            await self.start()
             await self._stopped.wait()
         finally:
             for signum in signals:

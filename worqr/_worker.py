@@ -115,9 +115,9 @@ class Worker(rt.WorkerFace, Generic[T]):
         Raises:
             WorkerLostError: the worker was declared dead and ``restart_on_loss`` is off.
         """
-        self.start()
-        previous = self._install_signal_handlers()
+        previous = self._install_signal_handlers()  # first: a signal during start() is not lost
         try:
+            self.start()
             while not self._stopped.wait(1.0):
                 pass
         finally:
