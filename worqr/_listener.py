@@ -28,6 +28,7 @@ from worqr import _flows as flows
 from worqr._events import Callback, Subscriptions
 from worqr._models import Event
 from worqr._ops import Call
+from worqr._runner import refused
 from worqr._session import Session
 from worqr.errors import RedisUnavailableError, WorqrError
 
@@ -63,6 +64,8 @@ class _ListenerCore:
         self.lock = threading.Lock()
         self.requests = _Requests()
         self.ever_confirmed: set[str] = set()
+        #: Channels Redis refused to subscribe (an ACL without them), with the error to raise.
+        self.refused: dict[str, WorqrError] = {}
         self.next_poll = time.monotonic() + session.poll_interval
 
     def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool) -> bool:
@@ -97,6 +100,26 @@ class _ListenerCore:
         with self.lock:
             taken, self.requests = self.requests, _Requests()
             return taken
+
+    def refuse(self, exc: redis.exceptions.ResponseError) -> None:
+        """Redis refused a SUBSCRIBE: fail every subscription still waiting for confirmation
+        (its waiter raises the error) and stop asking for them."""
+        with self.lock:
+            waiting = [c for c in self.subs.channels() if c not in self.subs.confirmed]
+            for channel in waiting:
+                self.refused[channel] = refused(f"SUBSCRIBE {channel}", exc)
+                queue = self.subs.queue_of[channel]
+                self.subs.callbacks.pop(queue, None)
+                self.subs.working.discard(queue)
+            self.requests.subscribe.difference_update(waiting)
+        log.error("Redis refused to subscribe to %s: %s", waiting, exc)
+
+    def outcome(self, channel: str) -> bool:
+        """True once ``channel`` is confirmed; raises the error if Redis refused it."""
+        error = self.refused.pop(channel, None)
+        if error is not None:
+            raise error
+        return channel in self.subs.confirmed
 
     def reset_connection(self) -> list[str]:
         """Forget confirmations (new connection); return the channels to subscribe."""
@@ -163,7 +186,7 @@ class SyncListener:
             return
         self._ensure_thread()
         with self._confirmed:
-            if not self._confirmed.wait_for(lambda: channel in self.core.subs.confirmed, SUBSCRIBE_TIMEOUT):
+            if not self._confirmed.wait_for(lambda: self.core.outcome(channel), SUBSCRIBE_TIMEOUT):
                 msg = f"Redis did not confirm the subscription to {channel!r} within {SUBSCRIBE_TIMEOUT} s"
                 raise RedisUnavailableError(msg)
 
@@ -198,6 +221,12 @@ class SyncListener:
                         pubsub.subscribe(*channels)
                 self._step(pubsub)
                 failures = 0
+            except redis.exceptions.ResponseError as exc:  # a SUBSCRIBE refused (ACL)
+                self.core.refuse(exc)
+                with self._confirmed:
+                    self._confirmed.notify_all()
+                self._discard(pubsub)
+                pubsub = None
             except _ERRORS as exc:
                 failures += 1
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
@@ -269,9 +298,7 @@ class AsyncListener:
     async def _confirmation(self, channel: str) -> None:
         async with self._confirmed:
             try:
-                await asyncio.wait_for(
-                    self._confirmed.wait_for(lambda: channel in self.core.subs.confirmed), SUBSCRIBE_TIMEOUT
-                )
+                await asyncio.wait_for(self._confirmed.wait_for(lambda: self.core.outcome(channel)), SUBSCRIBE_TIMEOUT)
             except asyncio.TimeoutError as exc:
                 msg = f"Redis did not confirm the subscription to {channel!r} within {SUBSCRIBE_TIMEOUT} s"
                 raise RedisUnavailableError(msg) from exc
@@ -309,6 +336,12 @@ class AsyncListener:
                         await pubsub.subscribe(*channels)
                 await self._step(pubsub)
                 failures = 0
+            except redis.exceptions.ResponseError as exc:  # a SUBSCRIBE refused (ACL)
+                self.core.refuse(exc)
+                async with self._confirmed:
+                    self._confirmed.notify_all()
+                await self._discard(pubsub)
+                pubsub = None
             except _ERRORS as exc:
                 failures += 1
                 log.warning("event listener lost its connection (%s); reconnecting", exc)
