@@ -236,7 +236,7 @@ def test_a_user_whose_acl_covers_another_prefix_gets_a_clear_error(users: Users)
     url = users.role("elsewhere", "worker", prefix="other-app")
     before = snapshot(users.admin, users.prefix)
     with Worqr(redis=url, prefix=users.prefix) as wq:
-        with pytest.raises(RedisPermissionError, match="may not run add_queue") as caught:
+        with pytest.raises(RedisPermissionError, match="may not run enqueue") as caught:
             wq.enqueue("jobs", "a")
         assert "ACL" in str(caught.value)
         with pytest.raises(RedisPermissionError, match="may not run LLEN"):

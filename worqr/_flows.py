@@ -31,6 +31,7 @@ from worqr.errors import (
     RedisPermissionError,
     WorkerIdInUseError,
     WorkerLostError,
+    WorqrError,
 )
 
 T = TypeVar("T")
@@ -97,6 +98,13 @@ def _run(calls: list[Call[Any]]) -> Flow[list[Any]]:
     if not calls:
         return []
     return (yield calls)
+
+
+def _check_listed(result: object, queue: str) -> None:
+    """The outcome of an advisory add_queue: the state change beside it happened either way,
+    so a refusal (the registry key clobbered, say) is logged, not raised."""
+    if isinstance(result, WorqrError):
+        log.warning("queue %r has its tasks, but the queue registry refused to list it: %s", queue, result)
 
 
 def encode_tasks(session: Session, codec: Codec[T], tasks: Iterable[T]) -> list[bytes]:
@@ -188,7 +196,8 @@ def enqueue(
         call = ops.enqueue(keys, payloads, unique=unique)
     else:
         call = ops.schedule(keys, payloads, unique=unique, at_ms=due[0], in_ms=due[1])
-    _, count = yield [ops.add_queue(session.registry, keys.queue), call]
+    listed, count = yield [ops.add_queue(session.registry, keys.queue), call]
+    _check_listed(listed, keys.queue)
     return cast("int", count)
 
 
@@ -351,7 +360,8 @@ def fail_process(
         message=message,
     )
     # The queue is listed again (a retry puts the task back, even on a deleted queue).
-    _, failure = yield [ops.add_queue(session.registry, keys.queue), call]
+    listed, failure = yield [ops.add_queue(session.registry, keys.queue), call]
+    _check_listed(listed, keys.queue)
     return cast("Failure", failure)
 
 
@@ -393,7 +403,8 @@ def _dead_letter_ids(ids: object) -> list[str]:
 def requeue_dead_letters(session: Session, queue: str, ids: object) -> Flow[int]:
     keys = session.queue(queue)
     chosen = _dead_letter_ids(ids)
-    _, count = yield [ops.add_queue(session.registry, keys.queue), ops.requeue_dead(keys, chosen)]
+    listed, count = yield [ops.add_queue(session.registry, keys.queue), ops.requeue_dead(keys, chosen)]
+    _check_listed(listed, keys.queue)
     return cast("int", count)
 
 
@@ -405,7 +416,8 @@ def purge_dead_letters(session: Session, queue: str, ids: object) -> Flow[int]:
 def stop_process(session: Session, process_id: str) -> Flow[None]:
     seq, queue = parse_process_id(process_id)
     keys = session.queue(queue)
-    yield [ops.add_queue(session.registry, keys.queue), ops.stop(keys, session.worker_id, seq, process_id)]
+    listed, _ = yield [ops.add_queue(session.registry, keys.queue), ops.stop(keys, session.worker_id, seq, process_id)]
+    _check_listed(listed, keys.queue)
 
 
 def get_matching_processes(session: Session, codec: Codec[T], task: T) -> Flow[list[str]]:
@@ -491,7 +503,8 @@ def start_work(session: Session, queue: str) -> Flow[int]:
     if not alive:
         requeued = yield from _one(ops.leave_queue(keys, session.worker_id, interrupted=False))
         if requeued:
-            yield [ops.add_queue(session.registry, keys.queue)]
+            (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+            _check_listed(listed, keys.queue)
         session.state.mark_lost()
         msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again"
         raise WorkerLostError(msg)
@@ -507,7 +520,8 @@ def stop_work(session: Session, queue: str) -> Flow[int]:
         session.state.working.discard(keys.queue)
     requeued = yield from _one(ops.leave_queue(keys, session.worker_id, interrupted=False))
     if requeued:
-        yield [ops.add_queue(session.registry, keys.queue)]
+        (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+        _check_listed(listed, keys.queue)
     yield [ops.remove_worker_queue(session.registry, session.worker_id, keys.queue)]
     return requeued
 
@@ -543,7 +557,9 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
         for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
             queues = yield from _one(ops.members(registry.queues_of(worker_id)))
             requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues])
-            yield from _run([ops.add_queue(registry, q) for q, n in zip(queues, requeued, strict=True) if n])
+            refilled = [q for q, n in zip(queues, requeued, strict=True) if n]
+            for queue, listed in zip(refilled, (yield from _run([ops.add_queue(registry, q) for q in refilled])), strict=True):
+                _check_listed(listed, queue)
             released += queues
             total += sum(requeued)
             done, left = yield from _one(ops.forget_worker(registry, worker_id, queues))

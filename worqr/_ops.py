@@ -25,7 +25,10 @@ class Call(Generic[T]):
     """One command for Redis: a Lua script (``script``) or a plain read (``command``).
 
     ``idempotent`` says whether running it twice has the same effect as once; only such
-    calls are retried when a connection breaks after the call was sent.
+    calls are retried when a connection breaks after the call was sent. ``advisory`` says
+    that Redis refusing it must not fail its batch: the runner hands back the error as its
+    result, and the flow decides (the queue registry, pipelined beside a state change that
+    did happen).
     """
 
     keys: tuple[str, ...]
@@ -34,6 +37,7 @@ class Call(Generic[T]):
     idempotent: bool
     script: str | None = None
     command: str | None = None
+    advisory: bool = False
 
 
 def _script(
@@ -266,7 +270,8 @@ def members(key: str) -> Call[list[str]]:
 
 
 def add_queue(keys: RegistryKeys, queue: str) -> Call[None]:
-    return _script("add_queue", (keys.queues,), (queue,), _ok, idempotent=True)
+    """Advisory: a refusal comes back as the call's result (see `Call`)."""
+    return Call((keys.queues,), (queue,), _ok, True, script="add_queue", advisory=True)
 
 
 def remove_queue(keys: RegistryKeys, queue: str) -> Call[None]:

@@ -86,7 +86,11 @@ def resolve(calls: Sequence[Call[Any]], replies: list[Any]) -> list[Any]:
     results = []
     for call, reply in zip(calls, replies, strict=True):
         if isinstance(reply, ResponseError):
-            raise refused(f"{call.script or call.command} on {list(call.keys)[:3]}", reply) from reply
+            error = refused(f"{call.script or call.command} on {list(call.keys)[:3]}", reply)
+            if call.advisory:
+                results.append(error)
+                continue
+            raise error from reply
         results.append(call.parse(reply))
     return results
 
