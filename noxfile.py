@@ -44,6 +44,14 @@ def soak(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmark beside the raw ceiling and the peers (a few minutes; docs/performance.md).
+    Arguments after -- go to bench.run (--quick, --no-peers)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")

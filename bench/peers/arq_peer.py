@@ -1,0 +1,103 @@
+"""arq: asyncio; a job is a key, the queue a sorted set of job ids, polled every
+``poll_delay`` (0.5 s by default), up to ``queue_read_limit`` ids a poll, ``max_jobs`` (10)
+running at once. Burst mode: the worker exits when the queue is empty."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import Worker, func
+
+from bench.children import Shared, count, signal_on_stop
+from bench.peers import Peer, Producer, Setup
+from bench.timing import Rate, async_timed_loop
+
+QUEUE = "bench:arq"
+_counter: Any = None
+
+
+async def noop(_ctx: dict[str, Any]) -> None:
+    count(_counter)
+
+
+class ArqProducer:
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pool: ArqRedis = self.loop.run_until_complete(
+            create_pool(RedisSettings.from_dsn(url), default_queue_name=QUEUE)
+        )
+
+    def enqueue(self, total: int, seconds: float) -> Rate:
+        async def one(_i: int) -> int:
+            await self.pool.enqueue_job("noop")
+            return 1
+
+        return self.loop.run_until_complete(async_timed_loop(total, seconds, one))
+
+    def enqueue_batches(self, _total: int, _size: int, _seconds: float) -> Rate | None:
+        return None  # no batch call
+
+    def fill(self, total: int) -> None:
+        async def fill() -> None:
+            for start in range(0, total, 100):
+                await asyncio.gather(*(self.pool.enqueue_job("noop") for _ in range(min(100, total - start))))
+
+        self.loop.run_until_complete(fill())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.pool.aclose())
+        self.loop.close()
+
+
+@contextmanager
+def producer(url: str) -> Iterator[Producer]:
+    made = ArqProducer(url)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _work(url: str, shared: Shared, **options: Any) -> None:
+    global _counter  # noqa: PLW0603 (the job runs in this process)
+    _counter = shared.counter
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = Worker(
+        functions=[func(noop, name="noop")],
+        queue_name=QUEUE,
+        redis_settings=RedisSettings.from_dsn(url),
+        burst=True,
+        log_results=False,
+        **options,
+    )
+    shared.ready.release()
+    shared.go.wait()
+    if shared.stop.is_set():
+        return
+    signal_on_stop(shared, signal.SIGTERM)
+    worker.run()
+
+
+def run_default(url: str, shared: Shared) -> None:
+    _work(url, shared)
+
+
+def run_fast_poll(url: str, shared: Shared) -> None:
+    _work(url, shared, poll_delay=0.005, max_jobs=100)
+
+
+PEER = Peer(
+    name="arq",
+    distribution="arq",
+    producer=producer,
+    setups=(
+        Setup("defaults (max_jobs 10, poll_delay 0.5 s), burst", run_default),
+        Setup("max_jobs 100, poll_delay 5 ms, burst", run_fast_poll, "poll 5 ms"),
+    ),
+    notes="no batch enqueue call; the drain's queue is filled with 100 concurrent enqueue_job calls at a time",
+)

@@ -1,0 +1,91 @@
+"""RQ: jobs are hashes, queues are lists of job ids. The default `Worker` forks a work horse
+for every job; `SimpleWorker` runs jobs in its own process. Both in burst mode (exit when
+the queue is empty), logging at WARNING (the default INFO logs two lines per job)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from rq import Queue, SimpleWorker, Worker
+
+from bench.children import Shared, count, signal_on_stop
+from bench.peers import Peer, Producer, Setup
+from bench.timing import Rate, timed_loop
+
+QUEUE = "bench"
+_counter: Any = None
+
+
+def noop() -> None:
+    count(_counter)
+
+
+class RqProducer:
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.queue = Queue(QUEUE, connection=self.client)
+
+    def enqueue(self, total: int, seconds: float) -> Rate:
+        def one(_i: int) -> int:
+            self.queue.enqueue(noop)
+            return 1
+
+        return timed_loop(total, seconds, one)
+
+    def enqueue_batches(self, total: int, size: int, seconds: float) -> Rate | None:
+        return timed_loop(total, seconds, lambda i: self._batch(min(size, total - i)))
+
+    def fill(self, total: int) -> None:
+        done = 0
+        while done < total:
+            done += self._batch(min(100, total - done))
+
+    def _batch(self, size: int) -> int:
+        self.queue.enqueue_many([Queue.prepare_data(noop) for _ in range(size)])
+        return size
+
+
+@contextmanager
+def producer(url: str) -> Iterator[Producer]:
+    made = RqProducer(url)
+    try:
+        yield made
+    finally:
+        made.client.close()
+
+
+def _work(worker_class: type[Worker], url: str, shared: Shared) -> None:
+    global _counter  # noqa: PLW0603 (the job function runs in this process or its fork)
+    _counter = shared.counter
+    client = redis.Redis.from_url(url)
+    worker = worker_class([Queue(QUEUE, connection=client)], connection=client)
+    shared.ready.release()
+    shared.go.wait()
+    if shared.stop.is_set():
+        return
+    signal_on_stop(shared, signal.SIGTERM)  # rq's warm shutdown
+    worker.work(burst=True, logging_level="WARNING")
+
+
+def run_worker(url: str, shared: Shared) -> None:
+    _work(Worker, url, shared)
+
+
+def run_simple_worker(url: str, shared: Shared) -> None:
+    _work(SimpleWorker, url, shared)
+
+
+PEER = Peer(
+    name="rq",
+    distribution="rq",
+    producer=producer,
+    setups=(
+        Setup("Worker (forks a work horse per job), burst", run_worker, "Worker"),
+        Setup("SimpleWorker (no fork), burst", run_simple_worker, "SimpleWorker"),
+    ),
+    notes="batches: Queue.enqueue_many (one pipeline)",
+)

@@ -1,0 +1,42 @@
+"""worqr worker processes for the benchmark: `Worqr.worker(...).run()` with a no-op handler."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.children import Shared, count, stop_on_signal
+from worqr import Process, Worqr
+
+
+def run_worker(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared) -> None:
+    """One worker process with ``options`` (empty: the defaults) whose handler only counts."""
+    counter = shared.counter
+
+    def noop(_process: Process[str]) -> None:
+        count(counter)
+
+    _serve(url, prefix, queue, options, shared, handler=noop)
+
+
+def run_timed_worker(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared) -> None:
+    """Like `run_worker`, and the handler first sends its start time to ``shared.starts``."""
+    counter, starts = shared.counter, shared.start_times
+
+    def noop(_process: Process[str]) -> None:
+        starts.put(time.monotonic())
+        count(counter)
+
+    _serve(url, prefix, queue, options, shared, handler=noop)
+
+
+def _serve(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared, *, handler: Any) -> None:
+    with Worqr(redis=url, prefix=prefix) as wq:
+        wq.count_queue(queue)  # connect before the start line
+        worker = wq.worker(queue, handler, **options)
+        shared.ready.release()
+        shared.go.wait()
+        if shared.stop.is_set():
+            return
+        stop_on_signal(shared, worker.request_stop)
+        worker.run()

@@ -1,0 +1,67 @@
+"""The benchmark harness cannot rot: ``python -m bench.run --quick`` (tiny counts, worqr and
+the raw ceiling, no peers; a few seconds) runs on its own fresh server and prints its table
+with every row filled. No figure is checked against a timing: only that each was measured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Every row of the table, in order: the start of its label, and whether the raw ceiling
+#: has a figure in it.
+ROWS = [
+    ("Enqueue, one task per call", True),
+    ("Enqueue, batches of 100", True),
+    ("Enqueue, one list of", True),
+    ("Drain 300 queued no-op tasks, 1 worker process, default settings", True),
+    ("Drain, 1 worker process, fastest setup tried", True),
+    ("Drain, 2 worker processes, default settings", False),
+    ("Drain, 2 worker processes, fastest concurrency", False),
+    ("Idle wake-up latency p50", True),
+    ("Idle wake-up latency p99", True),
+    ("Redis commands per task, enqueue one per call", True),
+    ("Round trips per task, enqueue one per call", True),
+    ("Redis server CPU per task, enqueue one per call", True),
+    ("Redis commands per task, drain, 1 process, default", True),
+    ("Script calls (EVALSHA) per task, drain", True),
+    ("Round trips per task, drain, 1 process, default", True),
+    ("Redis server CPU per task, drain, 1 process, default", True),
+    ("Round trips per task, drain, 1 process, fastest setup", True),
+    ("Redis memory per queued task", True),
+    ("Dequeue attempts one new task causes, 3 idle worker processes", False),
+]
+
+
+def _is_figure(cell: str) -> bool:
+    """A measured number, like ``1,234``, ``0.52`` or ``-0.01 (note)``."""
+    number = cell.split(" ", 1)[0].replace(",", "").lstrip("-")
+    return number.replace(".", "", 1).isdigit()
+
+
+def test_the_quick_benchmark_prints_every_row_of_its_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    for line in ("- Server: ", "- CPUs: ", "- Python: ", "- redis-py: ", "- Load average", "- Run: `python -m bench.run --quick`"):
+        assert line in out, out
+    assert "- all peers: not measured in this run" in out, out
+
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    header, body = table[0], table[1:]
+    assert header.split(" | ")[1:4] == ["raw, 1 round trip per command", "raw, pipelined \u00d7100", "worqr"], header
+    assert len(body) == len(ROWS), out
+    for line, (start, has_raw) in zip(body, ROWS, strict=True):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[0].startswith(start), line
+        assert _is_figure(cells[3]), f"worqr has no figure in: {line}"
+        if has_raw:
+            assert _is_figure(cells[1]) or _is_figure(cells[2]), f"the raw ceiling has no figure in: {line}"
