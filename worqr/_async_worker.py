@@ -46,22 +46,15 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         handler: Callable[[Process[T]], Awaitable[object]],
         settings: rt.Settings,
     ) -> None:
+        super().__init__(client._session, specs, settings)
         self._client = client
-        self._specs = specs
         self._handler = handler
-        self.settings = settings
-        self._ctx = rt.Context(client._session, settings, rt.Counters())
-        self._jobs = rt.Jobs()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stop_requested = False
         self._hurry = False
         self._stopped: asyncio.Event = asyncio.Event()
-        self._grace = settings.grace
-        self._retries: list[Callable[[], flows.Flow[None]]] = []
         self._loop_task: asyncio.Task[None] | None = None
-        self._error: BaseException | None = None
-        self._started = False
         self._lost_callback: Callable[[], None] | None = None
 
     # Lifetime ------------------------------------------------------------------------------

@@ -621,13 +621,19 @@ class _Flag(Protocol):
 
 
 class WorkerFace:
-    """What the sync and asyncio runtime workers show their caller alike."""
+    """What the sync and asyncio runtime workers hold and show their caller alike."""
 
-    _ctx: Context
-    _jobs: Jobs
-    _specs: list[QueueSpec]
-    _started: bool
     _stopped: _Flag  # a threading.Event or an asyncio.Event
+
+    def __init__(self, session: Session, specs: list[QueueSpec], settings: Settings) -> None:
+        self._specs = specs
+        self.settings = settings
+        self._ctx = Context(session, settings, Counters())
+        self._jobs = Jobs()
+        self._grace = settings.grace
+        self._retries: list[Callable[[], flows.Flow[None]]] = []
+        self._error: BaseException | None = None
+        self._started = False
 
     @property
     def stats(self) -> WorkerStats:

@@ -46,23 +46,16 @@ class Worker(rt.WorkerFace, Generic[T]):
         handler: Callable[[Process[T]], object],
         settings: rt.Settings,
     ) -> None:
+        super().__init__(client._session, specs, settings)
         self._client = client
-        self._specs = specs
         self._handler = handler
-        self.settings = settings
-        self._ctx = rt.Context(client._session, settings, rt.Counters())
-        self._jobs = rt.Jobs()
         self._pool: queue.SimpleQueue[rt.Job[Any] | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
         self._hurry = threading.Event()
         self._stopped: threading.Event = threading.Event()
-        self._grace = settings.grace
-        self._retries: list[Callable[[], flows.Flow[None]]] = []
         self._retries_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._error: BaseException | None = None
-        self._started = False
 
     # Lifetime ------------------------------------------------------------------------------
 

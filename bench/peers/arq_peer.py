@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -15,7 +14,7 @@ from arq.worker import Worker, func
 
 from bench.children import Shared, count, signal_on_stop
 from bench.peers import Peer, Producer, Setup
-from bench.timing import Rate, async_timed_loop
+from bench.peers.async_producer import AsyncProducer, opened
 
 QUEUE = "bench:arq"
 _counter: Any = None
@@ -25,42 +24,22 @@ async def noop(_ctx: dict[str, Any]) -> None:
     count(_counter)
 
 
-class ArqProducer:
+class ArqProducer(AsyncProducer):
     def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.pool: ArqRedis = self.loop.run_until_complete(
             create_pool(RedisSettings.from_dsn(url), default_queue_name=QUEUE)
         )
 
-    def enqueue(self, total: int, seconds: float) -> Rate:
-        async def one(_i: int) -> int:
-            await self.pool.enqueue_job("noop")
-            return 1
+    async def enqueue_one(self) -> None:
+        await self.pool.enqueue_job("noop")
 
-        return self.loop.run_until_complete(async_timed_loop(total, seconds, one))
-
-    def enqueue_batches(self, _total: int, _size: int, _seconds: float) -> Rate | None:
-        return None  # no batch call
-
-    def fill(self, total: int) -> None:
-        async def fill() -> None:
-            for start in range(0, total, 100):
-                await asyncio.gather(*(self.pool.enqueue_job("noop") for _ in range(min(100, total - start))))
-
-        self.loop.run_until_complete(fill())
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.pool.aclose())
-        self.loop.close()
+    async def disconnect(self) -> None:
+        await self.pool.aclose()
 
 
-@contextmanager
-def producer(url: str) -> Iterator[Producer]:
-    made = ArqProducer(url)
-    try:
-        yield made
-    finally:
-        made.close()
+def producer(url: str) -> AbstractContextManager[Producer]:
+    return opened(ArqProducer(url))
 
 
 def _work(url: str, shared: Shared, **options: Any) -> None:

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from saq import Queue, Worker
 
 from bench.children import Shared, count, signal_on_stop
 from bench.peers import Peer, Producer, Setup
-from bench.timing import Rate, async_timed_loop
+from bench.peers.async_producer import AsyncProducer, opened
 
 QUEUE = "bench"
 _counter: Any = None
@@ -25,41 +24,21 @@ async def noop(_ctx: Any) -> None:
     count(_counter)
 
 
-class SaqProducer:
+class SaqProducer(AsyncProducer):
     def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.queue = Queue.from_url(url, name=QUEUE)
         self.loop.run_until_complete(self.queue.connect())
 
-    def enqueue(self, total: int, seconds: float) -> Rate:
-        async def one(_i: int) -> int:
-            await self.queue.enqueue("noop")
-            return 1
+    async def enqueue_one(self) -> None:
+        await self.queue.enqueue("noop")
 
-        return self.loop.run_until_complete(async_timed_loop(total, seconds, one))
-
-    def enqueue_batches(self, _total: int, _size: int, _seconds: float) -> Rate | None:
-        return None  # no batch call
-
-    def fill(self, total: int) -> None:
-        async def fill() -> None:
-            for start in range(0, total, 100):
-                await asyncio.gather(*(self.queue.enqueue("noop") for _ in range(min(100, total - start))))
-
-        self.loop.run_until_complete(fill())
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.queue.disconnect())
-        self.loop.close()
+    async def disconnect(self) -> None:
+        await self.queue.disconnect()
 
 
-@contextmanager
-def producer(url: str) -> Iterator[Producer]:
-    made = SaqProducer(url)
-    try:
-        yield made
-    finally:
-        made.close()
+def producer(url: str) -> AbstractContextManager[Producer]:
+    return opened(SaqProducer(url))
 
 
 def run_default(url: str, shared: Shared) -> None:
