@@ -38,10 +38,21 @@ def _expand(source: str, seen: tuple[str, ...]) -> str:
     return _INCLUDE.sub(include, source)
 
 
+#: How the ``publish`` include sends; the sharded variant swaps in SPUBLISH (see `script`).
+_PUBLISH = 'redis.call("PUBLISH", channel, message)'
+_SPUBLISH = 'redis.call("SPUBLISH", channel, message)'
+
+
 @cache
-def script(name: str) -> Script:
-    """The script ``lua/<name>.lua``, with its ``-- @include`` lines replaced by the fragments."""
+def script(name: str, *, sharded: bool = False) -> Script:
+    """The script ``lua/<name>.lua``, with its ``-- @include`` lines replaced by the fragments.
+
+    ``sharded``: the variant for a Redis Cluster, whose events go out with SPUBLISH (sharded
+    pub/sub) so that they stay on the queue's shard instead of crossing the whole cluster.
+    """
     source = _expand(_read(f"{name}.lua"), (name,))
+    if sharded:
+        source = source.replace(_PUBLISH, _SPUBLISH)
     return Script(name, source, hashlib.sha1(source.encode("utf-8")).hexdigest())  # noqa: S324 (Redis names scripts by SHA1)
 
 

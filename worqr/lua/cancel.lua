@@ -14,6 +14,7 @@
 -- Returns: {0, removed}
 -- Publishes: "cancel\n<task>"
 -- @include check_types
+-- @include publish
 local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, task = ARGV[1], ARGV[2]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
@@ -33,5 +34,5 @@ if removed > 0 then
   redis.call("SREM", unique, task)
   redis.call("HDEL", attempts, task)
 end
-redis.call("PUBLISH", channel, "cancel\n" .. task)
+publish(channel, "cancel\n" .. task)
 return {0, removed}

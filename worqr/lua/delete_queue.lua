@@ -15,6 +15,7 @@
 -- Publishes: "delete\n"
 -- @include call_chunked
 -- @include check_types
+-- @include publish
 local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
 if type_error then
@@ -30,5 +31,5 @@ if #tasks > 0 then
   redis.call("DEL", queue, delayed)
 end
 local removed = #tasks
-redis.call("PUBLISH", ARGV[1], "delete\n")
+publish(ARGV[1], "delete\n")
 return {0, removed}

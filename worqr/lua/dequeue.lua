@@ -24,6 +24,7 @@
 -- @include check_types
 -- @include check_counter
 -- @include server_time
+-- @include publish
 local queue, workers, processes, seq, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, worker_id, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local type_error = check_types({
@@ -49,7 +50,7 @@ if redis.call("EXISTS", delayed) == 1 then
     call_chunked("RPUSH", queue, tasks, 1, #tasks)
     call_chunked("ZREM", delayed, due, 1, #due)
     if #due > count then
-      redis.call("PUBLISH", channel, "work\n" .. (#due - count))
+      publish(channel, "work\n" .. (#due - count))
     end
   end
   local first = redis.call("ZRANGE", delayed, 0, 0, "WITHSCORES")

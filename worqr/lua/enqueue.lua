@@ -14,6 +14,7 @@
 -- @include call_chunked
 -- @include check_types
 -- @include mark_unique
+-- @include publish
 local queue, unique = KEYS[1], KEYS[2]
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
 local type_error = check_types({{queue, "list"}, {unique, "set"}})
@@ -30,5 +31,5 @@ if is_unique then
 end
 
 call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
-redis.call("PUBLISH", channel, "work\n" .. count)
+publish(channel, "work\n" .. count)
 return {0, count}

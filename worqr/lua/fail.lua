@@ -27,6 +27,7 @@
 -- @include check_types
 -- @include check_counter
 -- @include server_time
+-- @include publish
 local processes, attempts, delayed, dead, unique, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, process_seq, worker_id = ARGV[1], ARGV[2], ARGV[3]
 local max_attempts, retry_in, counted = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == "1"
@@ -60,5 +61,5 @@ end
 redis.call("HSET", attempts, task, n)
 local id = redis.call("INCR", seq)
 redis.call("ZADD", delayed, now + retry_in, string.format("%020d", id) .. ":" .. task)
-redis.call("PUBLISH", channel, "scheduled\n" .. string.format("%d", retry_in))
+publish(channel, "scheduled\n" .. string.format("%d", retry_in))
 return {0, n, 0}

@@ -14,6 +14,7 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>"
 -- @include check_types
+-- @include publish
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq, worker_id, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
@@ -28,5 +29,5 @@ end
 redis.call("HDEL", processes, seq)
 redis.call("SREM", unique, task)
 redis.call("HDEL", attempts, task)
-redis.call("PUBLISH", channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)
+publish(channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)
 return {0}

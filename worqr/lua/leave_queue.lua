@@ -18,6 +18,7 @@
 -- Publishes: "work\n<requeued>" when anything was requeued
 -- @include call_chunked
 -- @include check_types
+-- @include publish
 local workers, processes, queue, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, worker_id, interrupted = ARGV[1], ARGV[2], ARGV[3] == "1"
 local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}})
@@ -50,7 +51,7 @@ end
 if #tasks > 0 then
   call_chunked("LPUSH", queue, tasks, 1, #tasks)
   redis.call("DEL", processes)
-  redis.call("PUBLISH", channel, "work\n" .. #tasks)
+  publish(channel, "work\n" .. #tasks)
 end
 redis.call("SREM", workers, worker_id)
 return {0, #tasks}

@@ -12,6 +12,7 @@
 -- Publishes: "work\n<requeued>" when anything was requeued
 -- @include call_chunked
 -- @include check_types
+-- @include publish
 local dead, queue = KEYS[1], KEYS[2]
 local channel = ARGV[1]
 local type_error = check_types({{dead, "hash"}, {queue, "list"}})
@@ -53,6 +54,6 @@ end
 if #tasks > 0 then
   call_chunked("RPUSH", queue, tasks, 1, #tasks)
   call_chunked("HDEL", dead, found, 1, #found)
-  redis.call("PUBLISH", channel, "work\n" .. #tasks)
+  publish(channel, "work\n" .. #tasks)
 end
 return {0, #tasks}

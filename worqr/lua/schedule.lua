@@ -19,6 +19,7 @@
 -- @include check_counter
 -- @include mark_unique
 -- @include server_time
+-- @include publish
 local delayed, unique, seq = KEYS[1], KEYS[2], KEYS[3]
 local channel, is_unique, mode, ms = ARGV[1], ARGV[2] == "1", ARGV[3], tonumber(ARGV[4])
 local type_error = check_types({{delayed, "zset"}, {unique, "set"}, {seq, "string"}}) or check_counter(seq)
@@ -45,5 +46,5 @@ for i = 5, #ARGV do
 end
 call_chunked("ZADD", delayed, entries, 1, #entries)
 local due_in = math.max(0, due - now)
-redis.call("PUBLISH", channel, "scheduled\n" .. string.format("%d", due_in))
+publish(channel, "scheduled\n" .. string.format("%d", due_in))
 return {0, count, due_in}

@@ -11,6 +11,7 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "work\n1"
 -- @include check_types
+-- @include publish
 local processes, queue = KEYS[1], KEYS[2]
 local channel, seq = ARGV[1], ARGV[2]
 local type_error = check_types({{processes, "hash"}, {queue, "list"}})
@@ -24,5 +25,5 @@ if not task then
 end
 redis.call("HDEL", processes, seq)
 redis.call("LPUSH", queue, task)
-redis.call("PUBLISH", channel, "work\n1")
+publish(channel, "work\n1")
 return {0}
