@@ -416,7 +416,7 @@ async def force_close(worker: AsyncWorker[Any], client: AsyncWorqr) -> None:
     with contextlib.suppress(Exception):
         await client._listener.close()
     with contextlib.suppress(Exception):
-        await client._pool.aclose()
+        await client._backend.close()
 
 
 # Cancellation ------------------------------------------------------------------------------

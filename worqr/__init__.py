@@ -13,6 +13,7 @@ from worqr._async_client import AsyncQueue, AsyncWorqr
 from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
 from worqr._codec import BytesCodec, Codec, JsonCodec, StrCodec
+from worqr._durability import Durability
 from worqr._models import DeadLetter, Event, EventType, Failure, Process
 from worqr._runtime import (
     Backoff,
@@ -37,6 +38,7 @@ from worqr.errors import (
     RedisCommandError,
     RedisPermissionError,
     RedisUnavailableError,
+    ReplicationTimeoutError,
     TaskCancelledError,
     WorkerIdInUseError,
     WorkerLostError,
@@ -62,6 +64,7 @@ __all__ = [
     "CodecError",
     "DeadLetter",
     "DuplicateTaskError",
+    "Durability",
     "Event",
     "EventType",
     "Failure",
@@ -79,6 +82,7 @@ __all__ = [
     "RedisCommandError",
     "RedisPermissionError",
     "RedisUnavailableError",
+    "ReplicationTimeoutError",
     "StrCodec",
     "TaskCancelledError",
     "Worker",

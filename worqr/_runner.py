@@ -5,6 +5,12 @@ The runner takes connections from the pool itself instead of going through
 ``Redis.execute_command``: that is how it knows whether a failure happened before a
 command was sent (safe to retry) or after (retried only if idempotent), whatever retry
 settings the caller's client has. Replies are read undecoded, so payloads stay bytes.
+
+A READONLY reply means the server was demoted to a replica (a failover): it applied
+nothing, so the batch is retried on a fresh connection, which a Sentinel pool opens to the
+new primary. With a `Durability`, a batch holding a durable call ends with WAIT (or
+WAITAOF) in the same pipelined exchange, and too few confirmations raise
+`ReplicationTimeoutError`.
 """
 
 from __future__ import annotations
@@ -14,10 +20,18 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from redis.exceptions import BusyLoadingError, NoPermissionError, NoScriptError, OutOfMemoryError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 from tenacity import AsyncRetrying, Retrying
 
 from worqr import errors
+from worqr._durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
 from worqr._ops import Call
 from worqr._retry import POLICY, RetryableFailure
 from worqr._scripts import script
@@ -28,9 +42,10 @@ _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 _ACL_REFUSALS = ("can't run this command", "ACL failure", "no permissions")
 
 
-def command_args(call: Call[Any]) -> tuple[Any, ...]:
+def command_args(call: Call[Any], *, sharded: bool = False) -> tuple[Any, ...]:
+    """The command that runs ``call``; ``sharded``: with the scripts' SPUBLISH variant."""
     if call.script is not None:
-        return ("EVALSHA", script(call.script).sha, len(call.keys), *call.keys, *call.args)
+        return ("EVALSHA", script(call.script, sharded=sharded).sha, len(call.keys), *call.keys, *call.args)
     return (call.command, *call.keys, *call.args)
 
 
@@ -40,6 +55,11 @@ def describe(pool: Any) -> str:
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
     scheme = "rediss" if "ssl" in str(getattr(pool, "connection_class", "")).lower() else "redis"
+    manager = getattr(pool, "sentinel_manager", None)
+    if manager is not None:
+        nodes = [s.connection_pool.connection_kwargs for s in getattr(manager, "sentinels", [])]
+        hosts = ",".join(f"{node.get('host', 'localhost')}:{node.get('port', 26379)}" for node in nodes)
+        return f"{scheme}+sentinel://{hosts}/{getattr(pool, 'service_name', '')}/{kwargs.get('db', 0)}"
     return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
@@ -65,6 +85,31 @@ def _after_loading(replies: list[Any], batch_size: int, exc: BusyLoadingError) -
         msg = "Redis was loading its dataset; the rest of the batch may or may not have run"
         raise redis.ConnectionError(msg) from exc
     replies.append(exc)
+
+
+def _demoted(replies: list[Any], batch_size: int, exc: ReadOnlyError) -> list[Any]:
+    """The replies of a batch that met READONLY: the server is a replica now, so that call
+    and every later one (unread: the connection is dropped) were refused, not applied."""
+    return replies + [exc] * (batch_size - len(replies))
+
+
+def _check_demoted(calls: Sequence[Call[Any]], replies: list[Any]) -> None:
+    """After a READONLY reply: retry the batch (on a fresh connection, to the new primary)
+    if what the server did apply before its demotion can be applied again, else raise a
+    connection error (reported as maybe applied)."""
+    demoted = next((r for r in replies if isinstance(r, ReadOnlyError)), None)
+    if demoted is None:
+        return
+    applied = [call for call, reply in zip(calls, replies, strict=True) if not isinstance(reply, ResponseError)]
+    if all(call.idempotent for call in applied):
+        raise RetryableFailure from demoted
+    msg = f"Redis became a read-only replica (a failover) in the middle of a batch: {demoted}"
+    raise redis.ConnectionError(msg) from demoted
+
+
+def _readonly_cause(exc: redis.ConnectionError) -> ReadOnlyError | None:
+    """The READONLY reply that redis-py's Sentinel connection turned into ``exc``, if any."""
+    return exc.__context__ if isinstance(exc.__context__, ReadOnlyError) else None
 
 
 def refused(what: str, reply: ResponseError) -> errors.RedisCommandError:
@@ -95,9 +140,25 @@ def resolve(calls: Sequence[Call[Any]], replies: list[Any]) -> list[Any]:
     return results
 
 
+#: Sent before a call that follows an ASK redirect (Redis Cluster: its slot is being migrated).
+_ASKING: Call[Any] = Call((), (), lambda reply: reply, True, command="ASKING")
+
+
+def _with_asking(calls: Sequence[Call[Any]]) -> list[Call[Any]]:
+    return [sent for call in calls for sent in (_ASKING, call)]
+
+
+def _without_asking(replies: list[Any]) -> list[Any]:
+    """One reply per call, dropping ASKING's own unless Redis refused it."""
+    pairs = zip(replies[::2], replies[1::2], strict=True)
+    return [asking if isinstance(asking, ResponseError) else reply for asking, reply in pairs]
+
+
 def _unavailable(where: str, exc: BaseException, *, maybe_applied: bool) -> errors.RedisUnavailableError:
     if maybe_applied:
         msg = f"lost the connection to Redis at {where} after sending a state change; it may or may not have been applied ({exc})"
+    elif isinstance(exc, ReadOnlyError):
+        msg = f"Redis at {where} is a read-only replica, and no primary took its place in time: {exc}"
     else:
         msg = f"cannot reach Redis at {where}: {exc}"
     return errors.RedisUnavailableError(msg, maybe_applied=maybe_applied)
@@ -111,27 +172,59 @@ def _bad_credentials(where: str, exc: BaseException) -> errors.RedisPermissionEr
 class SyncRunner:
     """Executes calls on a ``redis.ConnectionPool``; safe to share between threads."""
 
-    def __init__(self, pool: redis.ConnectionPool) -> None:
+    def __init__(self, pool: redis.ConnectionPool, durability: Durability | None = None, *, sharded: bool = False) -> None:
         self.pool: Any = pool  # redis-py's pool methods are untyped
         self.where = describe(pool)
+        self.sharded = sharded  # a Redis Cluster node: the scripts publish with SPUBLISH
+        self.durability = durability
+        self._probed = False
 
     def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        durability = needed(self.durability, calls)
+        if durability is not None and not self._probed:
+            self._probe(durability)
         try:
-            replies = self._attempt(calls)  # the common case, without the cost of a Retrying
+            replies, acked = self._attempt(calls, durability)  # the common case, without the cost of a Retrying
         except RetryableFailure:
-            replies = self._retry(calls)
-        return resolve(calls, replies)
+            replies, acked = self._retry(calls, durability)
+        results = resolve(calls, replies)
+        if durability is not None:
+            check_confirmed(durability, acked, self.where)
+        return results
 
-    def _retry(self, calls: Sequence[Call[Any]]) -> list[Any]:
+    def replies(self, calls: Sequence[Call[Any]], *, asking: bool = False) -> list[Any]:
+        """One attempt at ``calls`` for a router that must see every reply before it is parsed
+        (Redis Cluster: MOVED and ASK come back as error replies); RetryableFailure means
+        nothing ran. ``asking``: the calls follow an ASK redirect, so each goes after ASKING."""
+        durability = needed(self.durability, calls)
+        if durability is not None and not self._probed:
+            self._probe(durability)
+        replies, acked = self._attempt(_with_asking(calls) if asking else calls, durability)
+        if durability is not None:
+            check_confirmed(durability, acked, self.where)
+        return _without_asking(replies) if asking else replies
+
+    def _probe(self, durability: Durability) -> None:
+        """Before the first durable write: check that the server accepts the wait."""
+        try:
+            self.run([probe(durability)])
+        except errors.RedisPermissionError:
+            raise
+        except errors.RedisCommandError as exc:
+            raise unsupported(durability, self.where, exc) from exc
+        self._probed = True
+
+    def _retry(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
         try:
             for attempt in Retrying(**POLICY):
                 with attempt:
-                    replies = self._attempt(calls)
+                    outcome = self._attempt(calls, durability)
         except RetryableFailure as exc:
             raise _unavailable(self.where, exc.__cause__ or exc, maybe_applied=False) from exc.__cause__
-        return replies
+        return outcome
 
-    def _attempt(self, calls: Sequence[Call[Any]]) -> list[Any]:
+    def _attempt(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
+        """The replies of ``calls`` and, for a durable batch, of the wait after them."""
         try:
             conn: Any = self.pool.get_connection()
         except redis.AuthenticationError as exc:
@@ -139,16 +232,20 @@ class SyncRunner:
         except _CONNECTION_ERRORS as exc:
             raise RetryableFailure from exc
         try:
-            replies = self._exchange(conn, calls)
+            replies, acked = self._exchange(conn, calls, durability)
+            _check_demoted(calls, replies)
             for _ in range(2):  # the cache may be flushed again between LOAD and resend
                 missing = _missing_scripts(replies)
                 if not missing:
                     break
                 self._load(conn, {calls[i].script for i in missing})
-                for i, reply in zip(missing, self._exchange(conn, [calls[i] for i in missing]), strict=True):
+                resent, resent_acked = self._exchange(conn, [calls[i] for i in missing], durability)
+                for i, reply in zip(missing, resent, strict=True):
                     replies[i] = reply
+                acked = acked if resent_acked is None else resent_acked  # the later wait covers all
+                _check_demoted(calls, replies)
             _check_loading(replies, self.where)
-            return replies
+            return replies, acked
         except _CONNECTION_ERRORS as exc:
             conn.disconnect()
             if all(call.idempotent for call in calls):
@@ -160,9 +257,12 @@ class SyncRunner:
         finally:
             self.pool.release(conn)
 
-    @staticmethod
-    def _exchange(conn: Any, calls: Sequence[Call[Any]]) -> list[Any]:
-        conn.send_packed_command(conn.pack_commands([command_args(c) for c in calls]))
+    def _exchange(self, conn: Any, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
+        """Send ``calls`` (then the wait, if ``durability``) in one write; read the replies."""
+        commands = [command_args(c, sharded=self.sharded) for c in calls]
+        if durability is not None:
+            commands.append(wait_command(durability))
+        conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
         for _ in calls:
             try:
@@ -170,14 +270,25 @@ class SyncRunner:
             except BusyLoadingError as exc:
                 conn.disconnect()
                 _after_loading(replies, len(calls), exc)
+            except ReadOnlyError as exc:
+                conn.disconnect()
+                return _demoted(replies, len(calls), exc), None
             except ResponseError as exc:
                 replies.append(exc)
-        return replies
+            except redis.ConnectionError as exc:
+                if (readonly := _readonly_cause(exc)) is None:
+                    raise
+                return _demoted(replies, len(calls), readonly), None
+        if durability is None or any(isinstance(r, BusyLoadingError) for r in replies):
+            return replies, None
+        try:
+            return replies, conn.read_response(disable_decoding=True, disconnect_on_error=False)
+        except ResponseError as exc:
+            return replies, exc
 
-    @staticmethod
-    def _load(conn: Any, names: set[str | None]) -> None:
+    def _load(self, conn: Any, names: set[str | None]) -> None:
         for name in sorted(n for n in names if n is not None):
-            conn.send_command("SCRIPT", "LOAD", script(name).source)
+            conn.send_command("SCRIPT", "LOAD", script(name, sharded=self.sharded).source)
             try:
                 conn.read_response()
             except ResponseError as exc:
@@ -187,27 +298,58 @@ class SyncRunner:
 class AsyncRunner:
     """Executes calls on a ``redis.asyncio.ConnectionPool``."""
 
-    def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
+    def __init__(
+        self, pool: redis.asyncio.ConnectionPool, durability: Durability | None = None, *, sharded: bool = False
+    ) -> None:
         self.pool: Any = pool  # redis-py's pool methods are untyped
         self.where = describe(pool)
+        self.sharded = sharded  # a Redis Cluster node: the scripts publish with SPUBLISH
+        self.durability = durability
+        self._probed = False
 
     async def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        durability = needed(self.durability, calls)
+        if durability is not None and not self._probed:
+            await self._probe(durability)
         try:
-            replies = await self._attempt(calls)  # the common case, without the cost of a Retrying
+            replies, acked = await self._attempt(calls, durability)  # the common case, without the cost of a Retrying
         except RetryableFailure:
-            replies = await self._retry(calls)
-        return resolve(calls, replies)
+            replies, acked = await self._retry(calls, durability)
+        results = resolve(calls, replies)
+        if durability is not None:
+            check_confirmed(durability, acked, self.where)
+        return results
 
-    async def _retry(self, calls: Sequence[Call[Any]]) -> list[Any]:
+    async def replies(self, calls: Sequence[Call[Any]], *, asking: bool = False) -> list[Any]:
+        """One attempt, as `SyncRunner.replies`."""
+        durability = needed(self.durability, calls)
+        if durability is not None and not self._probed:
+            await self._probe(durability)
+        replies, acked = await self._attempt(_with_asking(calls) if asking else calls, durability)
+        if durability is not None:
+            check_confirmed(durability, acked, self.where)
+        return _without_asking(replies) if asking else replies
+
+    async def _probe(self, durability: Durability) -> None:
+        """Before the first durable write: check that the server accepts the wait."""
+        try:
+            await self.run([probe(durability)])
+        except errors.RedisPermissionError:
+            raise
+        except errors.RedisCommandError as exc:
+            raise unsupported(durability, self.where, exc) from exc
+        self._probed = True
+
+    async def _retry(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
         try:
             async for attempt in AsyncRetrying(**POLICY):
                 with attempt:
-                    replies = await self._attempt(calls)
+                    outcome = await self._attempt(calls, durability)
         except RetryableFailure as exc:
             raise _unavailable(self.where, exc.__cause__ or exc, maybe_applied=False) from exc.__cause__
-        return replies
+        return outcome
 
-    async def _attempt(self, calls: Sequence[Call[Any]]) -> list[Any]:
+    async def _attempt(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
         try:
             conn: Any = await self.pool.get_connection()
         except redis.AuthenticationError as exc:
@@ -215,17 +357,20 @@ class AsyncRunner:
         except _CONNECTION_ERRORS as exc:
             raise RetryableFailure from exc
         try:
-            replies = await self._exchange(conn, calls)
+            replies, acked = await self._exchange(conn, calls, durability)
+            _check_demoted(calls, replies)
             for _ in range(2):
                 missing = _missing_scripts(replies)
                 if not missing:
                     break
                 await self._load(conn, {calls[i].script for i in missing})
-                resent = await self._exchange(conn, [calls[i] for i in missing])
+                resent, resent_acked = await self._exchange(conn, [calls[i] for i in missing], durability)
                 for i, reply in zip(missing, resent, strict=True):
                     replies[i] = reply
+                acked = acked if resent_acked is None else resent_acked
+                _check_demoted(calls, replies)
             _check_loading(replies, self.where)
-            return replies
+            return replies, acked
         except _CONNECTION_ERRORS as exc:
             await conn.disconnect()
             if all(call.idempotent for call in calls):
@@ -239,9 +384,11 @@ class AsyncRunner:
         finally:
             await self.pool.release(conn)
 
-    @staticmethod
-    async def _exchange(conn: Any, calls: Sequence[Call[Any]]) -> list[Any]:
-        await conn.send_packed_command(conn.pack_commands([command_args(c) for c in calls]))
+    async def _exchange(self, conn: Any, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
+        commands = [command_args(c, sharded=self.sharded) for c in calls]
+        if durability is not None:
+            commands.append(wait_command(durability))
+        await conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
         for _ in calls:
             try:
@@ -249,14 +396,25 @@ class AsyncRunner:
             except BusyLoadingError as exc:
                 await conn.disconnect()
                 _after_loading(replies, len(calls), exc)
+            except ReadOnlyError as exc:
+                await conn.disconnect()
+                return _demoted(replies, len(calls), exc), None
             except ResponseError as exc:
                 replies.append(exc)
-        return replies
+            except redis.ConnectionError as exc:
+                if (readonly := _readonly_cause(exc)) is None:
+                    raise
+                return _demoted(replies, len(calls), readonly), None
+        if durability is None or any(isinstance(r, BusyLoadingError) for r in replies):
+            return replies, None
+        try:
+            return replies, await conn.read_response(disable_decoding=True, disconnect_on_error=False)
+        except ResponseError as exc:
+            return replies, exc
 
-    @staticmethod
-    async def _load(conn: Any, names: set[str | None]) -> None:
+    async def _load(self, conn: Any, names: set[str | None]) -> None:
         for name in sorted(n for n in names if n is not None):
-            await conn.send_command("SCRIPT", "LOAD", script(name).source)
+            await conn.send_command("SCRIPT", "LOAD", script(name, sharded=self.sharded).source)
             try:
                 await conn.read_response()
             except ResponseError as exc:

@@ -14,6 +14,7 @@
     ├── WorkerLostError                      peers declared this worker dead
     ├── WorkerIdInUseError                   start_worker() with the id of a live worker
     ├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
+    │   └── ReplicationTimeoutError          a durable write was applied, but too few replicas confirmed it
     ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
     │   └── RedisPermissionError             wrong credentials, or the ACL denies a command, key or channel
     ├── ClientClosedError                    the client was closed
@@ -113,6 +114,18 @@ class RedisUnavailableError(WorqrError, ConnectionError):
     def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
         super().__init__(message)
         self.maybe_applied = maybe_applied
+
+
+class ReplicationTimeoutError(RedisUnavailableError):
+    """Raised by a durable write (see ``Durability``) when fewer replicas than required
+    confirmed it in time. The change WAS applied on the primary (``maybe_applied`` is True:
+    it may still be lost if the primary fails before a replica gets it). ``confirmed`` and
+    ``required`` count the replicas."""
+
+    def __init__(self, message: str, *, confirmed: int, required: int) -> None:
+        super().__init__(message, maybe_applied=True)
+        self.confirmed = confirmed
+        self.required = required
 
 
 class RedisCommandError(WorqrError):

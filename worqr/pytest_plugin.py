@@ -4,6 +4,11 @@
 - ``worqr_prefix``: a fresh key prefix per test, so tests never see each other's keys.
 - ``make_worqr`` / ``make_async_worqr``: factories of `Worqr` / `AsyncWorqr` clients on that
   server and prefix, all closed after the test (the async one needs pytest-asyncio).
+- ``local_cluster`` (session): a `LocalCluster` (3 primaries, 1 replica each) shared by the
+  session; for tests that neither kill nor move anything in it.
+- ``make_local_cluster`` / ``make_local_sentinel``: factories that start a `LocalCluster` /
+  `LocalSentinel` (keyword arguments as for those), all closed after the test; for tests that
+  fail over, restart or migrate.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import pytest
 
 from worqr._async_client import AsyncWorqr
 from worqr._client import Worqr
-from worqr.testing import server_url
+from worqr.testing import LocalCluster, LocalSentinel, server_url
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +67,40 @@ async def make_async_worqr(redis_url: str, worqr_prefix: str) -> AsyncIterator[C
     yield make
     for client in made:
         await client.close()
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    """A started `LocalCluster` shared by the session: do not kill, restart or migrate in it."""
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def make_local_cluster() -> Iterator[Callable[..., LocalCluster]]:
+    """Start `LocalCluster` instances (keyword arguments as for `LocalCluster`); all closed after the test."""
+    made: list[LocalCluster] = []
+
+    def make(**kwargs: Any) -> LocalCluster:
+        made.append(LocalCluster(**kwargs))
+        made[-1].start()
+        return made[-1]
+
+    yield make
+    for cluster in made:
+        cluster.close()
+
+
+@pytest.fixture
+def make_local_sentinel() -> Iterator[Callable[..., LocalSentinel]]:
+    """Start `LocalSentinel` instances (keyword arguments as for `LocalSentinel`); all closed after the test."""
+    made: list[LocalSentinel] = []
+
+    def make(**kwargs: Any) -> LocalSentinel:
+        made.append(LocalSentinel(**kwargs))
+        made[-1].start()
+        return made[-1]
+
+    yield make
+    for sentinel in made:
+        sentinel.close()
