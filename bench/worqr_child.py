@@ -30,6 +30,27 @@ def run_timed_worker(url: str, prefix: str, queue: str, options: dict[str, Any],
     _serve(url, prefix, queue, options, shared, handler=noop)
 
 
+#: The prefix of `python -m bench.scaling`.
+CLUSTER_PREFIX = "scale"
+
+
+def run_cluster_worker(url: str, queues: list[str], shared: Shared) -> None:
+    """One worker process on ``queues`` of a cluster (default settings); the handler only counts."""
+    counter = shared.counter
+
+    def noop(_process: Process[str]) -> None:
+        count(counter)
+
+    with Worqr(redis=url, prefix=CLUSTER_PREFIX) as wq:
+        worker = wq.worker(queues, noop)
+        shared.ready.release()
+        shared.go.wait()
+        if shared.stop.is_set():
+            return
+        stop_on_signal(shared, worker.request_stop)
+        worker.run()
+
+
 def _serve(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared, *, handler: Any) -> None:
     with Worqr(redis=url, prefix=prefix) as wq:
         wq.count_queue(queue)  # connect before the start line

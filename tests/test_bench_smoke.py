@@ -65,3 +65,16 @@ def test_the_quick_benchmark_prints_every_row_of_its_table() -> None:
         assert _is_figure(cells[3]), f"worqr has no figure in: {line}"
         if has_raw:
             assert _is_figure(cells[1]) or _is_figure(cells[2]), f"the raw ceiling has no figure in: {line}"
+
+
+def test_the_scaling_benchmark_drains_on_clusters_of_one_and_two_primaries() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scaling", "--tasks", "300", "--queues", "4", "--primaries", "1,2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and not line.startswith("| Primaries")]
+    assert [row.split("|")[1].strip() for row in rows] == ["1", "2"], done.stdout
+    for row in rows:
+        assert _is_figure(row.split("|")[3].strip()), row

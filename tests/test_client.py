@@ -372,3 +372,36 @@ def test_dequeue_with_a_clobbered_counter_loses_nothing(wq: Worqr, worker: Worqr
     with pytest.raises(RedisCommandError, match="nothing was changed"):
         worker.dequeue("jobs")
     assert wq.get_tasks("jobs") == ["a"]
+
+
+def test_one_enqueue_is_one_script_call_once_the_queue_is_listed(wq: Worqr, raw: redis.Redis) -> None:
+    wq.enqueue("jobs", "a")  # the first one lists the queue: two calls
+    before = raw.info("commandstats")
+    wq.enqueue("jobs", "b")
+    after = raw.info("commandstats")
+    assert after["cmdstat_evalsha"]["calls"] - before["cmdstat_evalsha"]["calls"] == 1
+    assert after.get("cmdstat_sadd", {}).get("calls", 0) == before.get("cmdstat_sadd", {}).get("calls", 0)
+    assert wq.get_queues() == ["jobs"]
+
+
+def test_a_queue_unlisted_behind_worqrs_back_is_listed_again_once_its_marker_expires(wq: Worqr, raw: redis.Redis) -> None:
+    """The enqueue's registry marker expires (LISTED_TTL), so the registry heals from a crash
+    between an enqueue and its listing, or from any other loss of the entry."""
+    keys = QueueKeys(wq.prefix, "jobs")
+    wq.enqueue("jobs", "a")
+    assert 0 < int(raw.ttl(keys.listed)) <= 60  # LISTED_TTL in lua/enqueue.lua
+    raw.srem(f"{{{wq.prefix}}}:queues", "jobs")
+    wq.enqueue("jobs", "b")
+    assert wq.get_queues() == []  # the marker still says listed
+    raw.delete(keys.listed)  # as when it expires
+    wq.enqueue("jobs", "c")
+    assert wq.get_queues() == ["jobs"]
+
+
+def test_an_enqueue_after_delete_queue_lists_the_queue_again(wq: Worqr) -> None:
+    wq.enqueue("jobs", "a")
+    wq.delete_queue("jobs")
+    assert wq.get_queues() == []
+    wq.enqueue("jobs", "b")
+    assert wq.get_queues() == ["jobs"]
+    assert wq.get_tasks("jobs") == ["b"]

@@ -29,6 +29,7 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         ops.enqueue(q, [b"t"], unique=True),
         ops.dequeue(q, worker, 1),
         ops.finish(q, worker, 1, "null", "1:x"),
+        ops.finish_many(q, worker, [(1, "null"), (2, "null")]),
         ops.stop(q, worker, 1, "1:x"),
         ops.cancel(q, b"t"),
         ops.delete_queue(q),

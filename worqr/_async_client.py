@@ -10,19 +10,20 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import redis.asyncio
+import redis.asyncio.cluster
 from typing_extensions import Unpack
 
 from worqr import _flows as flows
 from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
 from worqr._codec import Codec, StrCodec
-from worqr._connect import async_pool
+from worqr._connect import async_backend
+from worqr._durability import Durability
 from worqr._listener import AsyncListener
 from worqr._models import DeadLetter, Event, Failure, Process
-from worqr._runner import AsyncRunner
 from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
 from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._supervisor import AsyncSupervisor
@@ -54,12 +55,17 @@ def _docs_from(source: type) -> Callable[[C], C]:
     return decorate
 
 
+async def _both(first: asyncio.Future[None], second: asyncio.Future[None]) -> None:
+    await first
+    await second
+
+
 @_docs_from(Worqr)
 class AsyncWorqr:
     def __init__(
         self,
         *,
-        redis: str | redis.asyncio.Redis | None = None,
+        redis: str | redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster | None = None,
         prefix: str = "worqr",
         worker_id: str | None = None,
         heartbeat_interval: float = 1.0,
@@ -67,6 +73,7 @@ class AsyncWorqr:
         cleanup_interval: float = 10.0,
         poll_interval: float = 5.0,
         max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
+        durability: Durability | Literal["replicated"] | None = None,
     ) -> None:
         self._session = Session(
             prefix=prefix,
@@ -77,9 +84,9 @@ class AsyncWorqr:
             poll_interval=poll_interval,
             max_payload_size=max_payload_size,
         )
-        self._pool, self._owns_pool = async_pool(redis)
-        self._runner = AsyncRunner(self._pool)
-        self._listener = AsyncListener(self._session, self._pool, self._runner.run)
+        self._backend = async_backend(redis, durability)
+        self._runner = self._backend.runner
+        self._listener = AsyncListener(self._session, self._backend.pubsubs, self._runner.run)
         self._supervisor: AsyncSupervisor | None = None
         self._runtime: AsyncWorker[Any] | None = None
         self._closed = False
@@ -286,11 +293,29 @@ class AsyncWorqr:
         subscription is live. Callbacks run one at a time on the client's listener task.
         """
         keys = self._session.queue(queue)
-        return self._listener.add_nowait(keys.queue, keys.channel, callback)
+        events = self._listener.add_nowait(keys.queue, keys.channel, callback)
+        done = self._listener.add_nowait(keys.queue, keys.done_channel, callback, quiet=True)
+        return asyncio.ensure_future(_both(events, done))
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         keys = self._session.queue(queue)
         self._listener.remove(keys.queue, keys.channel, callback)
+        self._listener.remove(keys.queue, keys.done_channel, callback)
+
+    async def _watch(
+        self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]
+    ) -> Callable[[], None]:
+        """For the runtime: see `Worqr._watch`."""
+        keys = self._session.queue(queue)
+        wake = keys.wake_channel(self._session.worker_id)
+        await self._listener.add(keys.queue, keys.channel, on_event)
+        await self._listener.add(keys.queue, wake, on_wake)
+
+        def unwatch() -> None:
+            self._listener.remove(keys.queue, keys.channel, on_event)
+            self._listener.remove(keys.queue, wake, on_wake)
+
+        return unwatch
 
     # Lifetime -------------------------------------------------------------------------------
 
@@ -309,8 +334,7 @@ class AsyncWorqr:
                 log.warning("worker %s could not release its processes on close: %s", self.worker_id, exc)
         self._closed = True
         await self._listener.close()
-        if self._owns_pool:
-            await self._pool.aclose()
+        await self._backend.close()
 
     async def aclose(self) -> None:
         """The same as `close` (the asyncio spelling)."""

@@ -7,6 +7,7 @@ with the threaded `Worker`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -56,6 +57,11 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         self._stopped: asyncio.Event = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._lost_callback: Callable[[], None] | None = None
+        #: Prefetched jobs waiting for a free handler, in the order they were taken.
+        self._waiting: collections.deque[rt.Job[Any]] = collections.deque()
+        #: Jobs whose handler returned, with the result, for the loop to finish in a batch.
+        self._succeeded: list[tuple[rt.Job[Any], object]] = []
+        self._pace = rt.Pace()
 
     # Lifetime ------------------------------------------------------------------------------
 
@@ -140,16 +146,21 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
     # The loop ------------------------------------------------------------------------------
 
     async def _join_queues(self) -> None:
+        self._unwatch()  # after a restart: the wake channels named the old worker id
         for spec in self._specs:
-            await self._client.on(spec.name, self._on_event)
+            self._watching.append(await self._client._watch(spec.name, self._on_event, self._on_wake))
             await self._client.start_work(spec.name)
 
     def _on_event(self, event: Event) -> None:
+        """A queue's broadcast event; ``work`` is not for us (see `Worker._on_event`)."""
         if event.type == "cancel":
             for job in self._jobs.cancelled_by(event):
                 self._cancel_task(job)
-        elif event.type in ("work", "scheduled"):
+        elif event.type == "scheduled":
             self._wake.set()
+
+    def _on_wake(self, _event: Event) -> None:
+        self._wake.set()
 
     def _cancel_task(self, job: rt.Job[Any]) -> None:
         task = self._tasks.get(job.process.id)
@@ -178,29 +189,46 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
             await self._shutdown()
 
     async def _take(self) -> float:
-        """Take work into free handler slots; return how long to sleep."""
-        free = self.settings.concurrency - self._jobs.busy()
-        next_due = None
-        if free > 0:
-            try:
-                taken = await flows.adrive(rt.take_work(self._ctx, self._specs, free), self._client._runner.run)
-            except WorkerLostError:
-                return 0.0
-            except (RedisUnavailableError, RedisCommandError) as exc:
-                log.warning("worker %s: could not take work, will retry: %s", self._client.worker_id, exc)
-                return ERROR_PAUSE
-            for undecodable in taken.undecodable:
-                await self._settle(functools.partial(rt.dead_letter_undecodable, self._ctx, undecodable))
-            for job in taken.jobs:
-                if rt.over_limit(self._ctx, job):
-                    await self._settle(functools.partial(rt.dead_letter_over_limit, self._ctx, job))
-                    continue
-                self._jobs.add(job)
-                self._tasks[job.process.id] = asyncio.get_running_loop().create_task(self._execute(job))
-            if len(taken.jobs) + len(taken.undecodable) == free:
-                return 0.0  # every slot filled: there may be more waiting once one frees
-            next_due = taken.next_due
-        return rt.idle_wait(self._client._session, next_due, self._jobs.next_deadline(), time.monotonic())
+        """One round trip: record the results handlers left (`_succeeded`) and take work into
+        the free capacity, together. Returns how long to sleep."""
+        succeeded, self._succeeded = self._succeeded, []
+        free = self.settings.capacity(self._pace) - self._jobs.busy()
+        settling = [functools.partial(rt.succeed_many, self._ctx, succeeded)] if succeeded else []
+        take = [rt.take_work(self._ctx, self._specs, free)] if free > 0 else []
+        made = [*take, *(make_flow() for make_flow in settling)]
+        outcomes = await flows.adrive_together(made, self._client._runner.run)
+        for make_flow, outcome in zip(settling, outcomes[len(take) :], strict=True):
+            self._after_settle(make_flow, outcome)
+        for job, _ in succeeded:
+            self._jobs.remove(job)
+        if not take:
+            return rt.idle_wait(self._client._session, None, self._jobs.next_deadline(), time.monotonic())
+        taken = outcomes[0]
+        if isinstance(taken, WorkerLostError):
+            return 0.0
+        if isinstance(taken, RedisUnavailableError | RedisCommandError):
+            log.warning("worker %s: could not take work, will retry: %s", self._client.worker_id, taken)
+            return ERROR_PAUSE
+        if isinstance(taken, BaseException):
+            raise taken
+        for undecodable in taken.undecodable:
+            await self._settle(functools.partial(rt.dead_letter_undecodable, self._ctx, undecodable))
+        for job in taken.jobs:
+            if rt.over_limit(self._ctx, job):
+                await self._settle(functools.partial(rt.dead_letter_over_limit, self._ctx, job))
+                continue
+            self._jobs.add(job)
+            self._waiting.append(job)
+        self._start_waiting()
+        if len(taken.jobs) + len(taken.undecodable) == free:
+            return 0.0  # every slot filled: there may be more waiting once one frees
+        return rt.idle_wait(self._client._session, taken.next_due, self._jobs.next_deadline(), time.monotonic())
+
+    def _start_waiting(self) -> None:
+        """Start handlers for waiting jobs, up to ``concurrency`` running at once."""
+        while self._waiting and len(self._tasks) < self.settings.concurrency and not self._stop_requested:
+            job = self._waiting.popleft()
+            self._tasks[job.process.id] = asyncio.get_running_loop().create_task(self._execute(job))
 
     async def _execute(self, job: rt.Job[Any]) -> None:
         rt.bind_token(job.token)  # this task's own context
@@ -208,7 +236,9 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         error: BaseException | None = None
         external = False
         try:
-            result = await self._handler(job.process)
+            if job.begin():  # else claimed (cancelled, released, lost) while it waited
+                result = await self._handler(job.process)
+                self._pace.add(time.monotonic() - job.started)
         except asyncio.CancelledError as exc:
             error = exc
             external = job.claim("released")  # cancelled from outside worqr: give the task back
@@ -217,15 +247,39 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         except Exception as exc:  # noqa: BLE001 (a handler's failure is the task's, not the worker's)
             error = exc
         job.returned = True
+        if not external and error is None and job.claim("settling"):
+            # The common case: the loop records it with others in its next round trip.
+            self._succeeded.append((job, result))
+            self._tasks.pop(job.process.id, None)
+            self._start_waiting()
+            self._wake.set()
+            return
         outcome = rt.release if external else functools.partial(rt.after_handler, result=result, error=error)
         try:
             await self._settle(functools.partial(outcome, self._ctx, job))
         finally:
             self._jobs.remove(job)
             self._tasks.pop(job.process.id, None)
+            self._start_waiting()
             self._wake.set()
         if external:
             raise asyncio.CancelledError
+
+    def _after_settle(self, make_flow: Callable[[], flows.Flow[None]], outcome: object) -> None:
+        if isinstance(outcome, RedisUnavailableError | RedisCommandError):
+            log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, outcome)
+            self._retries.append(make_flow)
+        elif isinstance(outcome, BaseException):
+            log.error("worker %s: could not record an outcome", self._client.worker_id, exc_info=outcome)
+
+    async def _flush_succeeded(self) -> None:
+        """Record the results still waiting for the loop (on shutdown)."""
+        succeeded, self._succeeded = self._succeeded, []
+        if succeeded:
+            make_flow = functools.partial(rt.succeed_many, self._ctx, succeeded)
+            self._after_settle(make_flow, (await flows.adrive_together([make_flow()], self._client._runner.run))[0])
+        for job, _ in succeeded:
+            self._jobs.remove(job)
 
     async def _settle(self, make_flow: Callable[[], flows.Flow[None]]) -> None:
         """Run an outcome flow; if Redis cannot take it now, keep it to retry from the loop."""
@@ -268,14 +322,29 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
             log.warning("worker %s could not join its queues yet, will retry: %s", self._client.worker_id, exc)
             await asyncio.sleep(ERROR_PAUSE)
 
+    async def _release_unstarted(self, *, lost: bool) -> None:
+        """Give prefetched jobs whose handler has not begun back at once, not after grace."""
+        early = [] if lost else self._jobs.claim_unstarted("released", "shutdown")
+        for job in rt.release_order(early):
+            await self._settle(functools.partial(rt.release, self._ctx, job))
+        for job in self._waiting:  # never begun: released above, or cancelled or lost
+            if job not in early:
+                await self._settle(functools.partial(rt.after_handler, self._ctx, job, None, None))
+            self._jobs.remove(job)
+        self._waiting.clear()
+
     async def _shutdown(self) -> None:
         try:
             lost = self._client._session.state.lost
             released = [] if lost or not self.settings.persistent else self._jobs.claim("released", "shutdown")
             for job in released:
                 self._cancel_task(job)
+            await self._release_unstarted(lost=lost)
             deadline = time.monotonic() + self._grace
-            while self._jobs.unsettled() and not self._hurry and (left := deadline - time.monotonic()) > 0:
+            while True:
+                await self._flush_succeeded()
+                if not self._jobs.unsettled() or self._hurry or (left := deadline - time.monotonic()) <= 0:
+                    break
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), left)
@@ -283,11 +352,12 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
                 late = self._jobs.claim("released", "shutdown")
                 for job in late:
                     self._cancel_task(job)
+                await self._flush_succeeded()
                 for job in rt.release_order(released + late):
                     await self._settle(functools.partial(rt.release, self._ctx, job))
                 await self._retry_settlements()
+            self._unwatch()
             for spec in self._specs:
-                self._client.off(spec.name, self._on_event)
                 if not lost:
                     with contextlib.suppress(WorqrError):
                         await self._client.stop_work(spec.name)

@@ -8,17 +8,18 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import redis
+import redis.cluster
 from typing_extensions import Unpack
 
 from worqr import _flows as flows
 from worqr._codec import Codec, StrCodec
-from worqr._connect import sync_pool
+from worqr._connect import sync_backend
+from worqr._durability import Durability
 from worqr._listener import SyncListener
 from worqr._models import DeadLetter, Event, Failure, Process
-from worqr._runner import SyncRunner
 from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
 from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._supervisor import SyncSupervisor
@@ -38,7 +39,11 @@ class Worqr:
     fails this worker cleanly (its processes go back to the front of their queues).
 
     Args:
-        redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL or a ``redis.Redis`` client.
+        redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL, a Sentinel URL
+            (``redis+sentinel://host:port[,host:port...]/<service>[/<db>]``, or ``rediss+sentinel://``),
+            a Redis Cluster URL (``redis+cluster://host:port[,host:port...]``, or ``rediss+cluster://``),
+            or a ``redis.Redis`` client (``Sentinel.master_for(...)`` works too) or
+            ``redis.cluster.RedisCluster`` client.
             Default: the ``WORQR_REDIS_URL`` environment variable, else ``redis://localhost:6379/0``.
         prefix: the namespace of every key and channel; two prefixes never see each other.
         worker_id: this worker's id (default: a fresh UUID4). Must be unique among live workers.
@@ -48,12 +53,15 @@ class Worqr:
         cleanup_interval: seconds between reaps of expired peers (with jitter).
         poll_interval: seconds between checks for waiting work that a lost event missed.
         max_payload_size: largest encoded task accepted, in bytes.
+        durability: ``"replicated"`` or a `Durability`: each acknowledged state change
+            (enqueue, finish, fail, stop, cancel, ...) first waits until replicas confirm it,
+            else raises `ReplicationTimeoutError` (see docs/scaling.md). Default: no wait.
     """
 
     def __init__(
         self,
         *,
-        redis: str | redis.Redis | None = None,
+        redis: str | redis.Redis | redis.cluster.RedisCluster | None = None,
         prefix: str = "worqr",
         worker_id: str | None = None,
         heartbeat_interval: float = 1.0,
@@ -61,6 +69,7 @@ class Worqr:
         cleanup_interval: float = 10.0,
         poll_interval: float = 5.0,
         max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE,
+        durability: Durability | Literal["replicated"] | None = None,
     ) -> None:
         self._session = Session(
             prefix=prefix,
@@ -71,9 +80,9 @@ class Worqr:
             poll_interval=poll_interval,
             max_payload_size=max_payload_size,
         )
-        self._pool, self._owns_pool = sync_pool(redis)
-        self._runner = SyncRunner(self._pool)
-        self._listener = SyncListener(self._session, self._pool, self._runner.run)
+        self._backend = sync_backend(redis, durability)
+        self._runner = self._backend.runner
+        self._listener = SyncListener(self._session, self._backend.pubsubs, self._runner.run)
         self._supervisor: SyncSupervisor | None = None
         self._runtime: object | None = None
         self._lock = threading.Lock()
@@ -360,11 +369,28 @@ class Worqr:
         """
         keys = self._session.queue(queue)
         self._listener.add(keys.queue, keys.channel, callback)
+        self._listener.add(keys.queue, keys.done_channel, callback, quiet=True)
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         """Stop calling ``callback`` for events of ``queue``."""
         keys = self._session.queue(queue)
         self._listener.remove(keys.queue, keys.channel, callback)
+        self._listener.remove(keys.queue, keys.done_channel, callback)
+
+    def _watch(self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]) -> Callable[[], None]:
+        """For the runtime: hear ``queue``'s events but its ``done`` ones (``on_event``), and
+        the wake-ups the scripts send this worker alone when it is idle (``on_wake``; see
+        ``lua/include/wake.lua``). Returns the function that stops it."""
+        keys = self._session.queue(queue)
+        wake = keys.wake_channel(self._session.worker_id)
+        self._listener.add(keys.queue, keys.channel, on_event)
+        self._listener.add(keys.queue, wake, on_wake)
+
+        def unwatch() -> None:
+            self._listener.remove(keys.queue, keys.channel, on_event)
+            self._listener.remove(keys.queue, wake, on_wake)
+
+        return unwatch
 
     # Lifetime -------------------------------------------------------------------------------
 
@@ -388,8 +414,7 @@ class Worqr:
                 log.warning("worker %s could not release its processes on close: %s", self.worker_id, exc)
         self._closed = True
         self._listener.close()
-        if self._owns_pool:
-            self._pool.disconnect()
+        self._backend.close()
 
     def __enter__(self) -> Worqr:
         return self

@@ -61,29 +61,40 @@ def parse_event(queue: str, data: bytes) -> Event | None:
 
 @dataclass
 class Subscriptions:
-    """Which queue channels this client listens to, why, and who to call.
+    """Which channels this client listens to, why, and who to call.
 
-    A queue is subscribed while it has callbacks or this worker works on it. ``confirmed``
-    holds channels whose SUBSCRIBE Redis acknowledged on the current connection.
+    A channel is subscribed while it has callbacks or is held open for a queue this worker
+    works on (``working``). ``confirmed`` holds channels whose SUBSCRIBE Redis acknowledged
+    on the current connection. Events the client makes itself (`local`) go to the callbacks
+    of every channel of their queue except the ``quiet`` ones (``done`` channels), once each.
     """
 
     queue_of: dict[str, str] = field(default_factory=dict)
     callbacks: dict[str, list[Callback]] = field(default_factory=dict)
     working: set[str] = field(default_factory=set)
+    quiet: set[str] = field(default_factory=set)
     confirmed: set[str] = field(default_factory=set)
 
-    def wanted(self, queue: str) -> bool:
-        return bool(self.callbacks.get(queue)) or queue in self.working
+    def wanted(self, channel: str) -> bool:
+        return bool(self.callbacks.get(channel)) or channel in self.working
 
     def channels(self) -> list[str]:
-        return [c for c, q in self.queue_of.items() if self.wanted(q)]
+        return [c for c in self.queue_of if self.wanted(c)]
+
+    def working_queues(self) -> set[str]:
+        return {self.queue_of[c] for c in self.working}
 
     def deliveries(self, channel: str, data: bytes) -> list[tuple[Callback, Event]]:
         queue = self.queue_of.get(channel)
         event = None if queue is None else parse_event(queue, data)
         if event is None:
             return []
-        return [(cb, event) for cb in list(self.callbacks.get(event.queue, ()))]
+        return [(cb, event) for cb in list(self.callbacks.get(channel, ()))]
 
     def local(self, event: Event) -> list[tuple[Callback, Event]]:
-        return [(cb, event) for cb in list(self.callbacks.get(event.queue, ()))]
+        found: dict[int, Callback] = {}
+        for channel, queue in self.queue_of.items():
+            if queue == event.queue and channel not in self.quiet:
+                for cb in self.callbacks.get(channel, ()):
+                    found.setdefault(id(cb), cb)
+        return [(cb, event) for cb in found.values()]

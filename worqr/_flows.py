@@ -8,6 +8,7 @@ async runner, so `Worqr` and `AsyncWorqr` share every decision made here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -86,6 +87,136 @@ async def adrive(flow: Flow[R], run: Callable[[Sequence[Call[Any]]], Awaitable[l
                 batch = flow.send(results)
     except StopIteration as stop:
         return cast("R", stop.value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """A call's parser raised: the exception goes to the flow that yielded the call."""
+
+    error: Exception
+
+
+def _guarded(call: Call[Any]) -> Call[Any]:
+    """``call``, made to hand its error back as its result instead of failing the batch."""
+    parse = call.parse
+
+    def guarded(reply: Any) -> Any:
+        try:
+            return parse(reply)
+        except Exception as exc:  # noqa: BLE001 (handed to the flow that owns the call)
+            return _Raised(exc)
+
+    # Built directly: dataclasses.replace costs more than the rest of a round on the hot path.
+    return Call(
+        call.keys, call.args, guarded, call.idempotent, script=call.script, command=call.command, advisory=True, durable=call.durable
+    )
+
+
+def _throw(flow: Flow[Any], *, error: Exception) -> list[Call[Any]] | Pause:
+    return flow.throw(error)
+
+
+def _send(flow: Flow[Any], *, results: list[Any]) -> list[Call[Any]] | Pause:
+    return flow.send(results)
+
+
+class _Together:
+    """Steps several flows side by side; each round, the calls they all yielded go out in one
+    round trip. A call's error reaches only the flow that yielded it. Pure: `drive_together`
+    and `adrive_together` do the I/O."""
+
+    def __init__(self, flows: Sequence[Flow[Any]]) -> None:
+        self.flows = list(flows)
+        self.outcomes: list[Any] = [None] * len(flows)
+        self.waiting: dict[int, list[Call[Any]]] = {}
+        self.paused: dict[int, float] = {}
+        for i in range(len(flows)):
+            self._advance(i, next)
+
+    def _advance(self, i: int, step: Callable[[Flow[Any]], list[Call[Any]] | Pause]) -> None:
+        try:
+            batch = step(self.flows[i])
+        except StopIteration as stop:
+            self.outcomes[i] = stop.value
+        except Exception as exc:  # noqa: BLE001 (the flow's outcome)
+            self.outcomes[i] = exc
+        else:
+            if isinstance(batch, Pause):
+                self.paused[i] = batch.seconds
+            else:
+                self.waiting[i] = batch
+
+    def calls(self) -> list[Call[Any]]:
+        return [_guarded(call) for batch in self.waiting.values() for call in batch]
+
+    def deliver(self, results: list[Any]) -> None:
+        waiting, self.waiting = self.waiting, {}
+        at = 0
+        for i, batch in waiting.items():
+            mine = results[at : at + len(batch)]
+            at += len(batch)
+            error = next(
+                (r.error if isinstance(r, _Raised) else r for r, c in zip(mine, batch, strict=True) if isinstance(r, _Raised) or (isinstance(r, WorqrError) and not c.advisory)),
+                None,
+            )
+            if error is not None:
+                self._advance(i, functools.partial(_throw, error=error))
+            else:
+                self._advance(i, functools.partial(_send, results=mine))
+
+    def fail(self, error: Exception) -> None:
+        """The whole round failed (Redis unreachable, say): every flow in it hears so."""
+        waiting, self.waiting = self.waiting, {}
+        for i in waiting:
+            self._advance(i, functools.partial(_throw, error=error))
+
+    def pause(self) -> float:
+        """How long the paused flows wait; they are resumed by `resume`."""
+        return max(self.paused.values(), default=0.0)
+
+    def resume(self) -> None:
+        paused, self.paused = self.paused, {}
+        for i in paused:
+            self._advance(i, functools.partial(_send, results=[]))
+
+
+def drive_together(flows: Sequence[Flow[Any]], run: Callable[[Sequence[Call[Any]]], list[Any]]) -> list[Any]:
+    """Run ``flows`` to completion side by side, their calls sent together (one round trip per
+    round instead of one per flow). Returns each flow's result, or the exception it raised."""
+    together = _Together(flows)
+    while together.waiting or together.paused:
+        if together.waiting:
+            calls = together.calls()
+            try:
+                results = run(calls)
+            except Exception as exc:  # noqa: BLE001 (each flow decides)
+                together.fail(exc)
+            else:
+                together.deliver(results)
+        else:
+            time.sleep(together.pause())
+            together.resume()
+    return together.outcomes
+
+
+async def adrive_together(
+    flows: Sequence[Flow[Any]], run: Callable[[Sequence[Call[Any]]], Awaitable[list[Any]]]
+) -> list[Any]:
+    """`drive_together` on an async runner."""
+    together = _Together(flows)
+    while together.waiting or together.paused:
+        if together.waiting:
+            calls = together.calls()
+            try:
+                results = await run(calls)
+            except Exception as exc:  # noqa: BLE001 (each flow decides)
+                together.fail(exc)
+            else:
+                together.deliver(results)
+        else:
+            await asyncio.sleep(together.pause())
+            together.resume()
+    return together.outcomes
 
 
 def _one(call: Call[T]) -> Flow[T]:
@@ -193,9 +324,13 @@ def enqueue(
     if not payloads:
         return 0
     if due is None:
-        call = ops.enqueue(keys, payloads, unique=unique)
-    else:
-        call = ops.schedule(keys, payloads, unique=unique, at_ms=due[0], in_ms=due[1])
+        # One round trip; the script says when the queue must be listed (see lua/enqueue.lua).
+        enqueued = yield from _one(ops.enqueue(keys, payloads, unique=unique))
+        if enqueued.unlisted:
+            (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+            _check_listed(listed, keys.queue)
+        return enqueued.count
+    call = ops.schedule(keys, payloads, unique=unique, at_ms=due[0], in_ms=due[1])
     listed, count = yield [ops.add_queue(session.registry, keys.queue), call]
     _check_listed(listed, keys.queue)
     return cast("int", count)
@@ -225,9 +360,10 @@ def get_queues(session: Session) -> Flow[list[str]]:
 
 def delete_queue(session: Session, queue: str) -> Flow[int]:
     keys = session.queue(queue)
-    removed = yield from _one(ops.delete_queue(keys))
+    # Unlist first: an enqueue racing the delete either lands before the script (and is
+    # dropped with the rest) or after it, and then lists the queue again (lua/enqueue.lua).
     yield [ops.remove_queue(session.registry, keys.queue)]
-    return removed
+    return (yield from _one(ops.delete_queue(keys)))
 
 
 def cancel_tasks(session: Session, queue: str, codec: Codec[T], task: T) -> Flow[int]:
@@ -298,7 +434,7 @@ def dequeue(session: Session, queue: str, codec: Codec[T]) -> Flow[Process[T] | 
     return batch.processes[0][0] if batch.processes else None
 
 
-def _result_json(result: object) -> str:
+def result_json(result: object) -> str:
     try:
         return json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -309,7 +445,27 @@ def _result_json(result: object) -> str:
 def finish_process(session: Session, process_id: str, result: object) -> Flow[None]:
     seq, queue = parse_process_id(process_id)
     keys = session.queue(queue)
-    yield [ops.finish(keys, session.worker_id, seq, _result_json(result), process_id)]
+    yield [ops.finish(keys, session.worker_id, seq, result_json(result), process_id)]
+
+
+def finish_processes(session: Session, results: Sequence[tuple[str, str]]) -> Flow[list[bool]]:
+    """Finish several of this worker's processes, each with its result already JSON: one
+    call per queue, all in one round trip. Returns, per process in order, whether it was
+    finished (False: it no longer belonged to this worker)."""
+    by_queue: dict[str, list[tuple[int, int, str]]] = {}
+    for i, (process_id, result_json) in enumerate(results):
+        seq, queue = parse_process_id(process_id)
+        by_queue.setdefault(queue, []).append((i, seq, result_json))
+    calls = [
+        ops.finish_many(session.queue(queue), session.worker_id, [(seq, result) for _, seq, result in group])
+        for queue, group in by_queue.items()
+    ]
+    replies = yield from _run(calls)
+    finished = [False] * len(results)
+    for group, statuses in zip(by_queue.values(), replies, strict=True):
+        for (i, _, _), status in zip(group, statuses, strict=True):
+            finished[i] = status
+    return finished
 
 
 def error_fields(error: object) -> tuple[str, str]:

@@ -11,7 +11,11 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:delayed          ZSET    tasks not due yet: "<n>:<payload>" scored by due time (server ms)
     {P:Q}:attempts         HASH    payload -> attempts that failed or were interrupted so far
     {P:Q}:dead             HASH    dead letters: id -> envelope (payload, error, attempts, time)
-    {P:Q}:events           channel work / cancel / delete / done events of Q
+    {P:Q}:idle             ZSET    workers idle on Q, by when they became idle (the wake include)
+    {P:Q}:listed           STRING  set while Q is known to be in {P}:queues (expires; see enqueue)
+    {P:Q}:events           channel work / scheduled / cancel / delete events of Q
+    {P:Q}:done             channel done events of Q (apart, so that workers need not hear them)
+    {P:Q}:idle:<W>         channel wake-ups for worker W alone, sent when W is idle on Q
 
     {P}:queues             SET     registry of existing queue names
     {P}:workers            SET     registered, live workers
@@ -25,7 +29,7 @@ registries share ``{P}``. Nothing else in worqr concatenates key names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from worqr.errors import InvalidNameError
 
@@ -88,10 +92,10 @@ class QueueKeys:
 
     prefix: str
     queue: str
+    tag: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> str:
-        return "{" + self.prefix + ":" + self.queue.translate(_TAG_ESCAPES) + "}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", "{" + self.prefix + ":" + self.queue.translate(_TAG_ESCAPES) + "}")
 
     @property
     def pending(self) -> str:
@@ -112,6 +116,23 @@ class QueueKeys:
     @property
     def channel(self) -> str:
         return self.tag + ":events"
+
+    @property
+    def done_channel(self) -> str:
+        """Where ``done`` events go: apart from the rest, so workers need not hear them."""
+        return self.tag + ":done"
+
+    @property
+    def listed(self) -> str:
+        return self.tag + ":listed"
+
+    @property
+    def idle(self) -> str:
+        return self.tag + ":idle"
+
+    def wake_channel(self, worker_id: str) -> str:
+        """The channel on which the scripts wake this worker when it is idle on the queue."""
+        return self.idle + ":" + worker_id
 
     @property
     def delayed(self) -> str:

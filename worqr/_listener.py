@@ -5,7 +5,8 @@ The listener owns its pub/sub connection outright: other threads or tasks hand i
 instead of touching the connection, because a redis-py PubSub is not safe to share. After a
 reconnect it subscribes again and checks the queues for waiting work, and every
 ``poll_interval`` it checks the queues this worker works on, so a ``work`` message lost
-while disconnected never stalls a worker.
+while disconnected never stalls a worker. Its connections come from a `SyncPubSubs` /
+`AsyncPubSubs`: one server's (`SyncPoolPubSubs`), or a cluster's (`worqr._cluster_pubsub`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio
@@ -68,27 +69,30 @@ class _ListenerCore:
         self.refused: dict[str, WorqrError] = {}
         self.next_poll = time.monotonic() + session.poll_interval
 
-    def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool) -> bool:
-        """Record interest; True if the caller must wait for a SUBSCRIBE confirmation."""
+    def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool, quiet: bool = False) -> bool:
+        """Record interest; True if the caller must wait for a SUBSCRIBE confirmation.
+        ``quiet``: the channel gets no events this client makes itself (see `Subscriptions`)."""
         with self.lock:
             self.subs.queue_of[channel] = queue
+            if quiet:
+                self.subs.quiet.add(channel)
             if callback is not None:
-                self.subs.callbacks.setdefault(queue, []).append(callback)
+                self.subs.callbacks.setdefault(channel, []).append(callback)
             if working:
-                self.subs.working.add(queue)
+                self.subs.working.add(channel)
             self.requests.unsubscribe.discard(channel)
             if channel in self.subs.confirmed:
                 return False
             self.requests.subscribe.add(channel)
             return True
 
-    def unwant(self, queue: str, channel: str, callback: Callback | None, *, working: bool) -> None:
+    def unwant(self, _queue: str, channel: str, callback: Callback | None, *, working: bool) -> None:
         with self.lock:
-            if callback is not None and callback in self.subs.callbacks.get(queue, []):
-                self.subs.callbacks[queue].remove(callback)
+            if callback is not None and callback in self.subs.callbacks.get(channel, []):
+                self.subs.callbacks[channel].remove(callback)
             if working:
-                self.subs.working.discard(queue)
-            if not self.subs.wanted(queue):
+                self.subs.working.discard(channel)
+            if not self.subs.wanted(channel):
                 self.requests.subscribe.discard(channel)
                 self.requests.unsubscribe.add(channel)
 
@@ -108,9 +112,8 @@ class _ListenerCore:
             waiting = [c for c in self.subs.channels() if c not in self.subs.confirmed]
             for channel in waiting:
                 self.refused[channel] = refused(f"SUBSCRIBE {channel}", exc)
-                queue = self.subs.queue_of[channel]
-                self.subs.callbacks.pop(queue, None)
-                self.subs.working.discard(queue)
+                self.subs.callbacks.pop(channel, None)
+                self.subs.working.discard(channel)
             self.requests.subscribe.difference_update(waiting)
         log.error("Redis refused to subscribe to %s: %s", waiting, exc)
 
@@ -153,7 +156,7 @@ class _ListenerCore:
         if now >= self.next_poll:
             self.next_poll = now + self.session.poll_interval
             with self.lock:
-                queues |= self.subs.working
+                queues |= self.subs.working_queues()
         return sorted(queues)
 
     def local(self, events: Sequence[Event]) -> list[tuple[Callback, Event]]:
@@ -169,20 +172,63 @@ def _pubsub_pool_kwargs(pool: Any) -> dict[str, Any]:
     return {**pool.connection_kwargs, "decode_responses": False}
 
 
+class SyncPubSubs(Protocol):
+    """Where a `SyncListener` gets its pub/sub connection: ``open`` returns an object with
+    redis-py PubSub's ``subscribe``, ``unsubscribe``, ``get_message`` and ``close``."""
+
+    def open(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+class AsyncPubSubs(Protocol):
+    """The asyncio twin of `SyncPubSubs` (``open`` and ``close`` are coroutines)."""
+
+    async def open(self) -> Any: ...
+    async def close(self) -> None: ...
+
+
+class SyncPoolPubSubs:
+    """Pub/sub connections to the server of ``pool``, from a pool of their own."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self._pool = redis.ConnectionPool(connection_class=pool.connection_class, **_pubsub_pool_kwargs(pool))
+
+    def open(self) -> redis.client.PubSub:
+        return redis.client.PubSub(self._pool)
+
+    def close(self) -> None:
+        self._pool.disconnect()
+
+
+class AsyncPoolPubSubs:
+    """The asyncio twin of `SyncPoolPubSubs`."""
+
+    def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
+        self._pool = redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **_pubsub_pool_kwargs(pool))
+
+    async def open(self) -> redis.asyncio.client.PubSub:
+        return redis.asyncio.client.PubSub(self._pool)
+
+    async def close(self) -> None:
+        await self._pool.aclose()
+
+
 class SyncListener:
     """Hosts the listener in a daemon thread."""
 
-    def __init__(self, session: Session, pool: redis.ConnectionPool, run: Callable[[Sequence[Call[Any]]], list[Any]]) -> None:
+    def __init__(self, session: Session, pubsubs: SyncPubSubs, run: Callable[[Sequence[Call[Any]]], list[Any]]) -> None:
         self.core = _ListenerCore(session)
-        self._pool = redis.ConnectionPool(connection_class=pool.connection_class, **_pubsub_pool_kwargs(pool))
+        self._pubsubs = pubsubs
         self._run = run
         self._stop = threading.Event()
         self._confirmed = threading.Condition(self.core.lock)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def add(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
-        if not self.core.want(queue, channel, callback, working=working):
+    def add(
+        self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False, quiet: bool = False
+    ) -> None:
+        if not self.core.want(queue, channel, callback, working=working, quiet=quiet):
             return
         self._ensure_thread()
         with self._confirmed:
@@ -201,7 +247,7 @@ class SyncListener:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
-        self._pool.disconnect()
+        self._pubsubs.close()
 
     def _ensure_thread(self) -> None:
         with self._start_lock:
@@ -210,12 +256,12 @@ class SyncListener:
                 self._thread.start()
 
     def _loop(self) -> None:
-        pubsub: redis.client.PubSub | None = None
+        pubsub: Any = None
         failures = 0
         while not self._stop.is_set():
             try:
                 if pubsub is None:
-                    pubsub = redis.client.PubSub(self._pool)
+                    pubsub = self._pubsubs.open()
                     channels = self.core.reset_connection()
                     if channels:
                         pubsub.subscribe(*channels)
@@ -272,22 +318,24 @@ class SyncListener:
 class AsyncListener:
     """Hosts the listener in an asyncio task; callbacks may be coroutine functions."""
 
-    def __init__(self, session: Session, pool: redis.asyncio.ConnectionPool, run: Callable[[Sequence[Call[Any]]], Any]) -> None:
+    def __init__(self, session: Session, pubsubs: AsyncPubSubs, run: Callable[[Sequence[Call[Any]]], Any]) -> None:
         self.core = _ListenerCore(session)
-        self._pool = redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **_pubsub_pool_kwargs(pool))
+        self._pubsubs = pubsubs
         self._run = run
         self._stop = asyncio.Event()
         self._confirmed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
-    async def add(self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False) -> None:
-        await self.add_nowait(queue, channel, callback, working=working)
+    async def add(
+        self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False, quiet: bool = False
+    ) -> None:
+        await self.add_nowait(queue, channel, callback, working=working, quiet=quiet)
 
     def add_nowait(
-        self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False
+        self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False, quiet: bool = False
     ) -> asyncio.Future[None]:
         """Record interest at once; the returned future resolves when the subscription is live."""
-        must_wait = self.core.want(queue, channel, callback, working=working)
+        must_wait = self.core.want(queue, channel, callback, working=working, quiet=quiet)
         self._ensure_task()
         if not must_wait:
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -317,20 +365,19 @@ class AsyncListener:
                 await asyncio.wait_for(self._task, timeout=5)
             except asyncio.TimeoutError:
                 self._task.cancel()
-        pool: Any = self._pool
-        await pool.aclose()
+        await self._pubsubs.close()
 
     def _ensure_task(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="worqr-listener")
 
     async def _loop(self) -> None:
-        pubsub: redis.asyncio.client.PubSub | None = None
+        pubsub: Any = None
         failures = 0
         while not self._stop.is_set():
             try:
                 if pubsub is None:
-                    pubsub = redis.asyncio.client.PubSub(self._pool)
+                    pubsub = await self._pubsubs.open()
                     channels = self.core.reset_connection()
                     if channels:
                         await pubsub.subscribe(*channels)

@@ -28,7 +28,8 @@ class Call(Generic[T]):
     calls are retried when a connection breaks after the call was sent. ``advisory`` says
     that Redis refusing it must not fail its batch: the runner hands back the error as its
     result, and the flow decides (the queue registry, pipelined beside a state change that
-    did happen).
+    did happen). ``durable`` marks a state change that a client configured with a
+    `Durability` must see confirmed by replicas before it is acknowledged.
     """
 
     keys: tuple[str, ...]
@@ -38,12 +39,19 @@ class Call(Generic[T]):
     script: str | None = None
     command: str | None = None
     advisory: bool = False
+    durable: bool = False
 
 
 def _script(
-    name: str, keys: Sequence[str], args: Sequence[Arg], parse: Callable[[Any], T], *, idempotent: bool
+    name: str,
+    keys: Sequence[str],
+    args: Sequence[Arg],
+    parse: Callable[[Any], T],
+    *,
+    idempotent: bool,
+    durable: bool = False,
 ) -> Call[T]:
-    return Call(tuple(keys), tuple(args), parse, idempotent, script=name)
+    return Call(tuple(keys), tuple(args), parse, idempotent, script=name, durable=durable)
 
 
 def _read(command: str, key: str, args: Sequence[Arg], parse: Callable[[Any], T]) -> Call[T]:
@@ -81,9 +89,24 @@ def _counted(keys: QueueKeys, payloads: Sequence[bytes]) -> Callable[[list[Any]]
     return parse
 
 
-def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call[int]:
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What an enqueue did: how many tasks it appended, and whether the caller must now list
+    the queue in the registry (see ``lua/enqueue.lua``)."""
+
+    count: int
+    unlisted: bool
+
+
+def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call[Enqueued]:
+    counted = _counted(keys, payloads)
+
+    def parse(reply: list[Any]) -> Enqueued:
+        return Enqueued(counted(reply), int(reply[2]) == 1)
+
     args = (keys.channel, "1" if unique else "0", *payloads)
-    return _script("enqueue", (keys.pending, keys.unique), args, _counted(keys, payloads), idempotent=False)
+    key_list = (keys.pending, keys.unique, keys.idle, keys.listed)
+    return _script("enqueue", key_list, args, parse, idempotent=False, durable=True)
 
 
 def schedule(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool, at_ms: int | None, in_ms: int) -> Call[int]:
@@ -91,7 +114,7 @@ def schedule(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool, at_ms:
     mode, ms = ("in", in_ms) if at_ms is None else ("at", at_ms)
     args = (keys.channel, "1" if unique else "0", mode, ms, *payloads)
     key_list = (keys.delayed, keys.unique, keys.seq)
-    return _script("schedule", key_list, args, _counted(keys, payloads), idempotent=False)
+    return _script("schedule", key_list, args, _counted(keys, payloads), idempotent=False, durable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +137,7 @@ def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
         tasks = [(first + i, payload, counts[i]) for i, payload in enumerate(payloads)]
         return Taken(tasks, None if next_due < 0 else next_due)
 
-    key_list = (keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts)
+    key_list = (keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts, keys.idle)
     return _script("dequeue", key_list, (keys.channel, worker_id, count), parse, idempotent=False)
 
 
@@ -136,9 +159,24 @@ def _owned(process_id: str, worker_id: str) -> Callable[[list[Any]], None]:
 
 
 def finish(keys: QueueKeys, worker_id: str, seq: int, result_json: str, process_id: str) -> Call[None]:
-    args = (keys.channel, seq, worker_id, result_json)
+    args = (keys.done_channel, seq, worker_id, result_json)
     parse = _owned(process_id, worker_id)
-    return _script("finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False)
+    return _script("finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False, durable=True)
+
+
+def finish_many(keys: QueueKeys, worker_id: str, finished: Sequence[tuple[int, str]]) -> Call[list[bool]]:
+    """Finish several of this worker's processes on one queue: (seq, result JSON) each.
+    Parses to, per process in order, whether it was finished (False: PROCESS_LOST)."""
+
+    def parse(reply: list[Any]) -> list[bool]:
+        _ok(reply)
+        return [int(status) == 0 for status in reply[1]]
+
+    args: list[Arg] = [keys.done_channel, worker_id]
+    for seq, result_json in finished:
+        args += (seq, result_json)
+    key_list = (keys.processes(worker_id), keys.unique, keys.attempts)
+    return _script("finish_many", key_list, args, parse, idempotent=False, durable=True)
 
 
 def fail(
@@ -162,26 +200,27 @@ def fail(
 
     key_list = (keys.processes(worker_id), keys.attempts, keys.delayed, keys.dead, keys.unique, keys.seq)
     args = (keys.channel, seq, worker_id, max_attempts, retry_in_ms, "1" if counted else "0", error_type, message)
-    return _script("fail", key_list, args, parse, idempotent=False)
+    return _script("fail", key_list, args, parse, idempotent=False, durable=True)
 
 
 def stop(keys: QueueKeys, worker_id: str, seq: int, process_id: str) -> Call[None]:
     parse = _owned(process_id, worker_id)
-    return _script("stop", (keys.processes(worker_id), keys.pending), (keys.channel, seq), parse, idempotent=False)
+    key_list = (keys.processes(worker_id), keys.pending, keys.idle)
+    return _script("stop", key_list, (keys.channel, seq), parse, idempotent=False, durable=True)
 
 
 def cancel(keys: QueueKeys, payload: bytes) -> Call[int]:
     key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts)
-    return _script("cancel", key_list, (keys.channel, payload), _second, idempotent=False)
+    return _script("cancel", key_list, (keys.channel, payload), _second, idempotent=False, durable=True)
 
 
 def delete_queue(keys: QueueKeys) -> Call[int]:
-    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts)
-    return _script("delete_queue", key_list, (keys.channel,), _second, idempotent=False)
+    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts, keys.listed)
+    return _script("delete_queue", key_list, (keys.channel,), _second, idempotent=False, durable=True)
 
 
 def requeue_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
-    return _script("requeue_dead", (keys.dead, keys.pending), (keys.channel, *ids), _second, idempotent=False)
+    return _script("requeue_dead", (keys.dead, keys.pending, keys.idle), (keys.channel, *ids), _second, idempotent=False, durable=True)
 
 
 def purge_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
@@ -194,7 +233,7 @@ def join_queue(keys: QueueKeys, worker_id: str) -> Call[int]:
 
 def leave_queue(keys: QueueKeys, worker_id: str, *, interrupted: bool) -> Call[int]:
     """``interrupted``: the worker died or was declared dead, so each requeued task used an attempt."""
-    key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts)
+    key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts, keys.idle)
     args = (keys.channel, worker_id, "1" if interrupted else "0")
     return _script("leave_queue", key_list, args, _second, idempotent=True)
 

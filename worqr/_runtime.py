@@ -29,6 +29,7 @@ from worqr.errors import (
     InvalidTaskTypeError,
     ProcessLostError,
     RedisCommandError,
+    ReplicationTimeoutError,
     TaskCancelledError,
     WorqrError,
 )
@@ -96,9 +97,15 @@ class WorkerOptions(PersistentOptions, total=False):
         id and go on (default False: stop, and `run` raises WorkerLostError).
     grace: seconds running handlers get to finish on shutdown before their tasks are given
         back to the front of their queues; default 30.
+    prefetch: tasks taken ahead of free handlers, in one dequeue, so that short tasks do not
+        each wait a round trip. They are this worker's processes while they wait (a crash
+        gives them back like running ones; shutdown gives them back at once). None (the
+        default): adapt, holding about `PREFETCH_WINDOW` seconds of work going by the
+        handlers' recent run times, so slow handlers get none; 0: never.
     """
 
     timeout: float | None
+    prefetch: int | None
 
 
 _DEFAULTS: dict[str, object] = {
@@ -107,7 +114,13 @@ _DEFAULTS: dict[str, object] = {
     "timeout": None,
     "restart_on_loss": False,
     "grace": 30.0,
+    "prefetch": None,
 }
+
+#: Adaptive prefetch holds about this many seconds of work per handler, at most
+#: `MAX_PREFETCH` tasks per handler.
+PREFETCH_WINDOW = 0.002
+MAX_PREFETCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +134,7 @@ class Settings:
     persistent: bool
     restart_on_loss: bool
     grace: float
+    prefetch: int | None = 0
 
     @classmethod
     def from_options(cls, options: PersistentOptions | WorkerOptions, *, persistent: bool) -> Settings:
@@ -145,6 +159,7 @@ class Settings:
         persistent: bool,
         restart_on_loss: object,
         grace: object,
+        prefetch: object = 0,
     ) -> Settings:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= flows.MAX_TAKE:
             msg = f"concurrency must be an int from 1 to {flows.MAX_TAKE}, got {concurrency!r}"
@@ -157,6 +172,9 @@ class Settings:
         if seconds == 0:
             msg = "timeout must be positive (or None for no timeout), got 0"
             raise InvalidArgumentError(msg)
+        if prefetch is not None and (isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= flows.MAX_TAKE):
+            msg = f"prefetch must be None (adapt) or an int from 0 to {flows.MAX_TAKE}, got {prefetch!r}"
+            raise InvalidArgumentError(msg)
         return cls(
             concurrency=concurrency,
             max_attempts=limit or None,
@@ -165,7 +183,29 @@ class Settings:
             persistent=persistent,
             restart_on_loss=flows.check_flag("restart_on_loss", restart_on_loss),
             grace=float(flows.check_seconds("grace", grace) or 0.0),
+            prefetch=0 if persistent else prefetch,
         )
+
+    def capacity(self, pace: Pace) -> int:
+        """How many tasks the worker may hold: one per handler, plus the prefetch."""
+        extra = pace.prefetch(self.concurrency) if self.prefetch is None else self.prefetch
+        return min(flows.MAX_TAKE, self.concurrency + extra)
+
+
+class Pace:
+    """The handlers' recent run time (a moving average), for the adaptive prefetch."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+
+    def add(self, seconds: float) -> None:
+        self.seconds = seconds if self.seconds is None else 0.9 * self.seconds + 0.1 * seconds
+
+    def prefetch(self, concurrency: int) -> int:
+        if self.seconds is None:
+            return 0  # nothing known yet: the first tasks tell
+        per_handler = PREFETCH_WINDOW / max(self.seconds, 1e-6)
+        return concurrency * min(MAX_PREFETCH, int(per_handler))
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,31 +310,47 @@ def log_extra(worker_id: str, process: Process[Any], payload: bytes) -> dict[str
 CancelReason = Literal["cancelled", "timeout", "shutdown", "worker lost"]
 
 
+_TOKENS_LOCK = threading.Lock()
+
+
 class CancelToken:
     """Tells a running handler that it should stop: its task was cancelled, it ran past its
     timeout, the worker is shutting down (a persistent task is being released), or the
     worker was declared dead. Thread-safe; `worqr.cancel_token()` gives the current one."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._cancelled = False
+        #: Made by the first `wait` only: most handlers never wait, and an Event costs.
+        self._event: threading.Event | None = None
         self.reason: CancelReason | None = None
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._cancelled
 
     def cancel(self, reason: CancelReason) -> None:
-        if not self._event.is_set():
+        with _TOKENS_LOCK:
+            if self._cancelled:
+                return
             self.reason = reason
-            self._event.set()
+            self._cancelled = True
+            event = self._event
+        if event is not None:
+            event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled (True) or ``timeout`` seconds pass (False). Sync handlers only."""
-        return self._event.wait(timeout)
+        with _TOKENS_LOCK:
+            if self._cancelled:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def raise_if_cancelled(self) -> None:
         """Raise `TaskCancelledError` if the handler should stop."""
-        if self._event.is_set():
+        if self._cancelled:
             msg = f"the task's handler was told to stop ({self.reason})"
             raise TaskCancelledError(msg)
 
@@ -356,13 +412,16 @@ class Job(Generic[T]):
         self.process = process
         self.payload = payload
         self.token = CancelToken()
+        self.timeout = timeout
         self.started = time.monotonic()
-        self.deadline = None if timeout is None else self.started + timeout
+        #: None until the handler begins: a prefetched job's timeout starts with its handler.
+        self.deadline: float | None = None
+        self.begun = False
         self.state: JobState = "running"
         self.returned = False
         #: Set once the timeout's failure is recorded: a late result waits for it, so that
         #: the fence meets a failed process (see `reject_late`).
-        self.timeout_recorded = threading.Event()
+        self.timeout_recorded = False
         self._lock = threading.Lock()
 
     def claim(self, state: JobState) -> bool:
@@ -370,6 +429,24 @@ class Job(Generic[T]):
             if self.state != "running":
                 return False
             self.state = state
+            return True
+
+    def claim_unstarted(self, state: JobState) -> bool:
+        """`claim`, only if the handler has not begun (a prefetched job still waiting)."""
+        with self._lock:
+            if self.state != "running" or self.begun:
+                return False
+            self.state = state
+            return True
+
+    def begin(self) -> bool:
+        """Mark the handler as starting now; False if the job was claimed meanwhile."""
+        with self._lock:
+            if self.state != "running":
+                return False
+            self.begun = True
+            self.started = time.monotonic()
+            self.deadline = None if self.timeout is None else self.started + self.timeout
             return True
 
 
@@ -394,12 +471,44 @@ def succeed(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
     except InvalidTaskTypeError as exc:  # the result is not JSON: the attempt failed
         yield from fail(ctx, job, exc)
         return
+    except ReplicationTimeoutError as exc:
+        _unconfirmed([job], exc)  # applied on the primary: a retry would find it gone
     except ProcessLostError:
         log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
         return
     ctx.counters.add("processed")
     if log.isEnabledFor(logging.DEBUG):
         log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
+
+
+def succeed_many(ctx: Context, done: Sequence[tuple[Job[Any], object]]) -> flows.Flow[None]:
+    """`succeed` for many jobs at once: their finishes go out together (one script call per
+    queue, one round trip), and each job's outcome is what `succeed` would make of it."""
+    encoded: list[tuple[Job[Any], str]] = []
+    for job, result in done:
+        try:
+            encoded.append((job, flows.result_json(result)))
+        except InvalidTaskTypeError as exc:  # the result is not JSON: the attempt failed
+            yield from fail(ctx, job, exc)
+    if not encoded:
+        return
+    try:
+        finished = yield from flows.finish_processes(ctx.session, [(job.process.id, text) for job, text in encoded])
+    except ReplicationTimeoutError as exc:  # applied on the primary: a retry would find them gone
+        _unconfirmed([job for job, _ in encoded], exc)
+        finished = [True] * len(encoded)
+    for (job, _), ok in zip(encoded, finished, strict=True):
+        if not ok:
+            log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
+            continue
+        ctx.counters.add("processed")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
+
+
+def _unconfirmed(jobs: Sequence[Job[Any]], error: ReplicationTimeoutError) -> None:
+    ids = ", ".join(job.process.id for job in jobs)
+    log.warning("process(es) %s finished on the primary, but replicas did not confirm it in time: %s", ids, error)
 
 
 def fail(ctx: Context, job: Job[Any], error: BaseException, *, counted: bool = True) -> flows.Flow[None]:
@@ -457,7 +566,7 @@ def reject_late(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]
     the timeout's failure; offered first, the late result would be accepted. So wait for that
     record, for at most `LATE_RESULT_WAIT` seconds (Redis may be unreachable meanwhile)."""
     waited = 0.0
-    while not job.timeout_recorded.is_set() and waited < LATE_RESULT_WAIT:
+    while not job.timeout_recorded and waited < LATE_RESULT_WAIT:
         yield flows.Pause(0.005)
         waited += 0.005
     try:
@@ -485,7 +594,7 @@ def time_out(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
     """Fail a job that ran past its timeout (the caller claimed it as timed_out)."""
     timeout = ctx.settings.timeout
     yield from fail(ctx, job, TimeoutError(f"the handler ran longer than its timeout of {timeout} s"))
-    job.timeout_recorded.set()
+    job.timeout_recorded = True
 
 
 def over_limit(ctx: Context, job: Job[Any]) -> bool:
@@ -576,9 +685,15 @@ class Jobs:
             return list(self._jobs.values())
 
     def busy(self) -> int:
-        """How many handlers have not returned yet (each holds a unit of concurrency)."""
+        """How many jobs have not returned yet, waiting (prefetched) or running: each holds
+        a unit of the worker's capacity."""
         with self._lock:
             return sum(1 for job in self._jobs.values() if not job.returned)
+
+    def running(self) -> int:
+        """How many handlers run now."""
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if job.begun and not job.returned)
 
     def unsettled(self) -> int:
         """How many jobs are running or still recording their outcome. Shutdown waits for
@@ -590,6 +705,13 @@ class Jobs:
     def claim(self, state: JobState, reason: CancelReason, jobs: Iterable[Job[Any]] | None = None) -> list[Job[Any]]:
         """Claim every running job (of ``jobs``, default all) for ``state`` and tell its handler."""
         claimed = [job for job in (self.all() if jobs is None else jobs) if job.claim(state)]
+        for job in claimed:
+            job.token.cancel(reason)
+        return claimed
+
+    def claim_unstarted(self, state: JobState, reason: CancelReason) -> list[Job[Any]]:
+        """Claim the jobs whose handler has not begun (prefetched, still waiting)."""
+        claimed = [job for job in self.all() if job.claim_unstarted(state)]
         for job in claimed:
             job.token.cancel(reason)
         return claimed
@@ -634,11 +756,18 @@ class WorkerFace:
         self._retries: list[Callable[[], flows.Flow[None]]] = []
         self._error: BaseException | None = None
         self._started = False
+        #: Undo functions of the subscriptions `_watch` made (see `Worqr._watch`).
+        self._watching: list[Callable[[], None]] = []
+
+    def _unwatch(self) -> None:
+        watching, self._watching = self._watching, []
+        for unwatch in watching:
+            unwatch()
 
     @property
     def stats(self) -> WorkerStats:
         """A snapshot of this worker's counters."""
-        return self._ctx.counters.snapshot(self._jobs.busy())
+        return self._ctx.counters.snapshot(self._jobs.running())
 
     @property
     def running(self) -> bool:

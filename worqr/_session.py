@@ -12,6 +12,8 @@ from worqr.errors import InvalidArgumentError, NotWorkingError, WorkerLostError,
 #: Default limit on one encoded task. Redis allows 512 MiB, but a queue of huge values
 #: blocks the server on every move; store big blobs elsewhere and enqueue a reference.
 DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024 * 1024
+#: How many queues' checked names and keys a session remembers (a hot-path saving).
+_KNOWN_QUEUES = 4096
 
 
 def _check_seconds(name: str, value: object) -> float:
@@ -90,6 +92,7 @@ class Session:
             raise InvalidArgumentError(msg)
         self.max_payload_size = max_payload_size
         self.registry = RegistryKeys(self.prefix)
+        self._queue_keys: dict[str, QueueKeys] = {}
         self.state = WorkerState()
 
     @property
@@ -99,4 +102,12 @@ class Session:
 
     def queue(self, name: object) -> QueueKeys:
         """The keys of queue ``name``, after checking the name."""
-        return QueueKeys(self.prefix, check_queue_name(name))
+        if isinstance(name, str):
+            known = self._queue_keys.get(name)
+            if known is not None:
+                return known
+        keys = QueueKeys(self.prefix, check_queue_name(name))
+        if len(self._queue_keys) >= _KNOWN_QUEUES:
+            self._queue_keys.clear()
+        self._queue_keys[keys.queue] = keys
+        return keys

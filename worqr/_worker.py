@@ -55,6 +55,10 @@ class Worker(rt.WorkerFace, Generic[T]):
         self._hurry = threading.Event()
         self._stopped: threading.Event = threading.Event()
         self._retries_lock = threading.Lock()
+        #: Jobs whose handler returned, with the result, for the loop to finish in a batch.
+        self._succeeded: list[tuple[rt.Job[Any], object]] = []
+        self._succeeded_lock = threading.Lock()
+        self._pace = rt.Pace()
         self._threads: list[threading.Thread] = []
 
     # Lifetime ------------------------------------------------------------------------------
@@ -144,15 +148,21 @@ class Worker(rt.WorkerFace, Generic[T]):
     # The loop ------------------------------------------------------------------------------
 
     def _join_queues(self) -> None:
+        self._unwatch()  # after a restart: the wake channels named the old worker id
         for spec in self._specs:
-            self._client.on(spec.name, self._on_event)
+            self._watching.append(self._client._watch(spec.name, self._on_event, self._on_wake))
             self._client.start_work(spec.name)
 
     def _on_event(self, event: Event) -> None:
+        """A queue's broadcast event. ``work`` is not for us: the scripts wake idle workers one
+        by one on their own channels (`_on_wake`), so one task does not wake every worker."""
         if event.type == "cancel":
             self._jobs.cancelled_by(event)
-        elif event.type in ("work", "scheduled"):
+        elif event.type == "scheduled":
             self._wake.set()
+
+    def _on_wake(self, _event: Event) -> None:
+        self._wake.set()
 
     def _loop(self) -> None:
         try:
@@ -173,44 +183,81 @@ class Worker(rt.WorkerFace, Generic[T]):
             self._shutdown()
 
     def _take(self) -> float:
-        """Take work into free handler slots; return how long to sleep."""
-        free = self.settings.concurrency - self._jobs.busy()
-        next_due = None
-        if free > 0:
-            try:
-                taken = flows.drive(rt.take_work(self._ctx, self._specs, free), self._client._runner.run)
-            except WorkerLostError:
-                return 0.0
-            except (RedisUnavailableError, RedisCommandError) as exc:
-                log.warning("worker %s: could not take work, will retry: %s", self._client.worker_id, exc)
-                return ERROR_PAUSE
-            for undecodable in taken.undecodable:
-                self._settle(functools.partial(rt.dead_letter_undecodable, self._ctx, undecodable))
-            for job in taken.jobs:
-                if rt.over_limit(self._ctx, job):
-                    self._settle(functools.partial(rt.dead_letter_over_limit, self._ctx, job))
-                    continue
-                self._jobs.add(job)
-                self._pool.put(job)
-            if len(taken.jobs) + len(taken.undecodable) == free:
-                return 0.0  # every slot filled: there may be more waiting once one frees
-            next_due = taken.next_due
-        return rt.idle_wait(self._client._session, next_due, self._jobs.next_deadline(), time.monotonic())
+        """One round trip: record the results handlers left (`_succeeded`) and take work into
+        the free capacity, together. Returns how long to sleep."""
+        with self._succeeded_lock:
+            succeeded, self._succeeded = self._succeeded, []
+        free = self.settings.capacity(self._pace) - self._jobs.busy()
+        settling = [functools.partial(rt.succeed_many, self._ctx, succeeded)] if succeeded else []
+        take = [rt.take_work(self._ctx, self._specs, free)] if free > 0 else []
+        outcomes = flows.drive_together([*take, *(make_flow() for make_flow in settling)], self._client._runner.run)
+        for make_flow, outcome in zip(settling, outcomes[len(take) :], strict=True):
+            self._after_settle(make_flow, outcome)
+        for job, _ in succeeded:
+            self._jobs.remove(job)
+        if not take:
+            return rt.idle_wait(self._client._session, None, self._jobs.next_deadline(), time.monotonic())
+        taken = outcomes[0]
+        if isinstance(taken, WorkerLostError):
+            return 0.0
+        if isinstance(taken, RedisUnavailableError | RedisCommandError):
+            log.warning("worker %s: could not take work, will retry: %s", self._client.worker_id, taken)
+            return ERROR_PAUSE
+        if isinstance(taken, BaseException):
+            raise taken
+        for undecodable in taken.undecodable:
+            self._settle(functools.partial(rt.dead_letter_undecodable, self._ctx, undecodable))
+        for job in taken.jobs:
+            if rt.over_limit(self._ctx, job):
+                self._settle(functools.partial(rt.dead_letter_over_limit, self._ctx, job))
+                continue
+            self._jobs.add(job)
+            self._pool.put(job)
+        if len(taken.jobs) + len(taken.undecodable) == free:
+            return 0.0  # every slot filled: there may be more waiting once one frees
+        return rt.idle_wait(self._client._session, taken.next_due, self._jobs.next_deadline(), time.monotonic())
 
     def _serve(self) -> None:
         while (job := self._pool.get()) is not None:
             result: object = None
             error: BaseException | None = None
-            try:
-                result = rt.run_with_token(job.token, functools.partial(self._handler, job.process))
-            except BaseException as exc:  # noqa: BLE001 (a handler's failure is the task's, not the worker's)
-                error = exc
+            if job.begin():  # else claimed (cancelled, released, lost) while it waited
+                try:
+                    result = rt.run_with_token(job.token, functools.partial(self._handler, job.process))
+                except BaseException as exc:  # noqa: BLE001 (a handler's failure is the task's, not the worker's)
+                    error = exc
+                self._pace.add(time.monotonic() - job.started)
             job.returned = True
+            with self._succeeded_lock:
+                batched = error is None and job.claim("settling")
+                if batched:  # the common case: the loop records it with others in one round trip
+                    self._succeeded.append((job, result))
+            if batched:
+                self._wake.set()
+                continue
             try:
                 self._settle(functools.partial(rt.after_handler, self._ctx, job, result, error))
             finally:
                 self._jobs.remove(job)
                 self._wake.set()
+
+    def _flush_succeeded(self) -> None:
+        """Record the results still waiting for the loop (on shutdown)."""
+        with self._succeeded_lock:
+            succeeded, self._succeeded = self._succeeded, []
+        if succeeded:
+            make_flow = functools.partial(rt.succeed_many, self._ctx, succeeded)
+            self._after_settle(make_flow, flows.drive_together([make_flow()], self._client._runner.run)[0])
+        for job, _ in succeeded:
+            self._jobs.remove(job)
+
+    def _after_settle(self, make_flow: Callable[[], flows.Flow[None]], outcome: object) -> None:
+        if isinstance(outcome, RedisUnavailableError | RedisCommandError):
+            log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, outcome)
+            with self._retries_lock:
+                self._retries.append(make_flow)
+        elif isinstance(outcome, BaseException):
+            log.error("worker %s: could not record an outcome", self._client.worker_id, exc_info=outcome)
 
     def _settle(self, make_flow: Callable[[], flows.Flow[None]]) -> None:
         """Run an outcome flow; if Redis cannot take it now, keep it to retry from the loop."""
@@ -257,17 +304,23 @@ class Worker(rt.WorkerFace, Generic[T]):
         try:
             lost = self._client._session.state.lost
             released = [] if lost else self._jobs.claim("released", "shutdown", self._persistent_jobs())
+            self._release_unstarted(lost=lost)
             deadline = time.monotonic() + self._grace
-            while self._jobs.unsettled() and not self._hurry.is_set() and (left := deadline - time.monotonic()) > 0:
+            while True:
+                self._flush_succeeded()
+                if not self._jobs.unsettled() or self._hurry.is_set() or (left := deadline - time.monotonic()) <= 0:
+                    break
                 self._wake.wait(left)
                 self._wake.clear()
             if not lost:
-                released += self._jobs.claim("released", "shutdown")
+                with self._succeeded_lock:  # a handler that won its claim has its result listed
+                    released += self._jobs.claim("released", "shutdown")
+                self._flush_succeeded()
                 for job in rt.release_order(released):
                     self._settle(functools.partial(rt.release, self._ctx, job))
                 self._retry_settlements()
+            self._unwatch()
             for spec in self._specs:
-                self._client.off(spec.name, self._on_event)
                 if not lost:
                     with contextlib.suppress(WorqrError):
                         self._client.stop_work(spec.name)
@@ -279,6 +332,13 @@ class Worker(rt.WorkerFace, Generic[T]):
             self._client._release_runtime(self)
             self._stopped.set()
             log.info("worker %s stopped: %s", self._client.worker_id, self.stats)
+
+    def _release_unstarted(self, *, lost: bool) -> None:
+        """Give prefetched jobs whose handler has not begun back at once, not after grace."""
+        early = [] if lost else self._jobs.claim_unstarted("released", "shutdown")
+        for job in rt.release_order(early):
+            self._settle(functools.partial(rt.release, self._ctx, job))
+            self._jobs.remove(job)
 
     def _persistent_jobs(self) -> list[rt.Job[Any]]:
         return self._jobs.all() if self.settings.persistent else []

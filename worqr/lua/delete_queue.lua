@@ -10,13 +10,15 @@
 -- KEYS[2] unique    SET   the queue's unique markers
 -- KEYS[3] delayed   ZSET  tasks not due yet: "<n>:<payload>"
 -- KEYS[4] attempts  HASH  payload -> attempts that failed or were interrupted so far
+-- KEYS[5] listed    STRING  the enqueue's registry marker (see enqueue): cleared, so the next
+--                         enqueue lists the queue again (the caller unlisted it just before)
 -- ARGV[1] channel       the queue's event channel
 -- Returns: {0, removed}  how many waiting tasks were dropped
 -- Publishes: "delete\n"
 -- @include call_chunked
 -- @include check_types
 -- @include publish
-local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local queue, unique, delayed, attempts, listed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
 if type_error then
   return type_error
@@ -30,6 +32,7 @@ if #tasks > 0 then
   call_chunked("HDEL", attempts, tasks, 1, #tasks)
   redis.call("DEL", queue, delayed)
 end
+redis.call("DEL", listed)
 local removed = #tasks
 publish(ARGV[1], "delete\n")
 return {0, removed}

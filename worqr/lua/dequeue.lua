@@ -13,22 +13,26 @@
 -- KEYS[4] seq        STRING  the queue's counter
 -- KEYS[5] delayed    ZSET    tasks not due yet: "<n>:<payload>" scored by due time (ms)
 -- KEYS[6] attempts   HASH    payload -> attempts that failed or were interrupted so far
+-- KEYS[7] idle       ZSET    workers idle on this queue: this worker joins it when it takes
+--                            fewer than count tasks, and leaves it when it takes count
 -- ARGV[1] channel            the queue's event channel
 -- ARGV[2] worker_id
 -- ARGV[3] count              most tasks to take
 -- Returns: {0, first_seq, {task...}, {attempts...}, next_due_in_ms} | {-3} WORKER_LOST
 --   first_seq is 0 when nothing was taken; attempts is empty when no task has any;
 --   next_due_in_ms is -1 when nothing is delayed.
--- Publishes: "work\n<n>" when more tasks became due than this call took
+-- Publishes: "work\n<n>" when more tasks became due than this call took, and wakes as many
+--   other idle workers (wake include)
 -- @include call_chunked
 -- @include check_types
 -- @include check_counter
 -- @include server_time
 -- @include publish
-local queue, workers, processes, seq, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- @include wake
+local queue, workers, processes, seq, delayed, attempts, idle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local channel, worker_id, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local type_error = check_types({
-  {queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}, {delayed, "zset"}, {attempts, "hash"},
+  {queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}, {delayed, "zset"}, {attempts, "hash"}, {idle, "zset"},
 }) or check_counter(seq)
 if type_error then
   return type_error
@@ -51,6 +55,7 @@ if redis.call("EXISTS", delayed) == 1 then
     call_chunked("ZREM", delayed, due, 1, #due)
     if #due > count then
       publish(channel, "work\n" .. (#due - count))
+      wake(idle, #due - count)
     end
   end
   local first = redis.call("ZRANGE", delayed, 0, 0, "WITHSCORES")
@@ -61,7 +66,13 @@ end
 
 local tasks = redis.call("LPOP", queue, count)
 if not tasks then
+  redis.call("ZADD", idle, "NX", server_time(), worker_id)
   return {0, 0, {}, {}, next_due}
+end
+if #tasks < count then
+  redis.call("ZADD", idle, "NX", server_time(), worker_id)
+else
+  redis.call("ZREM", idle, worker_id)
 end
 local last = redis.call("INCRBY", seq, #tasks)
 local first = last - #tasks + 1

@@ -6,18 +6,26 @@
 --
 -- KEYS[1] queue     LIST  pending tasks, front = index 0
 -- KEYS[2] unique    SET   payloads enqueued with unique=True, queued, delayed or in process
+-- KEYS[3] idle      ZSET  workers idle on this queue (see the wake include)
+-- KEYS[4] listed    STRING  set (for LISTED_TTL seconds) while the queue is known to be in
+--                         the queue registry; its absence asks the caller to list it
 -- ARGV[1] channel         the queue's event channel
 -- ARGV[2] unique          "1" to refuse and mark duplicates, "0" otherwise
 -- ARGV[3..] tasks         payloads, in order
--- Returns: {0, count} | {-2, index}  DUPLICATE: 1-based index of the first duplicate task
--- Publishes: "work\n<count>"
+-- Returns: {0, count, unlisted} | {-2, index}  DUPLICATE: 1-based index of the first duplicate
+--   task. unlisted is 1 when the caller must add the queue to the registry (add_queue): the
+--   first enqueue, then at most once per LISTED_TTL, so the registry heals from a crash
+--   between the two steps; 0 otherwise (one round trip, one script call).
+-- Publishes: "work\n<count>"; wakes up to <count> idle workers (wake include)
 -- @include call_chunked
 -- @include check_types
 -- @include mark_unique
 -- @include publish
-local queue, unique = KEYS[1], KEYS[2]
+-- @include wake
+local queue, unique, idle, listed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local LISTED_TTL = 60
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
-local type_error = check_types({{queue, "list"}, {unique, "set"}})
+local type_error = check_types({{queue, "list"}, {unique, "set"}, {idle, "zset"}, {listed, "string"}})
 if type_error then
   return type_error
 end
@@ -32,4 +40,6 @@ end
 
 call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
 publish(channel, "work\n" .. count)
-return {0, count}
+wake(idle, count)
+local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0
+return {0, count, unlisted}

@@ -7,7 +7,7 @@
 -- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
 -- KEYS[2] unique     SET   the queue's unique markers
 -- KEYS[3] attempts   HASH  payload -> attempts that failed or were interrupted so far
--- ARGV[1] channel          the queue's event channel
+-- ARGV[1] done channel     the queue's channel for done events ({P:Q}:done)
 -- ARGV[2] seq              the process's sequence number
 -- ARGV[3] worker_id
 -- ARGV[4] result           the result, as JSON

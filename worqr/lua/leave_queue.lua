@@ -11,17 +11,19 @@
 -- KEYS[2] processes  HASH  the worker's processes on this queue: seq -> payload
 -- KEYS[3] queue      LIST  pending tasks, front = index 0
 -- KEYS[4] attempts   HASH  payload -> attempts that failed or were interrupted so far
+-- KEYS[5] idle       ZSET  workers idle on this queue (see the wake include); the worker leaves it
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] worker_id
 -- ARGV[3] interrupted      "1": count an attempt for each requeued task; "0": a clean leave
 -- Returns: {0, requeued}
--- Publishes: "work\n<requeued>" when anything was requeued
+-- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
 -- @include call_chunked
 -- @include check_types
 -- @include publish
-local workers, processes, queue, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- @include wake
+local workers, processes, queue, attempts, idle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local channel, worker_id, interrupted = ARGV[1], ARGV[2], ARGV[3] == "1"
-local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}})
+local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}, {idle, "zset"}})
 if type_error then
   return type_error
 end
@@ -52,6 +54,8 @@ if #tasks > 0 then
   call_chunked("LPUSH", queue, tasks, 1, #tasks)
   redis.call("DEL", processes)
   publish(channel, "work\n" .. #tasks)
+  wake(idle, #tasks)
 end
 redis.call("SREM", workers, worker_id)
+redis.call("ZREM", idle, worker_id)
 return {0, #tasks}

@@ -6,16 +6,18 @@
 --
 -- KEYS[1] dead   HASH  dead letters: id -> envelope (see fail)
 -- KEYS[2] queue  LIST  pending tasks, front = index 0
+-- KEYS[3] idle   ZSET  workers idle on this queue (see the wake include)
 -- ARGV[1] channel      the queue's event channel
 -- ARGV[2..] ids        dead letter ids; none: all of them
 -- Returns: {0, requeued}
--- Publishes: "work\n<requeued>" when anything was requeued
+-- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
 -- @include call_chunked
 -- @include check_types
 -- @include publish
-local dead, queue = KEYS[1], KEYS[2]
+-- @include wake
+local dead, queue, idle = KEYS[1], KEYS[2], KEYS[3]
 local channel = ARGV[1]
-local type_error = check_types({{dead, "hash"}, {queue, "list"}})
+local type_error = check_types({{dead, "hash"}, {queue, "list"}, {idle, "zset"}})
 if type_error then
   return type_error
 end
@@ -55,5 +57,6 @@ if #tasks > 0 then
   call_chunked("RPUSH", queue, tasks, 1, #tasks)
   call_chunked("HDEL", dead, found, 1, #found)
   publish(channel, "work\n" .. #tasks)
+  wake(idle, #tasks)
 end
 return {0, #tasks}

@@ -6,15 +6,17 @@
 --
 -- KEYS[1] processes  HASH  the stopping worker's processes on this queue: seq -> payload
 -- KEYS[2] queue      LIST  pending tasks, front = index 0
+-- KEYS[3] idle       ZSET  workers idle on this queue (see the wake include)
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] seq              the process's sequence number
 -- Returns: {0} | {-1} PROCESS_LOST
--- Publishes: "work\n1"
+-- Publishes: "work\n1"; wakes one idle worker (wake include)
 -- @include check_types
 -- @include publish
-local processes, queue = KEYS[1], KEYS[2]
+-- @include wake
+local processes, queue, idle = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq = ARGV[1], ARGV[2]
-local type_error = check_types({{processes, "hash"}, {queue, "list"}})
+local type_error = check_types({{processes, "hash"}, {queue, "list"}, {idle, "zset"}})
 if type_error then
   return type_error
 end
@@ -26,4 +28,5 @@ end
 redis.call("HDEL", processes, seq)
 redis.call("LPUSH", queue, task)
 publish(channel, "work\n1")
+wake(idle, 1)
 return {0}
