@@ -704,3 +704,36 @@ def test_drive_together_gives_a_failed_round_trip_to_every_flow_in_it(worqr_pref
         finally:
             wq.close()
     assert all(isinstance(o, RedisUnavailableError) for o in outcomes), outcomes
+
+
+def test_due_tasks_a_dequeue_cannot_take_wake_another_idle_worker_not_the_caller(
+    make_worqr: MakeWorqr, wq: Worqr, raw: redis.Redis
+) -> None:
+    """dequeue moves every due delayed task; those it does not take wake other idle workers.
+    The caller may itself be the longest idle: it must be passed over, or nobody is woken."""
+    first, second = make_worqr(**QUIET), make_worqr(**QUIET)
+    listeners = []
+    for client in (first, second):
+        client.start_worker()
+        client.start_work("jobs")
+        assert client.dequeue("jobs") is None  # idle: first, then second
+        pubsub = raw.pubsub()
+        pubsub.subscribe(QueueKeys(wq.prefix, "jobs").wake_channel(client.worker_id))
+        assert pubsub.get_message(timeout=5) is not None  # the subscription is live
+        listeners.append(pubsub)
+    try:
+        assert idle_workers(raw, wq) == [first.worker_id, second.worker_id]
+        wq.enqueue("jobs", ["a", "b"], delay=0.001)
+        assert wq.count_delayed("jobs") == 2
+        process = None
+        deadline = time.monotonic() + 5
+        while process is None and time.monotonic() < deadline:  # due within a millisecond, by the server's clock
+            process = first.dequeue("jobs")
+        assert process is not None and process.task == "a"
+        woken = listeners[1].get_message(timeout=5)
+        assert woken is not None and woken["data"] == b"work\n1"
+        assert listeners[0].get_message(timeout=0.2) is None  # the caller was not woken
+        assert idle_workers(raw, wq) == []
+    finally:
+        for pubsub in listeners:
+            pubsub.close()

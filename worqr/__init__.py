@@ -2,9 +2,12 @@
 
 Layout: `_keys` names every key; `lua/` holds one script per state change; `_ops` describes
 each call (script, keys, arguments, reply); `_flows` writes each operation once as a
-generator of calls; `_runner` executes calls (sync and asyncio); `Worqr` and `AsyncWorqr`
-are thin faces over the flows; `_supervisor` (heartbeat, reaper) and `_listener` (events)
-are the background loops. This module re-exports the public API.
+generator of calls; `_runner` executes calls (sync and asyncio) on one server, `_cluster`
+routes them over a Redis Cluster's nodes, `_connect` picks the backend (server, Sentinel,
+Cluster) and `_durability` the replica waits; `Worqr` and `AsyncWorqr` are thin faces over
+the flows; `_supervisor` (heartbeat, reaper) and `_listener` (events) are the background
+loops; `_runtime`, `_worker` and `_async_worker` run handlers. This module re-exports the
+public API.
 """
 
 import logging

@@ -327,7 +327,10 @@ def enqueue(
         # One round trip; the script says when the queue must be listed (see lua/enqueue.lua).
         enqueued = yield from _one(ops.enqueue(keys, payloads, unique=unique))
         if enqueued.unlisted:
-            (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+            try:
+                (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+            except WorqrError as exc:  # the tasks are in: report them, never invite a retry
+                listed = exc
             _check_listed(listed, keys.queue)
         return enqueued.count
     call = ops.schedule(keys, payloads, unique=unique, at_ms=due[0], in_ms=due[1])

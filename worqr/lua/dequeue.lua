@@ -55,6 +55,7 @@ if redis.call("EXISTS", delayed) == 1 then
     call_chunked("ZREM", delayed, due, 1, #due)
     if #due > count then
       publish(channel, "work\n" .. (#due - count))
+      redis.call("ZREM", idle, worker_id)  -- wake others: this worker is taking what it can
       wake(idle, #due - count)
     end
   end
