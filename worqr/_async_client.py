@@ -55,9 +55,9 @@ def _docs_from(source: type) -> Callable[[C], C]:
     return decorate
 
 
-async def _both(first: asyncio.Future[None], second: asyncio.Future[None]) -> None:
-    await first
-    await second
+async def _all(*subscriptions: asyncio.Future[None]) -> None:
+    for subscription in subscriptions:
+        await subscription
 
 
 @_docs_from(Worqr)
@@ -294,12 +294,14 @@ class AsyncWorqr:
         """
         keys = self._session.queue(queue)
         events = self._listener.add_nowait(keys.queue, keys.channel, callback)
+        work = self._listener.add_nowait(keys.queue, keys.work_channel, callback)
         done = self._listener.add_nowait(keys.queue, keys.done_channel, callback, quiet=True)
-        return asyncio.ensure_future(_both(events, done))
+        return asyncio.ensure_future(_all(events, work, done))
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         keys = self._session.queue(queue)
         self._listener.remove(keys.queue, keys.channel, callback)
+        self._listener.remove(keys.queue, keys.work_channel, callback)
         self._listener.remove(keys.queue, keys.done_channel, callback)
 
     async def _watch(

@@ -369,16 +369,18 @@ class Worqr:
         """
         keys = self._session.queue(queue)
         self._listener.add(keys.queue, keys.channel, callback)
+        self._listener.add(keys.queue, keys.work_channel, callback)
         self._listener.add(keys.queue, keys.done_channel, callback, quiet=True)
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         """Stop calling ``callback`` for events of ``queue``."""
         keys = self._session.queue(queue)
         self._listener.remove(keys.queue, keys.channel, callback)
+        self._listener.remove(keys.queue, keys.work_channel, callback)
         self._listener.remove(keys.queue, keys.done_channel, callback)
 
     def _watch(self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]) -> Callable[[], None]:
-        """For the runtime: hear ``queue``'s events but its ``done`` ones (``on_event``), and
+        """For the runtime: hear ``queue``'s events but its ``work`` and ``done`` ones (``on_event``), and
         the wake-ups the scripts send this worker alone when it is idle (``on_wake``; see
         ``lua/include/wake.lua``). Returns the function that stops it."""
         keys = self._session.queue(queue)

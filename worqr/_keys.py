@@ -13,7 +13,8 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:dead             HASH    dead letters: id -> envelope (payload, error, attempts, time)
     {P:Q}:idle             ZSET    workers idle on Q, by when they became idle (the wake include)
     {P:Q}:listed           STRING  set while Q is known to be in {P}:queues (expires; see enqueue)
-    {P:Q}:events           channel work / scheduled / cancel / delete events of Q
+    {P:Q}:events           channel scheduled / cancel / delete events of Q
+    {P:Q}:work             channel work events of Q (broadcast, for `on` listeners)
     {P:Q}:done             channel done events of Q (apart, so that workers need not hear them)
     {P:Q}:idle:<W>         channel wake-ups for worker W alone, sent when W is idle on Q
 
@@ -116,6 +117,12 @@ class QueueKeys:
     @property
     def channel(self) -> str:
         return self.tag + ":events"
+
+    @property
+    def work_channel(self) -> str:
+        """Where broadcast ``work`` events go: apart, so that runtime workers (woken one by
+        one on their own channels) need not hear them."""
+        return self.tag + ":work"
 
     @property
     def done_channel(self) -> str:

@@ -104,7 +104,7 @@ def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call
     def parse(reply: list[Any]) -> Enqueued:
         return Enqueued(counted(reply), int(reply[2]) == 1)
 
-    args = (keys.channel, "1" if unique else "0", *payloads)
+    args = (keys.work_channel, "1" if unique else "0", *payloads)
     key_list = (keys.pending, keys.unique, keys.idle, keys.listed)
     return _script("enqueue", key_list, args, parse, idempotent=False, durable=True)
 
@@ -138,7 +138,7 @@ def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
         return Taken(tasks, None if next_due < 0 else next_due)
 
     key_list = (keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts, keys.idle)
-    return _script("dequeue", key_list, (keys.channel, worker_id, count), parse, idempotent=False)
+    return _script("dequeue", key_list, (keys.work_channel, worker_id, count), parse, idempotent=False)
 
 
 def _process_lost(process_id: str, worker_id: str) -> errors.ProcessLostError:
@@ -206,7 +206,7 @@ def fail(
 def stop(keys: QueueKeys, worker_id: str, seq: int, process_id: str) -> Call[None]:
     parse = _owned(process_id, worker_id)
     key_list = (keys.processes(worker_id), keys.pending, keys.idle)
-    return _script("stop", key_list, (keys.channel, seq), parse, idempotent=False, durable=True)
+    return _script("stop", key_list, (keys.work_channel, seq), parse, idempotent=False, durable=True)
 
 
 def cancel(keys: QueueKeys, payload: bytes) -> Call[int]:
@@ -220,7 +220,7 @@ def delete_queue(keys: QueueKeys) -> Call[int]:
 
 
 def requeue_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
-    return _script("requeue_dead", (keys.dead, keys.pending, keys.idle), (keys.channel, *ids), _second, idempotent=False, durable=True)
+    return _script("requeue_dead", (keys.dead, keys.pending, keys.idle), (keys.work_channel, *ids), _second, idempotent=False, durable=True)
 
 
 def purge_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
@@ -234,7 +234,7 @@ def join_queue(keys: QueueKeys, worker_id: str) -> Call[int]:
 def leave_queue(keys: QueueKeys, worker_id: str, *, interrupted: bool) -> Call[int]:
     """``interrupted``: the worker died or was declared dead, so each requeued task used an attempt."""
     key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts, keys.idle)
-    args = (keys.channel, worker_id, "1" if interrupted else "0")
+    args = (keys.work_channel, worker_id, "1" if interrupted else "0")
     return _script("leave_queue", key_list, args, _second, idempotent=True)
 
 

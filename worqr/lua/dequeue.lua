@@ -15,7 +15,7 @@
 -- KEYS[6] attempts   HASH    payload -> attempts that failed or were interrupted so far
 -- KEYS[7] idle       ZSET    workers idle on this queue: this worker joins it when it takes
 --                            fewer than count tasks, and leaves it when it takes count
--- ARGV[1] channel            the queue's event channel
+-- ARGV[1] channel            the queue's work channel ({P:Q}:work)
 -- ARGV[2] worker_id
 -- ARGV[3] count              most tasks to take
 -- Returns: {0, first_seq, {task...}, {attempts...}, next_due_in_ms} | {-3} WORKER_LOST
@@ -54,9 +54,9 @@ if redis.call("EXISTS", delayed) == 1 then
     call_chunked("RPUSH", queue, tasks, 1, #tasks)
     call_chunked("ZREM", delayed, due, 1, #due)
     if #due > count then
-      publish(channel, "work\n" .. (#due - count))
       redis.call("ZREM", idle, worker_id)  -- wake others: this worker is taking what it can
       wake(idle, #due - count)
+      publish(channel, "work\n" .. (#due - count))
     end
   end
   local first = redis.call("ZRANGE", delayed, 0, 0, "WITHSCORES")

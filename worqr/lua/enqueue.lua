@@ -9,7 +9,7 @@
 -- KEYS[3] idle      ZSET  workers idle on this queue (see the wake include)
 -- KEYS[4] listed    STRING  set (for LISTED_TTL seconds) while the queue is known to be in
 --                         the queue registry; its absence asks the caller to list it
--- ARGV[1] channel         the queue's event channel
+-- ARGV[1] channel         the queue's work channel ({P:Q}:work)
 -- ARGV[2] unique          "1" to refuse and mark duplicates, "0" otherwise
 -- ARGV[3..] tasks         payloads, in order
 -- Returns: {0, count, unlisted} | {-2, index}  DUPLICATE: 1-based index of the first duplicate
@@ -39,7 +39,7 @@ if is_unique then
 end
 
 call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
+wake(idle, count)  -- first: a woken worker hears it before the broadcast
 publish(channel, "work\n" .. count)
-wake(idle, count)
 local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0
 return {0, count, unlisted}

@@ -12,7 +12,7 @@
 -- KEYS[3] queue      LIST  pending tasks, front = index 0
 -- KEYS[4] attempts   HASH  payload -> attempts that failed or were interrupted so far
 -- KEYS[5] idle       ZSET  workers idle on this queue (see the wake include); the worker leaves it
--- ARGV[1] channel          the queue's event channel
+-- ARGV[1] channel          the queue's work channel ({P:Q}:work)
 -- ARGV[2] worker_id
 -- ARGV[3] interrupted      "1": count an attempt for each requeued task; "0": a clean leave
 -- Returns: {0, requeued}
@@ -53,8 +53,8 @@ end
 if #tasks > 0 then
   call_chunked("LPUSH", queue, tasks, 1, #tasks)
   redis.call("DEL", processes)
-  publish(channel, "work\n" .. #tasks)
   wake(idle, #tasks)
+  publish(channel, "work\n" .. #tasks)
 end
 redis.call("SREM", workers, worker_id)
 redis.call("ZREM", idle, worker_id)

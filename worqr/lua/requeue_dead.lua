@@ -7,7 +7,7 @@
 -- KEYS[1] dead   HASH  dead letters: id -> envelope (see fail)
 -- KEYS[2] queue  LIST  pending tasks, front = index 0
 -- KEYS[3] idle   ZSET  workers idle on this queue (see the wake include)
--- ARGV[1] channel      the queue's event channel
+-- ARGV[1] channel      the queue's work channel ({P:Q}:work)
 -- ARGV[2..] ids        dead letter ids; none: all of them
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
@@ -56,7 +56,7 @@ end
 if #tasks > 0 then
   call_chunked("RPUSH", queue, tasks, 1, #tasks)
   call_chunked("HDEL", dead, found, 1, #found)
-  publish(channel, "work\n" .. #tasks)
   wake(idle, #tasks)
+  publish(channel, "work\n" .. #tasks)
 end
 return {0, #tasks}

@@ -7,7 +7,7 @@
 -- KEYS[1] processes  HASH  the stopping worker's processes on this queue: seq -> payload
 -- KEYS[2] queue      LIST  pending tasks, front = index 0
 -- KEYS[3] idle       ZSET  workers idle on this queue (see the wake include)
--- ARGV[1] channel          the queue's event channel
+-- ARGV[1] channel          the queue's work channel ({P:Q}:work)
 -- ARGV[2] seq              the process's sequence number
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "work\n1"; wakes one idle worker (wake include)
@@ -27,6 +27,6 @@ if not task then
 end
 redis.call("HDEL", processes, seq)
 redis.call("LPUSH", queue, task)
-publish(channel, "work\n1")
 wake(idle, 1)
+publish(channel, "work\n1")
 return {0}
