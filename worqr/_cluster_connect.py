@@ -22,11 +22,11 @@ from worqr._cluster import AsyncClusterRunner, AsyncTopology, SyncClusterRunner,
 from worqr._cluster_pubsub import AsyncClusterPubSubs, SyncClusterPubSubs
 from worqr._durability import resolve_durability
 from worqr._listener import READ_TIMEOUT
+from worqr._urls import address, redacted
 from worqr.errors import InvalidArgumentError
 
 SCHEMES = ("redis+cluster://", "rediss+cluster://")
 DEFAULT_PORT = 6379
-_PORTS = range(1, 65536)
 _FORM = "redis+cluster://[user:password@]host:port[,host:port...][?option=value...]"
 #: The query options a cluster URL may carry (the rest of redis-py's make no sense here).
 OPTIONS = frozenset({
@@ -49,27 +49,12 @@ class ClusterUrl:
         return f"{scheme}://" + ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.nodes)
 
 
-def _redacted(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    hosts = netloc.rpartition("@")[2]
-    return f"{scheme}{sep}{'***@' if '@' in netloc else ''}{hosts}{slash}{tail}"
-
-
 def _bad(url: str, problem: str) -> InvalidArgumentError:
-    return InvalidArgumentError(f"bad Redis Cluster URL {_redacted(url)!r}: {problem}; expected {_FORM}")
+    return InvalidArgumentError(f"bad Redis Cluster URL {redacted(url)!r}: {problem}; expected {_FORM}")
 
 
 def _address(item: str, url: str) -> tuple[str, int]:
-    host, colon, port = item.rpartition(":")
-    if not colon or "]" in port:  # no port, or an IPv6 address without one
-        host, port = item, str(DEFAULT_PORT)
-    host = host.removeprefix("[").removesuffix("]")
-    if not host:
-        raise _bad(url, f"node {item!r} has no host")
-    if not port.isdigit() or int(port) not in _PORTS:
-        raise _bad(url, f"node {item!r} has no valid port (1 to 65535)")
-    return host, int(port)
+    return address(item, DEFAULT_PORT, "node", lambda problem: _bad(url, problem))
 
 
 def parse(url: str) -> ClusterUrl:

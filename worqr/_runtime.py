@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import functools
 import hashlib
 import logging
 import math
@@ -29,14 +30,18 @@ from worqr.errors import (
     InvalidTaskTypeError,
     ProcessLostError,
     RedisCommandError,
+    RedisUnavailableError,
     ReplicationTimeoutError,
     TaskCancelledError,
+    WorkerLostError,
     WorqrError,
 )
 
 T = TypeVar("T")
 log = logging.getLogger("worqr")
 _TEXT = StrCodec()
+#: Seconds to wait before taking work again after Redis failed or refused a command.
+TAKE_ERROR_PAUSE = 0.5
 #: Most seconds a late result waits for its timeout's failure to be recorded.
 LATE_RESULT_WAIT = 10.0
 
@@ -659,6 +664,52 @@ def take_work(ctx: Context, specs: Sequence[QueueSpec], free: int) -> flows.Flow
         if batch.next_due is not None:
             dues.append(batch.next_due)
     return Taken(jobs, undecodable, min(dues, default=None))
+
+
+# One round trip of a worker's loop, shared by both shells -----------------------------------
+
+
+@dataclass
+class Round:
+    """What one round trip of a runtime worker's loop sends: the results its handlers left
+    (``settling``, to keep for a retry if Redis cannot take them) and a take of work into the
+    free capacity, as flows to drive together (`flows.drive_together`)."""
+
+    settling: list[Callable[[], flows.Flow[None]]]
+    flows: list[flows.Flow[Any]]
+    takes: bool
+
+
+def plan_round(ctx: Context, specs: Sequence[QueueSpec], succeeded: Sequence[tuple[Job[Any], object]], free: int) -> Round:
+    settling: list[Callable[[], flows.Flow[None]]] = []
+    if succeeded:
+        settling.append(functools.partial(succeed_many, ctx, list(succeeded)))
+    take = [take_work(ctx, specs, free)] if free > 0 else []
+    return Round(settling, [*take, *(make_flow() for make_flow in settling)], bool(take))
+
+
+def outcome_failed(worker_id: str, outcome: object) -> bool:
+    """Log an outcome that could not be recorded; True if it is worth retrying (Redis could
+    not take it now)."""
+    if isinstance(outcome, RedisUnavailableError | RedisCommandError):
+        log.warning("worker %s: could not record an outcome, will retry: %s", worker_id, outcome)
+        return True
+    if isinstance(outcome, BaseException):
+        log.error("worker %s: could not record an outcome", worker_id, exc_info=outcome)
+    return False
+
+
+def taken_or_wait(worker_id: str, outcome: object) -> Taken | float:
+    """The work a round's take got, or the seconds to wait before the next round."""
+    if isinstance(outcome, WorkerLostError):
+        return 0.0
+    if isinstance(outcome, RedisUnavailableError | RedisCommandError):
+        log.warning("worker %s: could not take work, will retry: %s", worker_id, outcome)
+        return TAKE_ERROR_PAUSE
+    if isinstance(outcome, BaseException):
+        raise outcome
+    assert isinstance(outcome, Taken)  # noqa: S101 (take_work's result)
+    return outcome
 
 
 # Bookkeeping of the running jobs, shared by both shells -------------------------------------

@@ -20,11 +20,11 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from worqr._urls import address, redacted
 from worqr.errors import InvalidArgumentError
 
 SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 DEFAULT_SENTINEL_PORT = 26379
-_PORTS = range(1, 65536)
 #: Sentinels answer at once; a silent one is skipped for the next after this many seconds.
 SENTINEL_TIMEOUT = 2.0
 _FORM = "redis+sentinel://[user:password@]host:port[,host:port...]/<service_name>[/<db>]"
@@ -41,28 +41,12 @@ class SentinelUrl:
     sentinel: dict[str, Any]
 
 
-def _redacted(url: str) -> str:
-    """``url`` without its user name and password."""
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    hosts = netloc.rpartition("@")[2]
-    return f"{scheme}{sep}{'***@' if '@' in netloc else ''}{hosts}{slash}{tail}"
-
-
 def _bad(url: str, problem: str) -> InvalidArgumentError:
-    return InvalidArgumentError(f"bad Sentinel URL {_redacted(url)!r}: {problem}; expected {_FORM}")
+    return InvalidArgumentError(f"bad Sentinel URL {redacted(url)!r}: {problem}; expected {_FORM}")
 
 
 def _address(item: str, url: str) -> tuple[str, int]:
-    host, colon, port = item.rpartition(":")
-    if not colon or "]" in port:  # no port, or an IPv6 address without one
-        host, port = item, str(DEFAULT_SENTINEL_PORT)
-    host = host.removeprefix("[").removesuffix("]")
-    if not host:
-        raise _bad(url, f"sentinel {item!r} has no host")
-    if not port.isdigit() or int(port) not in _PORTS:
-        raise _bad(url, f"sentinel {item!r} has no valid port (1 to 65535)")
-    return host, int(port)
+    return address(item, DEFAULT_SENTINEL_PORT, "sentinel", lambda problem: _bad(url, problem))
 
 
 def parse(url: str) -> SentinelUrl:

@@ -188,23 +188,17 @@ class Worker(rt.WorkerFace, Generic[T]):
         with self._succeeded_lock:
             succeeded, self._succeeded = self._succeeded, []
         free = self.settings.capacity(self._pace) - self._jobs.busy()
-        settling = [functools.partial(rt.succeed_many, self._ctx, succeeded)] if succeeded else []
-        take = [rt.take_work(self._ctx, self._specs, free)] if free > 0 else []
-        outcomes = flows.drive_together([*take, *(make_flow() for make_flow in settling)], self._client._runner.run)
-        for make_flow, outcome in zip(settling, outcomes[len(take) :], strict=True):
+        plan = rt.plan_round(self._ctx, self._specs, succeeded, free)
+        outcomes = flows.drive_together(plan.flows, self._client._runner.run)
+        for make_flow, outcome in zip(plan.settling, outcomes[plan.takes :], strict=True):
             self._after_settle(make_flow, outcome)
         for job, _ in succeeded:
             self._jobs.remove(job)
-        if not take:
+        if not plan.takes:
             return rt.idle_wait(self._client._session, None, self._jobs.next_deadline(), time.monotonic())
-        taken = outcomes[0]
-        if isinstance(taken, WorkerLostError):
-            return 0.0
-        if isinstance(taken, RedisUnavailableError | RedisCommandError):
-            log.warning("worker %s: could not take work, will retry: %s", self._client.worker_id, taken)
-            return ERROR_PAUSE
-        if isinstance(taken, BaseException):
-            raise taken
+        taken = rt.taken_or_wait(self._client.worker_id, outcomes[0])
+        if isinstance(taken, float):
+            return taken
         for undecodable in taken.undecodable:
             self._settle(functools.partial(rt.dead_letter_undecodable, self._ctx, undecodable))
         for job in taken.jobs:
@@ -252,12 +246,9 @@ class Worker(rt.WorkerFace, Generic[T]):
             self._jobs.remove(job)
 
     def _after_settle(self, make_flow: Callable[[], flows.Flow[None]], outcome: object) -> None:
-        if isinstance(outcome, RedisUnavailableError | RedisCommandError):
-            log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, outcome)
+        if rt.outcome_failed(self._client.worker_id, outcome):
             with self._retries_lock:
                 self._retries.append(make_flow)
-        elif isinstance(outcome, BaseException):
-            log.error("worker %s: could not record an outcome", self._client.worker_id, exc_info=outcome)
 
     def _settle(self, make_flow: Callable[[], flows.Flow[None]]) -> None:
         """Run an outcome flow; if Redis cannot take it now, keep it to retry from the loop."""
