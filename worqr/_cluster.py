@@ -213,6 +213,20 @@ class _Learned:
     def due(self) -> bool:
         return time.monotonic() - self.refreshed_at >= _MIN_REFRESH_INTERVAL
 
+    def route(self, cluster: Any, slot: int | None) -> str:
+        """The name of the node that serves ``slot`` in ``cluster`` (redis-py's slot map, or
+        a MOVED learned since it was loaded); None: a keyless call, to the default node."""
+        if slot is None:
+            return str(cluster.get_default_node().name)
+        moved = self.moved.get(slot)
+        if moved is not None:
+            return moved
+        try:
+            return str(cluster.nodes_manager.get_node_from_slot(slot).name)
+        except (SlotNotCoveredError, KeyError, IndexError) as exc:
+            self.stale = True
+            raise RetryableFailure from exc
+
     def reset(self) -> None:
         self.moved.clear()
         self.stale = False
@@ -270,17 +284,7 @@ class SyncTopology:
 
     def route(self, slot: int | None) -> str:
         """The name of the node that serves ``slot`` (None: a keyless call)."""
-        cluster = self.cluster()
-        if slot is None:
-            return str(cluster.get_default_node().name)
-        moved = self._learned.moved.get(slot)
-        if moved is not None:
-            return moved
-        try:
-            return str(cluster.nodes_manager.get_node_from_slot(slot).name)
-        except (SlotNotCoveredError, KeyError, IndexError) as exc:
-            self._learned.stale = True
-            raise RetryableFailure from exc
+        return self._learned.route(self.cluster(), slot)
 
     def learn(self, redirect: ResponseError, node: str) -> None:
         """Take in a redirect that ``node`` answered."""
@@ -388,17 +392,7 @@ class AsyncTopology:
 
     def route(self, slot: int | None) -> str:
         """As `SyncTopology.route`; call `cluster` first."""
-        cluster = self._cluster
-        if slot is None:
-            return str(cluster.get_default_node().name)
-        moved = self._learned.moved.get(slot)
-        if moved is not None:
-            return moved
-        try:
-            return str(cluster.nodes_manager.get_node_from_slot(slot).name)
-        except (SlotNotCoveredError, KeyError, IndexError) as exc:
-            self._learned.stale = True
-            raise RetryableFailure from exc
+        return self._learned.route(self._cluster, slot)
 
     def learn(self, redirect: ResponseError, node: str) -> None:
         self._learned.note(redirect, _host_of(node))
