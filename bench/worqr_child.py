@@ -41,20 +41,13 @@ def run_cluster_worker(url: str, queues: list[str], shared: Shared) -> None:
     def noop(_process: Process[str]) -> None:
         count(counter)
 
-    with Worqr(redis=url, prefix=CLUSTER_PREFIX) as wq:
-        worker = wq.worker(queues, noop)
-        shared.ready.release()
-        shared.go.wait()
-        if shared.stop.is_set():
-            return
-        stop_on_signal(shared, worker.request_stop)
-        worker.run()
+    _serve(url, CLUSTER_PREFIX, queues, {}, shared, handler=noop)
 
 
-def _serve(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared, *, handler: Any) -> None:
+def _serve(url: str, prefix: str, queues: str | list[str], options: dict[str, Any], shared: Shared, *, handler: Any) -> None:
     with Worqr(redis=url, prefix=prefix) as wq:
-        wq.count_queue(queue)  # connect before the start line
-        worker = wq.worker(queue, handler, **options)
+        wq.count_queue(queues if isinstance(queues, str) else queues[0])  # connect before the start line
+        worker = wq.worker(queues, handler, **options)
         shared.ready.release()
         shared.go.wait()
         if shared.stop.is_set():
