@@ -463,6 +463,29 @@ def _learn(topology: SyncTopology | AsyncTopology, redirects: list[tuple[str, li
             topology.learn(redirect, node)
 
 
+def _take_in(
+    topology: SyncTopology | AsyncTopology,
+    batch: _Batch,
+    groups: list[tuple[str, bool, list[int]]],
+    outcomes: Sequence[list[Any] | BaseException],
+) -> list[tuple[str, list[ResponseError]]]:
+    """Record each node group's replies in ``batch`` and learn its redirects; then raise the
+    first group's failure, if any. Returns the redirects, by node."""
+    failure: BaseException | None = None
+    redirects: list[tuple[str, list[ResponseError]]] = []
+    for (node, _, indices), outcome in zip(groups, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failure = failure or outcome
+            continue
+        found = batch.record(node, indices, outcome)
+        if found:
+            redirects.append((node, found))
+    _learn(topology, redirects)
+    if failure is not None:
+        raise failure
+    return redirects
+
+
 def _pause_if_asked(redirects: list[tuple[str, list[ResponseError]]]) -> None:
     """Raise RetryableFailure (back off, reload the slot map) when a redirect calls for a
     pause (TRYAGAIN, CLUSTERDOWN), not just another node."""
@@ -523,20 +546,13 @@ class SyncClusterRunner:
     def _send_each(self, batch: _Batch, groups: list[tuple[str, bool, list[int]]]) -> bool:
         """Send every group even if one fails (the calls may run twice, in any order), so an
         unreachable node holds back only its own calls."""
-        failure: Exception | None = None
-        redirects: list[tuple[str, list[ResponseError]]] = []
+        outcomes: list[list[Any] | BaseException] = []
         for node, asking, indices in groups:
             try:
-                replies = self.topology.runner(node).replies([batch.calls[i] for i in indices], asking=asking)
+                outcomes.append(self.topology.runner(node).replies([batch.calls[i] for i in indices], asking=asking))
             except (RetryableFailure, errors.RedisUnavailableError) as exc:
-                failure = failure or exc
-                continue
-            found = batch.record(node, indices, replies)
-            if found:
-                redirects.append((node, found))
-        _learn(self.topology, redirects)
-        if failure is not None:
-            raise failure
+                outcomes.append(exc)
+        redirects = _take_in(self.topology, batch, groups, outcomes)
         _pause_if_asked(redirects)
         return bool(redirects)
 
@@ -599,17 +615,6 @@ class AsyncClusterRunner:
             *(self.topology.runner(node).replies([batch.calls[i] for i in indices], asking=asking) for node, asking, indices in groups),
             return_exceptions=True,
         )
-        failure: BaseException | None = None
-        redirects: list[tuple[str, list[ResponseError]]] = []
-        for (node, _, indices), outcome in zip(groups, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                failure = failure or outcome
-                continue
-            found = batch.record(node, indices, outcome)
-            if found:
-                redirects.append((node, found))
-        _learn(self.topology, redirects)
-        if failure is not None:
-            raise failure
+        redirects = _take_in(self.topology, batch, groups, outcomes)
         _pause_if_asked(redirects)
         return bool(redirects)
