@@ -717,7 +717,7 @@ def test_due_tasks_a_dequeue_cannot_take_wake_another_idle_worker_not_the_caller
         client.start_worker()
         client.start_work("jobs")
         assert client.dequeue("jobs") is None  # idle: first, then second
-        pubsub = raw.pubsub()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        pubsub = raw.pubsub()
         pubsub.subscribe(QueueKeys(wq.prefix, "jobs").wake_channel(client.worker_id))
         assert pubsub.get_message(timeout=5) is not None  # the subscription is live
         listeners.append(pubsub)

@@ -307,7 +307,7 @@ class AsyncShardedPubSub:
         nodes, self._nodes = list(self._nodes.values()), {}
         for pubsub in nodes:
             with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
 
 class SyncClusterPubSubs:

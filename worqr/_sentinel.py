@@ -106,7 +106,7 @@ def sync_pool(url: str, options: dict[str, Any]) -> redis.sentinel.SentinelConne
     """A pool on the primary named by ``url``; ``options`` are worqr's client settings."""
     parsed = parse(url)
     no_retry = Retry(NoBackoff(), 0)
-    manager = redis.sentinel.Sentinel(parsed.sentinels, sentinel_kwargs={**parsed.sentinel, "retry": no_retry})  # type: ignore[no-untyped-call]
+    manager = redis.sentinel.Sentinel(parsed.sentinels, sentinel_kwargs={**parsed.sentinel, "retry": no_retry})
     return _OwnedSentinelPool(parsed.service_name, manager, retry=no_retry, **{**options, **parsed.connection})  # type: ignore[no-untyped-call]
 
 
@@ -116,5 +116,5 @@ def async_pool(url: str, options: dict[str, Any]) -> redis.asyncio.sentinel.Sent
 
     parsed = parse(url)
     no_retry = AsyncRetry(NoBackoff(), 0)
-    manager = redis.asyncio.sentinel.Sentinel(parsed.sentinels, sentinel_kwargs={**parsed.sentinel, "retry": no_retry})  # type: ignore[no-untyped-call]
+    manager = redis.asyncio.sentinel.Sentinel(parsed.sentinels, sentinel_kwargs={**parsed.sentinel, "retry": no_retry})
     return _OwnedAsyncSentinelPool(parsed.service_name, manager, retry=no_retry, **{**options, **parsed.connection})  # type: ignore[no-untyped-call]

@@ -82,8 +82,8 @@ def test_a_sentinel_url_and_a_master_for_client_reach_the_primary(setup: LocalSe
     primary = _raw(setup.primary.port)
     with Worqr(redis=setup.url, prefix=_prefix()) as client:
         _round_trip(client, primary)
-    sentinel = redis.sentinel.Sentinel(setup.sentinel_addresses, socket_timeout=2)  # type: ignore[no-untyped-call]
-    master: redis.Redis = sentinel.master_for(setup.service, socket_timeout=5)  # type: ignore[no-untyped-call]
+    sentinel = redis.sentinel.Sentinel(setup.sentinel_addresses, socket_timeout=2)
+    master: redis.Redis = sentinel.master_for(setup.service, socket_timeout=5)
     try:
         with Worqr(redis=master, prefix=_prefix()) as client:
             _round_trip(client, primary)
@@ -115,7 +115,7 @@ async def test_the_async_client_reaches_the_primary_through_sentinel(setup: Loca
     primary = _raw(setup.primary.port)
     async with AsyncWorqr(redis=setup.url, prefix=_prefix()) as client:
         await _async_round_trip(client, primary)
-    sentinel = redis.asyncio.sentinel.Sentinel(setup.sentinel_addresses, socket_timeout=2)  # type: ignore[no-untyped-call]
+    sentinel = redis.asyncio.sentinel.Sentinel(setup.sentinel_addresses, socket_timeout=2)
     master = sentinel.master_for(setup.service, socket_timeout=5)
     try:
         async with AsyncWorqr(redis=master, prefix=_prefix()) as client:

@@ -15,11 +15,11 @@ from worqr.testing import LocalSentinel
 
 
 def sentinel_for(setup: LocalSentinel) -> Sentinel:
-    return Sentinel(setup.sentinel_addresses, socket_timeout=2, sentinel_kwargs={"decode_responses": True})  # type: ignore[no-untyped-call]
+    return Sentinel(setup.sentinel_addresses, socket_timeout=2, sentinel_kwargs={"decode_responses": True})
 
 
 def master_for(sentinel: Sentinel, service: str) -> redis.Redis:
-    client: redis.Redis = sentinel.master_for(service, decode_responses=True)  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(service, decode_responses=True)
     return client
 
 
@@ -63,7 +63,7 @@ def test_kill_primary_promotes_the_replica_and_master_for_reaches_it(
         assert setup.primary is replica
         assert setup.replicas == []
         assert setup.primary_address() == address != ("127.0.0.1", old_port)
-        assert sentinel.discover_master("worqr") == address  # type: ignore[no-untyped-call]
+        assert sentinel.discover_master("worqr") == address
         after = master_for(sentinel, "worqr")
         try:
             assert after.info("server")["tcp_port"] == replica.port
