@@ -44,7 +44,9 @@ def _server_cpu(cluster: LocalCluster) -> dict[int, float]:
     return used
 
 
-def measure(primaries: int, *, tasks: int, queues: int, processes: int) -> tuple[float, list[float], dict[int, int], str]:
+def measure(
+    primaries: int, *, tasks: int, queues: int, processes: int
+) -> tuple[float, list[float], dict[int, int], str]:
     """(tasks/s, server µs per task on each primary, queues per primary, server version)."""
     names = [f"q{i}" for i in range(queues)]
     with LocalCluster(primaries=primaries, replicas=0) as cluster:
@@ -60,7 +62,9 @@ def measure(primaries: int, *, tasks: int, queues: int, processes: int) -> tuple
         shared = Shared.make()
         cpu_before = _server_cpu(cluster)
         with contextlib.ExitStack() as stack:
-            groups = [stack.enter_context(started(run_cluster_worker, (cluster.url, a), 1, shared)) for a in assignments]
+            groups = [
+                stack.enter_context(started(run_cluster_worker, (cluster.url, a), 1, shared)) for a in assignments
+            ]
             start = time.monotonic()
             groups[0].go()  # one start line: the children share ``shared``
             done = groups[0].wait_count(tasks, start + 120.0)
@@ -94,14 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(n) for n in args.primaries.split(",")]
     rows = []
     for size in sizes:
-        print(f"[bench] cluster of {size} primaries: {args.tasks} tasks on {args.queues} queues", file=sys.stderr, flush=True)
+        print(
+            f"[bench] cluster of {size} primaries: {args.tasks} tasks on {args.queues} queues",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append((size, *measure(size, tasks=args.tasks, queues=args.queues, processes=args.processes)))
     base = rows[0][1]
     print("## worqr on Redis Cluster: drain throughput by number of primaries\n")
     print(f"- {rows[0][4]}; {os.cpu_count()} {TIMES} {machine.cpu_model()}; load average {machine.load_average()}")
     print(f"- Run: `python -m bench.scaling --tasks {args.tasks} --queues {args.queues} --processes {args.processes}`; "
           f"{args.processes} worker processes, runtime defaults, no replicas.\n")  # fmt: skip
-    print(f"| Primaries | Queues per primary | Drain (tasks/s) | {TIMES} 1 primary | Server CPU per task on each primary (µs) |")
+    print(
+        f"| Primaries | Queues per primary | Drain (tasks/s) | {TIMES} 1 primary | Server CPU per task on each primary (µs) |"
+    )
     print("|---:|---|---:|---:|---|")
     for size, rate, micros, per_primary, _ in rows:
         spread = " / ".join(str(n) for _, n in sorted(per_primary.items()))

@@ -44,7 +44,9 @@ def run_cluster_worker(url: str, queues: list[str], shared: Shared) -> None:
     _serve(url, CLUSTER_PREFIX, queues, {}, shared, handler=noop)
 
 
-def _serve(url: str, prefix: str, queues: str | list[str], options: dict[str, Any], shared: Shared, *, handler: Any) -> None:
+def _serve(
+    url: str, prefix: str, queues: str | list[str], options: dict[str, Any], shared: Shared, *, handler: Any
+) -> None:
     with Worqr(redis=url, prefix=prefix) as wq:
         wq.count_queue(queues if isinstance(queues, str) else queues[0])  # connect before the start line
         worker = wq.worker(queues, handler, **options)

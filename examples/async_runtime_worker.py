@@ -89,7 +89,9 @@ async def main() -> None:
     print(f"stats: {stats}; at most {running.peak} handlers ran at once")
     ok = all_done.is_set() and stats.processed == TASKS and running.peak <= CONCURRENCY
     outcome = "all results in done events" if ok else "FAILED"
-    print(f"async_runtime_worker: processed {stats.processed} of {TASKS} invoices, charged {total} cents, {left} left; {outcome}")
+    print(
+        f"async_runtime_worker: processed {stats.processed} of {TASKS} invoices, charged {total} cents, {left} left; {outcome}"
+    )
 
 
 if __name__ == "__main__":

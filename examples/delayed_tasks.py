@@ -60,7 +60,10 @@ def main() -> int:
         print(f"{task!r} ran {ran[task] - start:.2f} s after the enqueues (due at +{due[task] - start:.1f} s)")
     early = [task for task in order if ran[task] < due[task] - ROUNDING]
     ok = finished and order == ["now", f"in {DELAY} s", f"at +{AT} s"] and not early
-    print("delayed_tasks: " + (f"ran {', then '.join(map(repr, order))}; none before its due time" if ok else f"FAILED (early: {early})"))
+    print(
+        "delayed_tasks: "
+        + (f"ran {', then '.join(map(repr, order))}; none before its due time" if ok else f"FAILED (early: {early})")
+    )
     return 0 if ok else 1
 
 

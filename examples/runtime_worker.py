@@ -91,7 +91,9 @@ def main() -> None:
     print(f"stats: {stats}; at most {running.peak} handlers ran at once")
     ok = finished and stats.processed == TASKS and running.peak <= CONCURRENCY
     outcome = "all results in done events" if ok else "FAILED"
-    print(f"runtime_worker: processed {stats.processed} of {TASKS} resizes with concurrency {CONCURRENCY}, {left} left; {outcome}")
+    print(
+        f"runtime_worker: processed {stats.processed} of {TASKS} resizes with concurrency {CONCURRENCY}, {left} left; {outcome}"
+    )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ def aof_files(data_dir: Path) -> list[Path]:
     folder = data_dir / "appendonlydir"
     manifests = list(folder.glob("*.manifest"))
     if len(manifests) != 1:
-        msg = f"expected one AOF manifest in {folder}, found {len(manifests)}: was the server run with --appendonly yes?"
+        msg = (
+            f"expected one AOF manifest in {folder}, found {len(manifests)}: was the server run with --appendonly yes?"
+        )
         raise JournalError(msg)
     bases, increments = [], []
     for line in manifests[0].read_bytes().splitlines():
@@ -84,7 +86,7 @@ def commands(data: bytes) -> Iterator[list[bytes]]:
             pos = data.index(b"\n", pos) + 1
             continue
         if data[pos] != ord("*"):
-            msg = f"unexpected byte {data[pos:pos + 1]!r} at offset {pos} of the AOF"
+            msg = f"unexpected byte {data[pos : pos + 1]!r} at offset {pos} of the AOF"
             raise JournalError(msg)
         try:
             line_end = data.index(b"\r\n", pos)

@@ -126,7 +126,9 @@ class Soak:
         args += ["--worker-timeout", str(s.worker_timeout), "--heartbeat-interval", str(s.heartbeat_interval)]
         args += ["--cleanup-interval", str(s.cleanup_interval), "--work-ms", str(s.work_ms)]
         with (self.ledgers / f"{worker_id}.stderr").open("wb") as stderr:
-            process = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)  # noqa: S603 (our own module)
+            process = subprocess.Popen(  # noqa: S603 (our own module)
+                args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+            )
         self.all_processes.append(process)
         return Slot(index, generation, worker_id, process)
 

@@ -66,7 +66,10 @@ class Settings:
             ("kills / pauses / restarts per minute", f"{self.rates.kill} / {self.rates.pause} / {self.rates.restart}"),
             ("share of pauses made mid-task", self.rates.mid_task_share),
             ("server down on a restart, s", f"up to {self.rates.max_downtime}, uniform"),
-            ("worker_timeout / heartbeat_interval / cleanup_interval, s", f"{self.worker_timeout} / {self.heartbeat_interval} / {self.cleanup_interval}"),
+            (
+                "worker_timeout / heartbeat_interval / cleanup_interval, s",
+                f"{self.worker_timeout} / {self.heartbeat_interval} / {self.cleanup_interval}",
+            ),
             ("pause length (at least, and until reaped), s", self.pause_seconds),
             ("work per task, ms", self.work_ms),
             ("server", server),
@@ -77,27 +80,62 @@ class Settings:
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     d = Settings()
-    parser = argparse.ArgumentParser(prog="python -m soak.run", description="Run the chaos soak: worker processes drain a queue through kills, pauses and Redis restarts.")
+    parser = argparse.ArgumentParser(
+        prog="python -m soak.run",
+        description="Run the chaos soak: worker processes drain a queue through kills, pauses and Redis restarts.",
+    )
     parser.add_argument("--tasks", type=int, default=d.tasks, help="tasks to enqueue (default %(default)s)")
     parser.add_argument("--workers", type=int, default=d.workers, help="worker processes (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the chaos schedule (default %(default)s)")
     until = parser.add_mutually_exclusive_group()
     until.add_argument("--seconds", type=float, default=None, help="chaos for this long, then drain without it")
     until.add_argument("--until-drained", action="store_true", help="chaos until every task is finished (the default)")
-    parser.add_argument("--kill-rate", type=float, default=d.rates.kill, help="SIGKILLs per minute (default %(default)s)")
-    parser.add_argument("--pause-rate", type=float, default=d.rates.pause, help="SIGSTOP pauses per minute (default %(default)s)")
-    parser.add_argument("--restart-rate", type=float, default=d.rates.restart, help="Redis restarts per minute (default %(default)s)")
-    parser.add_argument("--max-downtime", type=float, default=d.rates.max_downtime, help="longest time the server stays down on a restart, s (default %(default)s)")
-    parser.add_argument("--mid-task-share", type=float, default=d.rates.mid_task_share, help="share of pauses that freeze a worker holding a task (default %(default)s)")
+    parser.add_argument(
+        "--kill-rate", type=float, default=d.rates.kill, help="SIGKILLs per minute (default %(default)s)"
+    )
+    parser.add_argument(
+        "--pause-rate", type=float, default=d.rates.pause, help="SIGSTOP pauses per minute (default %(default)s)"
+    )
+    parser.add_argument(
+        "--restart-rate", type=float, default=d.rates.restart, help="Redis restarts per minute (default %(default)s)"
+    )
+    parser.add_argument(
+        "--max-downtime",
+        type=float,
+        default=d.rates.max_downtime,
+        help="longest time the server stays down on a restart, s (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mid-task-share",
+        type=float,
+        default=d.rates.mid_task_share,
+        help="share of pauses that freeze a worker holding a task (default %(default)s)",
+    )
     parser.add_argument("--worker-timeout", type=float, default=d.worker_timeout)
     parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
     parser.add_argument("--cleanup-interval", type=float, default=d.cleanup_interval)
-    parser.add_argument("--pause-seconds", type=float, default=d.pause_seconds, help="shortest pause; it lasts until the worker was reaped")
+    parser.add_argument(
+        "--pause-seconds",
+        type=float,
+        default=d.pause_seconds,
+        help="shortest pause; it lasts until the worker was reaped",
+    )
     parser.add_argument("--work-ms", type=float, default=d.work_ms, help="time each task takes (default %(default)s)")
     parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout, help="seconds to drain after the chaos")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the ledgers, the workers' stderr, chaos.log and the AOF here (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the ledgers, the workers' stderr, chaos.log and the AOF here (default: a temporary folder)",
+    )
     a = parser.parse_args(argv)
-    rates = Rates(kill=a.kill_rate, pause=a.pause_rate, restart=a.restart_rate, mid_task_share=a.mid_task_share, max_downtime=a.max_downtime)
+    rates = Rates(
+        kill=a.kill_rate,
+        pause=a.pause_rate,
+        restart=a.restart_rate,
+        mid_task_share=a.mid_task_share,
+        max_downtime=a.max_downtime,
+    )
     settings = replace(
         d,
         tasks=a.tasks,

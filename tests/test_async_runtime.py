@@ -718,7 +718,11 @@ async def test_async_a_task_whose_attempts_were_used_by_dying_workers_is_dead_le
 
 
 async def test_async_a_clobbered_queue_key_does_not_stop_the_worker_serving_its_other_queue(
-    wq: AsyncWorqr, client: AsyncWorqr, raw: redis.Redis, caplog: pytest.LogCaptureFixture, stopping: list[AsyncWorker[Any]]
+    wq: AsyncWorqr,
+    client: AsyncWorqr,
+    raw: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+    stopping: list[AsyncWorker[Any]],
 ) -> None:
     caplog.set_level(logging.WARNING, logger="worqr")
     seen: list[str] = []
@@ -742,7 +746,11 @@ async def test_async_a_clobbered_queue_key_does_not_stop_the_worker_serving_its_
 
 
 async def test_async_log_records_about_a_process_carry_its_ids_and_never_a_large_payload(
-    wq: AsyncWorqr, client: AsyncWorqr, raw: redis.Redis, caplog: pytest.LogCaptureFixture, stopping: list[AsyncWorker[Any]]
+    wq: AsyncWorqr,
+    client: AsyncWorqr,
+    raw: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+    stopping: list[AsyncWorker[Any]],
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="worqr")
     big = "x" * 5000
@@ -751,7 +759,9 @@ async def test_async_log_records_about_a_process_carry_its_ids_and_never_a_large
         if process.task["n"] < 2:
             raise PaymentDeclinedError("declined")
 
-    worker = await started(client.worker(client.queue("jobs", JsonCodec()), handle, max_attempts=2, backoff=QUICK), stopping)
+    worker = await started(
+        client.worker(client.queue("jobs", JsonCodec()), handle, max_attempts=2, backoff=QUICK), stopping
+    )
     await wq.queue("jobs", JsonCodec()).enqueue_many([{"n": 1, "blob": big}, {"n": 2, "blob": big}])
     raw.rpush(QueueKeys(client.prefix, "jobs").pending, "not json " + big)
     await eventually(lambda: worker.stats.processed == 1 and worker.stats.dead_lettered == 2)
@@ -828,4 +838,3 @@ async def test_async_a_second_worker_on_the_same_client_is_refused(
     await first.stop()
     async with second:
         assert await client.get_working_queues() == ["other"]
-

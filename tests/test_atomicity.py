@@ -12,7 +12,23 @@ import redis
 from worqr import Worqr
 
 #: Commands a client may send outside a script: reads, pub/sub, and connection setup.
-READS = {"LLEN", "LINDEX", "LRANGE", "SMEMBERS", "HGETALL", "HLEN", "ZCARD", "INFO", "PING", "ECHO", "HELLO", "CLIENT", "SUBSCRIBE", "UNSUBSCRIBE", "SELECT"}
+READS = {
+    "LLEN",
+    "LINDEX",
+    "LRANGE",
+    "SMEMBERS",
+    "HGETALL",
+    "HLEN",
+    "ZCARD",
+    "INFO",
+    "PING",
+    "ECHO",
+    "HELLO",
+    "CLIENT",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "SELECT",
+}
 
 
 def test_every_state_change_is_one_script(make_worqr: Callable[..., Worqr], redis_url: str) -> None:

@@ -46,12 +46,24 @@ def _is_figure(cell: str) -> bool:
 
 def test_the_quick_benchmark_prints_every_row_of_its_table() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "bench.run", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     out = done.stdout
-    for line in ("- Server: ", "- CPUs: ", "- Python: ", "- redis-py: ", "- Load average", "- Run: `python -m bench.run --quick`"):
+    for line in (
+        "- Server: ",
+        "- CPUs: ",
+        "- Python: ",
+        "- redis-py: ",
+        "- Load average",
+        "- Run: `python -m bench.run --quick`",
+    ):
         assert line in out, out
     assert "- all peers: not measured in this run" in out, out
 

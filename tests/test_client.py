@@ -384,7 +384,9 @@ def test_one_enqueue_is_one_script_call_once_the_queue_is_listed(wq: Worqr, raw:
     assert wq.get_queues() == ["jobs"]
 
 
-def test_a_queue_unlisted_behind_worqrs_back_is_listed_again_once_its_marker_expires(wq: Worqr, raw: redis.Redis) -> None:
+def test_a_queue_unlisted_behind_worqrs_back_is_listed_again_once_its_marker_expires(
+    wq: Worqr, raw: redis.Redis
+) -> None:
     """The enqueue's registry marker expires (LISTED_TTL), so the registry heals from a crash
     between an enqueue and its listing, or from any other loss of the entry."""
     keys = QueueKeys(wq.prefix, "jobs")

@@ -119,9 +119,7 @@ def test_promotion_announces_the_due_tasks_this_dequeue_did_not_take(wq: Worqr, 
     assert [e for e in events if e.type == "work"] == [Event("work", "jobs", "2")]
 
 
-def test_racing_workers_promote_and_take_each_due_task_once(
-    wq: Worqr, make_worqr: MakeWorqr, raw: redis.Redis
-) -> None:
+def test_racing_workers_promote_and_take_each_due_task_once(wq: Worqr, make_worqr: MakeWorqr, raw: redis.Redis) -> None:
     start = server_now(raw)
     crowd = [f"c{i}" for i in range(1050)]  # due at one instant: a dequeue promotes at most 1000
     wq.enqueue("jobs", crowd, at=start + timedelta(seconds=0.2))

@@ -113,7 +113,10 @@ def test_replicated_means_the_default_durability_and_aof_may_need_no_replica() -
 
 def test_a_wait_longer_than_the_clients_socket_timeout_is_refused() -> None:
     client = redis.Redis(port=1, socket_timeout=1.0)
-    with pytest.raises(InvalidArgumentError, match=r"timeout \(1 s\) must be shorter than the socket_timeout of the Redis client \(1 s\)"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"timeout \(1 s\) must be shorter than the socket_timeout of the Redis client \(1 s\)",
+    ):
         Worqr(redis=client, durability="replicated")
     Worqr(redis=client, durability=Durability(timeout=0.5)).close()
 
@@ -121,7 +124,9 @@ def test_a_wait_longer_than_the_clients_socket_timeout_is_refused() -> None:
 # With a replica ------------------------------------------------------------------------------
 
 
-def test_durable_enqueue_and_finish_are_on_the_replica_when_they_return(pair: tuple[RedisServer, RedisServer], prefix: str) -> None:
+def test_durable_enqueue_and_finish_are_on_the_replica_when_they_return(
+    pair: tuple[RedisServer, RedisServer], prefix: str
+) -> None:
     primary, replica = pair
     keys = QueueKeys(prefix, "q")
     with Worqr(redis=primary.url, prefix=prefix, durability="replicated") as client, _raw(replica) as on_replica:
@@ -165,7 +170,9 @@ def _waits_per_operation(client: Worqr, primary: RedisServer, queue: str) -> dic
     return counts
 
 
-def test_exactly_the_acknowledged_state_changes_wait_for_replicas(pair: tuple[RedisServer, RedisServer], prefix: str) -> None:
+def test_exactly_the_acknowledged_state_changes_wait_for_replicas(
+    pair: tuple[RedisServer, RedisServer], prefix: str
+) -> None:
     """enqueue, schedule, finish, fail, stop, cancel, requeue and delete wait, once each, in
     the same round trip; dequeue, reads, heartbeats and registry calls do not."""
     primary, _ = pair
@@ -180,7 +187,9 @@ def test_exactly_the_acknowledged_state_changes_wait_for_replicas(pair: tuple[Re
         assert _waits_per_operation(plain, primary, "third") == dict.fromkeys(counts, 0)
 
 
-def test_a_paused_replica_makes_a_durable_write_raise_with_the_numbers(pair: tuple[RedisServer, RedisServer], prefix: str) -> None:
+def test_a_paused_replica_makes_a_durable_write_raise_with_the_numbers(
+    pair: tuple[RedisServer, RedisServer], prefix: str
+) -> None:
     primary, replica = pair
     keys = QueueKeys(prefix, "q")
     with Worqr(redis=primary.url, prefix=prefix, durability=QUICK) as client, _raw(primary) as on_primary:
@@ -211,7 +220,9 @@ def test_a_paused_replica_makes_a_durable_write_raise_with_the_numbers(pair: tup
     assert 0.15 < waited < 2.0
 
 
-def test_without_a_replica_or_with_too_few_a_durable_write_raises(redis_url: str, pair: tuple[RedisServer, RedisServer], prefix: str) -> None:
+def test_without_a_replica_or_with_too_few_a_durable_write_raises(
+    redis_url: str, pair: tuple[RedisServer, RedisServer], prefix: str
+) -> None:
     with Worqr(redis=redis_url, prefix=prefix, durability=QUICK) as alone:
         with pytest.raises(ReplicationTimeoutError, match="only 0 of 1 replica") as caught:
             alone.enqueue("q", "a")
@@ -279,7 +290,10 @@ def test_aof_durability_uses_waitaof_where_the_server_has_it_else_says_so(binary
     try:
         with Worqr(redis=primary.url, prefix=prefix, durability=Durability(aof=True, timeout=2.0)) as client:
             if not _has_waitaof(primary):
-                with pytest.raises(RedisCommandError, match=r"needs WAITAOF, which needs Redis 7\.2\+ or Valkey 8\+ with appendonly yes") as caught:
+                with pytest.raises(
+                    RedisCommandError,
+                    match=r"needs WAITAOF, which needs Redis 7\.2\+ or Valkey 8\+ with appendonly yes",
+                ) as caught:
                     client.enqueue("q", "a")
                 assert "nothing was written" in str(caught.value)
                 assert client.count_queue("q") == 0

@@ -56,7 +56,12 @@ def test_finish_publishes_done_with_worker_task_and_result(make_worqr: MakeWorqr
     assert process is not None
     worker.finish_process(process.id, {"answer": 42})
     message = json.loads(inbox.next("done").message)
-    assert message == {"worker_id": worker.worker_id, "process_id": process.id, "task": "payload", "result": {"answer": 42}}
+    assert message == {
+        "worker_id": worker.worker_id,
+        "process_id": process.id,
+        "task": "payload",
+        "result": {"answer": 42},
+    }
 
 
 def test_cancel_and_delete_are_published(make_worqr: MakeWorqr, inbox: Inbox) -> None:

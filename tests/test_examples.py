@@ -42,7 +42,15 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         ),
         ("delayed_tasks.py", "delayed_tasks: ran 'now', then 'in 0.5 s', then 'at +1.0 s'; none before its due time"),
     ],
-    ids=["producer", "worker_loop", "async_worker", "runtime_worker", "async_runtime_worker", "retries", "delayed_tasks"],
+    ids=[
+        "producer",
+        "worker_loop",
+        "async_worker",
+        "runtime_worker",
+        "async_runtime_worker",
+        "retries",
+        "delayed_tasks",
+    ],
 )
 def test_example(script: str, expected: str) -> None:
     out = run([str(EXAMPLES / script)], timeout=60).stdout

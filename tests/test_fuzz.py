@@ -148,7 +148,9 @@ def test_any_bytes_task_round_trips_exactly(pair: Pair, payload: bytes) -> None:
     carried = base64.b64decode(cancel.message) if cancel.task_encoding == "base64" else cancel.message.encode("utf-8")
     assert carried == payload
     done = json.loads(next(e for e in events if e.type == "done").message)
-    assert (base64.b64decode(done["task"]) if done.get("task_encoding") == "base64" else done["task"].encode()) == payload
+    assert (
+        base64.b64decode(done["task"]) if done.get("task_encoding") == "base64" else done["task"].encode()
+    ) == payload
     pair.producer.off(queue, events.append)
     pair.worker.stop_work(queue)
 
@@ -210,7 +212,9 @@ def test_any_text_is_a_prefix_and_worker_id_or_refused_at_construction(prefix: s
 
 
 @settings(max_examples=30, deadline=None)
-@given(prefix=st.text(any_char, min_size=1, max_size=12).filter(lambda p: valid_name(p, 256) and not {"{", "}"} & set(p)))
+@given(
+    prefix=st.text(any_char, min_size=1, max_size=12).filter(lambda p: valid_name(p, 256) and not {"{", "}"} & set(p))
+)
 def test_any_valid_prefix_works_against_a_server(redis_url: str, prefix: str) -> None:
     queue = f"fuzz-{uuid.uuid4().hex}"  # the prefix may be one another test uses: keep to a queue of our own
     with Worqr(redis=redis_url, prefix=prefix) as wq:

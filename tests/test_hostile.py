@@ -96,7 +96,18 @@ def test_a_bad_queue_name_is_refused_by_every_method_before_any_write(
 
 @pytest.mark.parametrize(
     "name",
-    ["{jobs}", "}{", "a:b:c", "100%", "%7B", "emoji 🦄 queue", "\U0001d518\U0001d52b\U0001d526 (non-BMP)", "ä" * 1024, "with space", "tab-less\u200bzero-width"],
+    [
+        "{jobs}",
+        "}{",
+        "a:b:c",
+        "100%",
+        "%7B",
+        "emoji 🦄 queue",
+        "\U0001d518\U0001d52b\U0001d526 (non-BMP)",
+        "ä" * 1024,
+        "with space",
+        "tab-less\u200bzero-width",
+    ],
 )
 def test_an_odd_but_valid_queue_name_works_end_to_end(make_worqr: MakeWorqr, name: str) -> None:
     producer, worker = make_worqr(), make_worqr()
@@ -315,7 +326,17 @@ def test_a_script_refusing_a_key_of_the_wrong_type_changes_nothing(world: World,
 
 
 #: Operations that are one script (or one script pipelined behind ``add_queue``).
-ONE_STEP = ("enqueue", "enqueue later", "dequeue", "finish", "stop", "fail", "cancel", "requeue dead letters", "purge dead letters")
+ONE_STEP = (
+    "enqueue",
+    "enqueue later",
+    "dequeue",
+    "finish",
+    "stop",
+    "fail",
+    "cancel",
+    "requeue dead letters",
+    "purge dead letters",
+)
 #: Operations made of several steps in two hash slots (see docs/keys-and-scripts.md): a step
 #: that fails leaves what the earlier steps did, which the design keeps harmless and resumable.
 STEPWISE = ("start_work", "stop_work", "cleanup", "fail_worker", "delete")
@@ -333,7 +354,11 @@ def operations(world: World) -> dict[str, Callable[[], object]]:
         "cancel": lambda: producer.cancel_tasks("jobs", "e"),
         "requeue dead letters": lambda: producer.requeue_dead_letters("jobs"),
         "purge dead letters": lambda: producer.purge_dead_letters("jobs"),
-        "reads": lambda: (producer.get_tasks("jobs"), producer.count_delayed("jobs"), producer.get_dead_letters("jobs")),
+        "reads": lambda: (
+            producer.get_tasks("jobs"),
+            producer.count_delayed("jobs"),
+            producer.get_dead_letters("jobs"),
+        ),
         "registry reads": lambda: (producer.get_queues(), producer.get_workers(), producer.get_matching_processes("a")),
         "start_work": lambda: worker.start_work("other"),
         "cleanup": producer.cleanup_workers,
@@ -414,7 +439,9 @@ def test_a_clobbered_queue_does_not_stop_a_runtime_worker(
         wait_until(lambda: done == ["first"])
         pending = QueueKeys(client.prefix, "jobs").pending
         raw.set(pending, "clobbered")
-        wait_until(lambda: any("could not take work" in r.getMessage() and pending in r.getMessage() for r in caplog.records))
+        wait_until(
+            lambda: any("could not take work" in r.getMessage() and pending in r.getMessage() for r in caplog.records)
+        )
         assert runtime.running
         raw.delete(pending)
         client.enqueue("jobs", "second")

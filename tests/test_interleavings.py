@@ -27,7 +27,12 @@ TASKS = {"q1": [f"a{i}" for i in range(6)], "q2": [f"b{i}" for i in range(4)]}
 def slow_client(url: str, prefix: str, worker_id: str) -> Worqr:
     """A client whose heartbeat and cleanup never tick by themselves while an example runs."""
     return Worqr(
-        redis=url, prefix=prefix, worker_id=worker_id, heartbeat_interval=10.0, worker_timeout=30.0, cleanup_interval=60.0
+        redis=url,
+        prefix=prefix,
+        worker_id=worker_id,
+        heartbeat_interval=10.0,
+        worker_timeout=30.0,
+        cleanup_interval=60.0,
     )
 
 
@@ -193,7 +198,9 @@ def test_no_task_is_lost_or_accepted_twice_under_any_interleaving(
     assert "<not held>" not in world.finished
     assert all(count == 1 for count in world.finished.values()), f"accepted twice: {world.finished}"
     for task in everything:
-        assert world.finished[task] + queued[task] == 1, f"{task}: finished {world.finished[task]}, queued {queued[task]}"
+        assert world.finished[task] + queued[task] == 1, (
+            f"{task}: finished {world.finished[task]}, queued {queued[task]}"
+        )
     for queue in QUEUES:
         assert not world.raw.exists(QueueKeys(world.victim.prefix, queue).processes("victim"))
     assert "victim" not in world.peer.get_workers()

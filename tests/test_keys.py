@@ -17,9 +17,7 @@ from worqr import _ops as ops
 from worqr._keys import QueueKeys, RegistryKeys, check_queue_name
 from worqr._ops import Call
 
-queue_names = st.text(
-    alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=40
-)
+queue_names = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=40)
 
 
 def all_calls(queue: str, worker: str) -> list[Call[Any]]:
@@ -60,7 +58,11 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
 
 
 def test_all_calls_covers_every_factory() -> None:
-    factories = {name for name, f in inspect.getmembers(ops, inspect.isfunction) if not name.startswith("_") and f.__module__ == ops.__name__}
+    factories = {
+        name
+        for name, f in inspect.getmembers(ops, inspect.isfunction)
+        if not name.startswith("_") and f.__module__ == ops.__name__
+    }
     covered = {name for name in factories if name in all_calls.__code__.co_names}
     assert covered == factories
 

@@ -525,7 +525,12 @@ async def test_async_fail_retries_then_dead_letters(make_async_worqr: MakeAsyncW
     failure = await worker.fail_process(second.id, ValueError("boom\nagain"), max_attempts=2)
     assert failure.attempts == 2 and failure.dead_letter_id is not None
     (letter,) = await worker.get_dead_letters("jobs")
-    assert (letter.task, letter.error_type, letter.error, letter.worker_id) == ("a", "ValueError", "boom\nagain", worker.worker_id)
+    assert (letter.task, letter.error_type, letter.error, letter.worker_id) == (
+        "a",
+        "ValueError",
+        "boom\nagain",
+        worker.worker_id,
+    )
     assert isinstance(letter.failed_at, datetime)
     assert await worker.count_dead_letters("jobs") == 1
     assert await worker.requeue_dead_letters("jobs", letter.id) == 1

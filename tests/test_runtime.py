@@ -37,7 +37,12 @@ MakeWorqr = Callable[..., Worqr]
 #: Client settings that keep the tests fast: quick heartbeats, frequent polling.
 #: Expiry is never waited for (loss tests delete the heartbeat key), so it may be generous:
 #: a loaded machine must not make a live worker look dead.
-FAST: dict[str, Any] = {"heartbeat_interval": 0.2, "worker_timeout": 1.0, "cleanup_interval": 60.0, "poll_interval": 0.2}
+FAST: dict[str, Any] = {
+    "heartbeat_interval": 0.2,
+    "worker_timeout": 1.0,
+    "cleanup_interval": 60.0,
+    "poll_interval": 0.2,
+}
 #: A retry delay that does not slow a test down.
 QUICK = Backoff(base=0.01, jitter=0)
 #: Longest a blocked test handler waits before giving up (a failing test ends, never hangs).
@@ -141,7 +146,9 @@ def stored_attempts(raw: redis.Redis, client: Worqr, task: str, queue: str = "jo
 # Handlers ----------------------------------------------------------------------------------
 
 
-def test_handlers_run_and_their_results_reach_done_events(wq: Worqr, client: Worqr, stopping: list[Worker[Any]]) -> None:
+def test_handlers_run_and_their_results_reach_done_events(
+    wq: Worqr, client: Worqr, stopping: list[Worker[Any]]
+) -> None:
     done = DoneEvents(wq)
     worker = started(client.worker("jobs", lambda p: {"upper": p.task.upper(), "attempt": p.attempt}), stopping)
     wq.enqueue("jobs", ["a", "b", "c"])
@@ -224,7 +231,9 @@ def test_a_task_that_arrived_without_a_work_event_is_picked_up_by_polling(
     settled(worker, processed=1)
 
 
-def test_an_idle_worker_does_not_busy_loop(make_worqr: MakeWorqr, raw: redis.Redis, stopping: list[Worker[Any]]) -> None:
+def test_an_idle_worker_does_not_busy_loop(
+    make_worqr: MakeWorqr, raw: redis.Redis, stopping: list[Worker[Any]]
+) -> None:
     poll, beat = 0.2, 0.5
     client = make_worqr(heartbeat_interval=beat, worker_timeout=2.0, cleanup_interval=60.0, poll_interval=poll)
     started(client.worker(["jobs", "other"], lambda _p: None), stopping)
@@ -843,9 +852,7 @@ def keys_of(raw: redis.Redis, client: Worqr) -> list[bytes]:
     return sorted(cast("list[bytes]", list(raw.scan_iter(match=f"*{client.prefix}*"))))
 
 
-def test_a_second_worker_on_the_same_client_is_refused(
-    wq: Worqr, client: Worqr, stopping: list[Worker[Any]]
-) -> None:
+def test_a_second_worker_on_the_same_client_is_refused(wq: Worqr, client: Worqr, stopping: list[Worker[Any]]) -> None:
     first = started(client.worker("jobs", handler), stopping)
     second = client.worker("other", handler)
     with pytest.raises(WorqrError, match="already runs a Worker"):

@@ -189,9 +189,10 @@ def test_a_producer_and_workers_work_with_exactly_the_documented_acls(users: Use
 async def test_the_async_client_works_with_exactly_the_documented_acls(users: Users) -> None:
     producer_url, worker_url = users.role("aproducer", "producer"), users.role("aworker", "worker")
     events: list[Event] = []
-    async with AsyncWorqr(redis=producer_url, prefix=users.prefix) as producer, AsyncWorqr(
-        redis=worker_url, prefix=users.prefix
-    ) as worker:
+    async with (
+        AsyncWorqr(redis=producer_url, prefix=users.prefix) as producer,
+        AsyncWorqr(redis=worker_url, prefix=users.prefix) as worker,
+    ):
         await producer.on("jobs", events.append)
         await producer.enqueue("jobs", ["a", "b"], unique=True)
         await worker.start_worker()
@@ -213,7 +214,10 @@ async def test_the_async_client_works_with_exactly_the_documented_acls(users: Us
 
 def test_the_producer_acl_refuses_worker_operations_before_writing_anything(users: Users) -> None:
     worker_url, producer_url = users.role("worker", "worker"), users.role("producer", "producer")
-    with Worqr(redis=worker_url, prefix=users.prefix) as worker, Worqr(redis=producer_url, prefix=users.prefix) as producer:
+    with (
+        Worqr(redis=worker_url, prefix=users.prefix) as worker,
+        Worqr(redis=producer_url, prefix=users.prefix) as producer,
+    ):
         producer.enqueue("jobs", ["a", "b"])
         worker.start_worker()
         worker.start_work("jobs")
@@ -395,7 +399,9 @@ class Trap:
         return pathlib.Path.touch, (self.marker,)
 
 
-def test_a_pickle_payload_is_stored_and_returned_as_bytes_and_never_run(make_worqr: Callable[..., Worqr], tmp_path: Path) -> None:
+def test_a_pickle_payload_is_stored_and_returned_as_bytes_and_never_run(
+    make_worqr: Callable[..., Worqr], tmp_path: Path
+) -> None:
     marker = tmp_path / "unpickled"
     payload = pickle.dumps(Trap(marker))
     producer, worker = make_worqr(), make_worqr()
@@ -451,7 +457,11 @@ def test_logs_never_show_the_password_or_a_payload(caplog: pytest.LogCaptureFixt
         def broken_callback(event: Event) -> None:
             raise RuntimeError("callback failed")
 
-        with Worqr(**settings) as producer, Worqr(**settings) as worker, Worqr(**settings, worker_timeout=0.5) as victim:
+        with (
+            Worqr(**settings) as producer,
+            Worqr(**settings) as worker,
+            Worqr(**settings, worker_timeout=0.5) as victim,
+        ):
             producer.on("jobs", broken_callback)
             producer.enqueue("jobs", [f"task {marker} {i}" for i in range(4)], unique=True)
             for client in (worker, victim):
@@ -469,7 +479,10 @@ def test_logs_never_show_the_password_or_a_payload(caplog: pytest.LogCaptureFixt
             wait_until(lambda: producer.count_queue("jobs") >= 1)
             worker.finish_process(worker.dequeue("jobs").id)  # type: ignore[union-attr]
             run_a_runtime_worker(producer, f"{'x' * 60} {marker}")
-        with Worqr(redis=url.replace(password, "wrong"), prefix="logs") as intruder, pytest.raises(RedisPermissionError):
+        with (
+            Worqr(redis=url.replace(password, "wrong"), prefix="logs") as intruder,
+            pytest.raises(RedisPermissionError),
+        ):
             intruder.count_queue("jobs")
     assert caplog.records, "nothing was logged: the test would prove nothing"
     assert any(r.levelno >= logging.WARNING and r.name == "worqr" for r in caplog.records)

@@ -176,7 +176,9 @@ class WorqrMachine(RuleBasedStateMachine):
         return [w for w, m in self.workers.items() if m.status == "live" and not m.knows_lost]
 
     def _read_delayed(self, queue: str) -> dict[bytes, float]:
-        entries: list[tuple[bytes, float]] = self.raw.zrange(QueueKeys(self.prefix, queue).delayed, 0, -1, withscores=True)  # type: ignore[assignment]
+        entries: list[tuple[bytes, float]] = self.raw.zrange(
+            QueueKeys(self.prefix, queue).delayed, 0, -1, withscores=True
+        )  # type: ignore[assignment]
         return dict(entries)
 
     def _record_new_delayed(self, queue: str, tasks: list[Task], before: dict[bytes, float], *, due: bool) -> None:
@@ -195,7 +197,12 @@ class WorqrMachine(RuleBasedStateMachine):
     def _duplicate(self, queue: str, payloads: list[str], unique: bool) -> bool:
         return unique and (len(set(payloads)) < len(payloads) or bool(set(payloads) & self.queues[queue].markers))
 
-    @rule(queue=st.sampled_from(QUEUES), draws=DRAWS, unique=st.booleans(), mode=st.sampled_from(["one", "batch", "later"]))
+    @rule(
+        queue=st.sampled_from(QUEUES),
+        draws=DRAWS,
+        unique=st.booleans(),
+        mode=st.sampled_from(["one", "batch", "later"]),
+    )
     def enqueue(self, queue: str, draws: list[str], unique: bool, mode: str) -> None:
         """One task (a str), a batch, or a batch delayed until long after the example ends."""
         payloads = self._payloads(draws[:1] if mode == "one" else draws)
@@ -219,7 +226,9 @@ class WorqrMachine(RuleBasedStateMachine):
     @rule(queue=st.sampled_from(QUEUES), pick=st.integers(0, 1000))
     def cancel(self, queue: str, pick: int) -> None:
         model = self.queues[queue]
-        known = sorted({t.payload for t in model.queued} | {e.task.payload for e in model.delayed.values()} | {"t-none"})
+        known = sorted(
+            {t.payload for t in model.queued} | {e.task.payload for e in model.delayed.values()} | {"t-none"}
+        )
         payload = known[pick % len(known)]
         removed = [t for t in model.queued if t.payload == payload]
         removed += [e.task for e in model.delayed.values() if e.task.payload == payload]
@@ -345,7 +354,9 @@ class WorqrMachine(RuleBasedStateMachine):
             return client.fail_process(pid, RuntimeError("boom"), max_attempts=int(how.split(":")[1]))
         return None
 
-    def _failed(self, queue: str, task: Task, failure: Failure | None, max_attempts: int, before: dict[bytes, float]) -> None:
+    def _failed(
+        self, queue: str, task: Task, failure: Failure | None, max_attempts: int, before: dict[bytes, float]
+    ) -> None:
         model = self.queues[queue]
         attempts = model.attempts[task.payload] + 1
         assert failure is not None and failure.attempts == attempts
@@ -579,7 +590,9 @@ def test_a_task_retried_on_a_deleted_queue_is_in_a_listed_queue(make_worqr: Call
     assert "jobs" in worker.get_queues()
 
 
-def test_a_refused_start_work_lists_the_queue_it_requeued_to(make_worqr: Callable[..., Worqr], raw: redis.Redis) -> None:
+def test_a_refused_start_work_lists_the_queue_it_requeued_to(
+    make_worqr: Callable[..., Worqr], raw: redis.Redis
+) -> None:
     worker = make_worqr(heartbeat_interval=5.0, worker_timeout=30.0)
     worker.enqueue("jobs", "a")
     worker.start_worker()

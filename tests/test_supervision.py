@@ -95,7 +95,9 @@ def test_zombie_cannot_join_a_queue_after_being_declared_dead(victim: Worqr, pee
     assert peer.get_working_queues(victim.worker_id) == []
 
 
-def test_worker_that_finds_its_key_gone_stops_and_requeues_its_work(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
+def test_worker_that_finds_its_key_gone_stops_and_requeues_its_work(
+    victim: Worqr, peer: Worqr, raw: redis.Redis
+) -> None:
     peer.enqueue("jobs", ["a", "b"])
     take(victim, "jobs", 1)
     raw.delete(RegistryKeys(victim.prefix).heartbeat(victim.worker_id))

@@ -200,9 +200,7 @@ class AsyncWorqr:
         max_attempts: int | None = 3,
         retry_delay: float = 0.0,
     ) -> Failure:
-        flow = flows.fail_process(
-            self._session, process_id, error, max_attempts=max_attempts, retry_delay=retry_delay
-        )
+        flow = flows.fail_process(self._session, process_id, error, max_attempts=max_attempts, retry_delay=retry_delay)
         return await self._drive(flow)
 
     async def stop_process(self, process_id: str) -> None:
@@ -246,7 +244,9 @@ class AsyncWorqr:
         ``queues`` (a name or a typed `AsyncQueue` view, or a sequence of them in priority
         order). A timeout or a ``cancel`` event cancels the handler's task. Otherwise as
         `Worqr.worker`; options: `WorkerOptions`."""
-        return AsyncWorker(self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=False))
+        return AsyncWorker(
+            self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=False)
+        )
 
     @overload
     def persistent_worker(
@@ -267,7 +267,9 @@ class AsyncWorqr:
     ) -> AsyncWorker[Any]:
         """An `AsyncWorker` for tasks that never finish (see `Worqr.persistent_worker`); on
         shutdown the handler's task is cancelled and the task given back at once."""
-        return AsyncWorker(self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=True))
+        return AsyncWorker(
+            self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=True)
+        )
 
     def _claim_runtime(self, worker: AsyncWorker[Any]) -> None:
         if self._runtime is not None and self._runtime is not worker:

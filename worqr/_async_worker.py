@@ -88,7 +88,9 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         self._lost_callback = on_lost
         self._client._session.state.lost_callbacks.append(on_lost)
         self._loop_task = loop.create_task(self._loop(), name=f"worqr-runtime-{self._client.worker_id[:8]}")
-        log.info("worker %s serving %s (concurrency %d)", self._client.worker_id, self.queues, self.settings.concurrency)
+        log.info(
+            "worker %s serving %s (concurrency %d)", self._client.worker_id, self.queues, self.settings.concurrency
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking work, give running handlers ``grace`` seconds (default: the worker's

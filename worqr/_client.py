@@ -267,9 +267,7 @@ class Worqr:
         Raises:
             ProcessLostError: the process is not this worker's (anymore).
         """
-        flow = flows.fail_process(
-            self._session, process_id, error, max_attempts=max_attempts, retry_delay=retry_delay
-        )
+        flow = flows.fail_process(self._session, process_id, error, max_attempts=max_attempts, retry_delay=retry_delay)
         return self._drive(flow)
 
     def stop_process(self, process_id: str) -> None:
@@ -312,9 +310,14 @@ class Worqr:
     ) -> Worker[str]: ...
     @overload
     def worker(
-        self, queues: Queue[T] | Sequence[Queue[T]], handler: Callable[[Process[T]], object], **options: Unpack[WorkerOptions]
+        self,
+        queues: Queue[T] | Sequence[Queue[T]],
+        handler: Callable[[Process[T]], object],
+        **options: Unpack[WorkerOptions],
     ) -> Worker[T]: ...
-    def worker(self, queues: Any, handler: Callable[[Process[Any]], object], **options: Unpack[WorkerOptions]) -> Worker[Any]:
+    def worker(
+        self, queues: Any, handler: Callable[[Process[Any]], object], **options: Unpack[WorkerOptions]
+    ) -> Worker[Any]:
         """A `Worker` that runs ``handler(process)`` on the tasks of ``queues`` (a name or a
         typed `Queue` view, or a sequence of them in priority order: earlier queues drain
         first). The handler's return value (JSON) goes into the ``done`` event; an exception
@@ -326,11 +329,17 @@ class Worqr:
 
     @overload
     def persistent_worker(
-        self, queues: str | Sequence[str], handler: Callable[[Process[str]], object], **options: Unpack[PersistentOptions]
+        self,
+        queues: str | Sequence[str],
+        handler: Callable[[Process[str]], object],
+        **options: Unpack[PersistentOptions],
     ) -> Worker[str]: ...
     @overload
     def persistent_worker(
-        self, queues: Queue[T] | Sequence[Queue[T]], handler: Callable[[Process[T]], object], **options: Unpack[PersistentOptions]
+        self,
+        queues: Queue[T] | Sequence[Queue[T]],
+        handler: Callable[[Process[T]], object],
+        **options: Unpack[PersistentOptions],
     ) -> Worker[T]: ...
     def persistent_worker(
         self, queues: Any, handler: Callable[[Process[Any]], object], **options: Unpack[PersistentOptions]
@@ -379,7 +388,9 @@ class Worqr:
         self._listener.remove(keys.queue, keys.work_channel, callback)
         self._listener.remove(keys.queue, keys.done_channel, callback)
 
-    def _watch(self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]) -> Callable[[], None]:
+    def _watch(
+        self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]
+    ) -> Callable[[], None]:
         """For the runtime: hear ``queue``'s events but its ``work`` and ``done`` ones (``on_event``), and
         the wake-ups the scripts send this worker alone when it is idle (``on_wake``; see
         ``lua/include/wake.lua``). Returns the function that stops it."""

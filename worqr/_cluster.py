@@ -70,7 +70,9 @@ FOLLOWED_REDIRECTS = 5
 #: Replies that mean "not run here": sent again elsewhere or later. MOVED is an AskError.
 REDIRECTS = (AskError, TryAgainError, ClusterDownError)
 #: Settings of a node's pool that worqr sets itself or that belong to redis-py's cluster client.
-_NOT_COPIED = frozenset({"host", "port", "retry", "redis_connect_func", "cache", "cache_config", "maint_notifications_config"})
+_NOT_COPIED = frozenset(
+    {"host", "port", "retry", "redis_connect_func", "cache", "cache_config", "maint_notifications_config"}
+)
 #: Reloads of the slot map closer together than this are skipped (many batches fail at once).
 _MIN_REFRESH_INTERVAL = 0.05
 
@@ -184,7 +186,9 @@ class _Batch:
         """``exc`` from one group, as the batch's error: maybe applied if an earlier group was."""
         if exc.maybe_applied or not self.applied_changes():
             return exc
-        error = errors.RedisUnavailableError(f"{exc}; earlier calls of the batch, on other nodes, were applied", maybe_applied=True)
+        error = errors.RedisUnavailableError(
+            f"{exc}; earlier calls of the batch, on other nodes, were applied", maybe_applied=True
+        )
         error.__cause__ = exc
         return error
 
@@ -278,7 +282,9 @@ class SyncTopology:
     def _probe_sharded(self) -> bool:
         """Whether every primary has sharded pub/sub."""
         try:
-            return all(SyncRunner(self.pool(node.name)).run([_knows_ssubscribe()])[0] for node in self._cluster.get_primaries())
+            return all(
+                SyncRunner(self.pool(node.name)).run([_knows_ssubscribe()])[0] for node in self._cluster.get_primaries()
+            )
         except errors.RedisUnavailableError as exc:
             raise RetryableFailure from exc
 
@@ -612,7 +618,10 @@ class AsyncClusterRunner:
     async def _send_together(self, batch: _Batch, groups: list[tuple[str, bool, list[int]]]) -> bool:
         """Send every group at once (the calls may run twice, in any order)."""
         outcomes = await asyncio.gather(
-            *(self.topology.runner(node).replies([batch.calls[i] for i in indices], asking=asking) for node, asking, indices in groups),
+            *(
+                self.topology.runner(node).replies([batch.calls[i] for i in indices], asking=asking)
+                for node, asking, indices in groups
+            ),
             return_exceptions=True,
         )
         redirects = _take_in(self.topology, batch, groups, outcomes)

@@ -99,7 +99,9 @@ def _durability(durability: object, settings: dict[str, Any]) -> Any:
     return resolve_durability(durability, SimpleNamespace(connection_kwargs=settings))
 
 
-def sync_parts(value: object, durability: object, options: dict[str, Any]) -> tuple[SyncClusterRunner, SyncClusterPubSubs, Callable[[], None]]:
+def sync_parts(
+    value: object, durability: object, options: dict[str, Any]
+) -> tuple[SyncClusterRunner, SyncClusterPubSubs, Callable[[], None]]:
     """The runner, pub/sub connections and close for a cluster URL or ``RedisCluster`` client;
     ``options`` are worqr's settings for the connections it opens itself."""
     if isinstance(value, str):
@@ -115,7 +117,9 @@ def sync_parts(value: object, durability: object, options: dict[str, Any]) -> tu
     elif isinstance(value, redis.cluster.RedisCluster):
         client = value
         settings = dict(client.get_connection_kwargs())  # type: ignore[no-untyped-call]
-        topology = SyncTopology(lambda: client, owned=False, where=_client_where(client), durability=_durability(durability, settings))
+        topology = SyncTopology(
+            lambda: client, owned=False, where=_client_where(client), durability=_durability(durability, settings)
+        )
     else:
         msg = f"expected a Redis Cluster URL or redis.cluster.RedisCluster, got {type(value).__name__}"
         raise InvalidArgumentError(msg)
@@ -139,9 +143,10 @@ def async_parts(
     elif isinstance(value, redis.asyncio.cluster.RedisCluster):
         client = value
         settings = dict(client.get_connection_kwargs())
-        topology = AsyncTopology(lambda: client, owned=False, where=_client_where(client), durability=_durability(durability, settings))
+        topology = AsyncTopology(
+            lambda: client, owned=False, where=_client_where(client), durability=_durability(durability, settings)
+        )
     else:
         msg = f"expected a Redis Cluster URL or redis.asyncio.cluster.RedisCluster, got {type(value).__name__}"
         raise InvalidArgumentError(msg)
     return AsyncClusterRunner(topology), AsyncClusterPubSubs(topology, READ_TIMEOUT), topology.aclose
-

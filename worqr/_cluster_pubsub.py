@@ -339,7 +339,9 @@ class AsyncClusterPubSubs:
         if self._topology.sharded is not False:
             return AsyncShardedPubSub(self._topology, self._read_timeout)
         await _aguarded(self._topology.refresh())
-        return redis.asyncio.client.PubSub(self._topology.pool(_guarded(lambda: self._topology.route(None)), pubsub=True))
+        return redis.asyncio.client.PubSub(
+            self._topology.pool(_guarded(lambda: self._topology.route(None)), pubsub=True)
+        )
 
     async def close(self) -> None:
         """Nothing to do: the pools belong to the topology, which the client closes."""

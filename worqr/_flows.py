@@ -38,6 +38,7 @@ from worqr.errors import (
 T = TypeVar("T")
 R = TypeVar("R")
 
+
 @dataclass(frozen=True, slots=True)
 class Pause:
     """Yielded by a flow that must wait (for another worker's heartbeat to expire)."""
@@ -108,7 +109,14 @@ def _guarded(call: Call[Any]) -> Call[Any]:
 
     # Built directly: dataclasses.replace costs more than the rest of a round on the hot path.
     return Call(
-        call.keys, call.args, guarded, call.idempotent, script=call.script, command=call.command, advisory=True, durable=call.durable
+        call.keys,
+        call.args,
+        guarded,
+        call.idempotent,
+        script=call.script,
+        command=call.command,
+        advisory=True,
+        durable=call.durable,
     )
 
 
@@ -156,7 +164,11 @@ class _Together:
             mine = results[at : at + len(batch)]
             at += len(batch)
             error = next(
-                (r.error if isinstance(r, _Raised) else r for r, c in zip(mine, batch, strict=True) if isinstance(r, _Raised) or (isinstance(r, WorqrError) and not c.advisory)),
+                (
+                    r.error if isinstance(r, _Raised) else r
+                    for r, c in zip(mine, batch, strict=True)
+                    if isinstance(r, _Raised) or (isinstance(r, WorqrError) and not c.advisory)
+                ),
                 None,
             )
             if error is not None:
@@ -302,7 +314,9 @@ def due_time_ms(delay: float | None, at: datetime | None) -> tuple[int | None, i
         msg = "pass delay= or at=, not both"
         raise InvalidArgumentError(msg)
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-        msg = f"at must be a timezone-aware datetime (like datetime.now(timezone.utc) + timedelta(minutes=5)), got {at!r}"
+        msg = (
+            f"at must be a timezone-aware datetime (like datetime.now(timezone.utc) + timedelta(minutes=5)), got {at!r}"
+        )
         raise InvalidArgumentError(msg)
     return round(at.timestamp() * 1000), 0
 
@@ -612,7 +626,9 @@ def start_worker(session: Session) -> Flow[None]:
         if lease_ms is None:
             break
         if lease_ms > 0 and waited:
-            msg = f"worker id {worker_id!r} belongs to a live worker (it renews its heartbeat); choose another worker_id"
+            msg = (
+                f"worker id {worker_id!r} belongs to a live worker (it renews its heartbeat); choose another worker_id"
+            )
             raise WorkerIdInUseError(msg)
         if lease_ms > 0:
             waited = True
@@ -715,9 +731,13 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
         total = 0
         for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
             queues = yield from _one(ops.members(registry.queues_of(worker_id)))
-            requeued = yield from _run([ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues])
+            requeued = yield from _run(
+                [ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues]
+            )
             refilled = [q for q, n in zip(queues, requeued, strict=True) if n]
-            for queue, listed in zip(refilled, (yield from _run([ops.add_queue(registry, q) for q in refilled])), strict=True):
+            for queue, listed in zip(
+                refilled, (yield from _run([ops.add_queue(registry, q) for q in refilled])), strict=True
+            ):
                 _check_listed(listed, queue)
             released += queues
             total += sum(requeued)

@@ -161,7 +161,9 @@ def _owned(process_id: str, worker_id: str) -> Callable[[list[Any]], None]:
 def finish(keys: QueueKeys, worker_id: str, seq: int, result_json: str, process_id: str) -> Call[None]:
     args = (keys.done_channel, seq, worker_id, result_json)
     parse = _owned(process_id, worker_id)
-    return _script("finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False, durable=True)
+    return _script(
+        "finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False, durable=True
+    )
 
 
 def finish_many(keys: QueueKeys, worker_id: str, finished: Sequence[tuple[int, str]]) -> Call[list[bool]]:
@@ -220,7 +222,14 @@ def delete_queue(keys: QueueKeys) -> Call[int]:
 
 
 def requeue_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
-    return _script("requeue_dead", (keys.dead, keys.pending, keys.idle), (keys.work_channel, *ids), _second, idempotent=False, durable=True)
+    return _script(
+        "requeue_dead",
+        (keys.dead, keys.pending, keys.idle),
+        (keys.work_channel, *ids),
+        _second,
+        idempotent=False,
+        durable=True,
+    )
 
 
 def purge_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:

@@ -172,7 +172,9 @@ def _bad_credentials(where: str, exc: BaseException) -> errors.RedisPermissionEr
 class SyncRunner:
     """Executes calls on a ``redis.ConnectionPool``; safe to share between threads."""
 
-    def __init__(self, pool: redis.ConnectionPool, durability: Durability | None = None, *, sharded: bool = False) -> None:
+    def __init__(
+        self, pool: redis.ConnectionPool, durability: Durability | None = None, *, sharded: bool = False
+    ) -> None:
         self.pool: Any = pool  # redis-py's pool methods are untyped
         self.where = describe(pool)
         self.sharded = sharded  # a Redis Cluster node: the scripts publish with SPUBLISH
@@ -384,7 +386,9 @@ class AsyncRunner:
         finally:
             await self.pool.release(conn)
 
-    async def _exchange(self, conn: Any, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
+    async def _exchange(
+        self, conn: Any, calls: Sequence[Call[Any]], durability: Durability | None
+    ) -> tuple[list[Any], Any]:
         commands = [command_args(c, sharded=self.sharded) for c in calls]
         if durability is not None:
             commands.append(wait_command(durability))

@@ -177,7 +177,9 @@ class Settings:
         if seconds == 0:
             msg = "timeout must be positive (or None for no timeout), got 0"
             raise InvalidArgumentError(msg)
-        if prefetch is not None and (isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= flows.MAX_TAKE):
+        if prefetch is not None and (
+            isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= flows.MAX_TAKE
+        ):
             msg = f"prefetch must be None (adapt) or an int from 0 to {flows.MAX_TAKE}, got {prefetch!r}"
             raise InvalidArgumentError(msg)
         return cls(
@@ -233,7 +235,9 @@ def queue_specs(queues: object) -> list[QueueSpec]:
         raise InvalidArgumentError(msg)
     specs: list[QueueSpec] = []
     for item in items:
-        name, codec = (item, _TEXT) if isinstance(item, str) else (getattr(item, "name", None), getattr(item, "codec", None))
+        name, codec = (
+            (item, _TEXT) if isinstance(item, str) else (getattr(item, "name", None), getattr(item, "codec", None))
+        )
         if codec is None:
             msg = f"queues must hold queue names or Queue views, got {item!r}"
             raise InvalidArgumentError(msg)
@@ -274,7 +278,9 @@ class WorkerStats:
 class Counters:
     """The counters of `WorkerStats` (all but ``in_flight``), thread-safe."""
 
-    values: dict[str, int] = field(default_factory=lambda: {f.name: 0 for f in fields(WorkerStats) if f.name != "in_flight"})
+    values: dict[str, int] = field(
+        default_factory=lambda: {f.name: 0 for f in fields(WorkerStats) if f.name != "in_flight"}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -479,7 +485,11 @@ def succeed(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
     except ReplicationTimeoutError as exc:
         _unconfirmed([job], exc)  # applied on the primary: a retry would find it gone
     except ProcessLostError:
-        log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
+        log.warning(
+            "process %s: finished, but it no longer belonged to this worker; result dropped",
+            job.process.id,
+            extra=ctx.extra(job),
+        )
         return
     ctx.counters.add("processed")
     if log.isEnabledFor(logging.DEBUG):
@@ -504,7 +514,11 @@ def succeed_many(ctx: Context, done: Sequence[tuple[Job[Any], object]]) -> flows
         finished = [True] * len(encoded)
     for (job, _), ok in zip(encoded, finished, strict=True):
         if not ok:
-            log.warning("process %s: finished, but it no longer belonged to this worker; result dropped", job.process.id, extra=ctx.extra(job))
+            log.warning(
+                "process %s: finished, but it no longer belonged to this worker; result dropped",
+                job.process.id,
+                extra=ctx.extra(job),
+            )
             continue
         ctx.counters.add("processed")
         if log.isEnabledFor(logging.DEBUG):
@@ -579,7 +593,11 @@ def reject_late(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]
     except ProcessLostError:
         log.warning("process %s: late result after the timeout was rejected", job.process.id, extra=ctx.extra(job))
         return
-    log.error("process %s: a late result was accepted; the timeout's failure did not apply", job.process.id, extra=ctx.extra(job))
+    log.error(
+        "process %s: a late result was accepted; the timeout's failure did not apply",
+        job.process.id,
+        extra=ctx.extra(job),
+    )
 
 
 def after_handler(ctx: Context, job: Job[Any], result: object, error: BaseException | None) -> flows.Flow[None]:
@@ -620,7 +638,9 @@ def dead_letter_over_limit(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
 
 def dead_letter_undecodable(ctx: Context, undecodable: flows.Undecodable) -> flows.Flow[None]:
     try:
-        yield from flows.fail_process(ctx.session, undecodable.process_id, undecodable.error, max_attempts=1, retry_delay=0)
+        yield from flows.fail_process(
+            ctx.session, undecodable.process_id, undecodable.error, max_attempts=1, retry_delay=0
+        )
     except ProcessLostError:
         return
     ctx.counters.add("dead_lettered")
@@ -680,7 +700,9 @@ class Round:
     takes: bool
 
 
-def plan_round(ctx: Context, specs: Sequence[QueueSpec], succeeded: Sequence[tuple[Job[Any], object]], free: int) -> Round:
+def plan_round(
+    ctx: Context, specs: Sequence[QueueSpec], succeeded: Sequence[tuple[Job[Any], object]], free: int
+) -> Round:
     settling: list[Callable[[], flows.Flow[None]]] = []
     if succeeded:
         settling.append(functools.partial(succeed_many, ctx, list(succeeded)))

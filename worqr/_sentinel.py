@@ -66,7 +66,9 @@ def parse(url: str) -> SentinelUrl:
         raise _bad(url, f"the database must be a number, got {'/'.join(parts[1:])!r}")
     db = int(parts[1]) if len(parts) == 2 else 0  # noqa: PLR2004
     options = urllib.parse.parse_qs(query, keep_blank_values=True)
-    sentinel_auth = {name: options.pop(f"sentinel_{name}")[-1] for name in ("username", "password") if f"sentinel_{name}" in options}
+    sentinel_auth = {
+        name: options.pop(f"sentinel_{name}")[-1] for name in ("username", "password") if f"sentinel_{name}" in options
+    }
     host, port = sentinels[0]
     plain = f"{'rediss' if tls else 'redis'}://{userinfo + at}{host if ':' not in host else f'[{host}]'}:{port}/{db}"
     try:
@@ -75,7 +77,11 @@ def parse(url: str) -> SentinelUrl:
         raise _bad(url, str(exc)) from exc
     for name in ("host", "port", "connection_class"):
         connection.pop(name, None)
-    sentinel: dict[str, Any] = {"socket_connect_timeout": SENTINEL_TIMEOUT, "socket_timeout": SENTINEL_TIMEOUT, **sentinel_auth}
+    sentinel: dict[str, Any] = {
+        "socket_connect_timeout": SENTINEL_TIMEOUT,
+        "socket_timeout": SENTINEL_TIMEOUT,
+        **sentinel_auth,
+    }
     if tls:
         connection["ssl"] = True  # the pool then uses SentinelManagedSSLConnection
         sentinel.update({k: v for k, v in connection.items() if k.startswith("ssl")})

@@ -80,7 +80,9 @@ class SyncSupervisor:
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
             except Exception:  # the heartbeat must outlive any surprise; say what it was
-                log.exception("worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id)
+                log.exception(
+                    "worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id
+                )
 
 
 class AsyncSupervisor:
@@ -118,4 +120,6 @@ class AsyncSupervisor:
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
             except Exception:  # the heartbeat must outlive any surprise; say what it was
-                log.exception("worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id)
+                log.exception(
+                    "worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id
+                )

@@ -81,12 +81,17 @@ class Worker(rt.WorkerFace, Generic[T]):
         self._client._session.state.lost_callbacks.append(self._wake.set)
         names = f"worqr-handler-{self._client.worker_id[:8]}"
         self._threads = [
-            threading.Thread(target=self._serve, name=f"{names}-{i}", daemon=True) for i in range(self.settings.concurrency)
+            threading.Thread(target=self._serve, name=f"{names}-{i}", daemon=True)
+            for i in range(self.settings.concurrency)
         ]
-        self._threads.append(threading.Thread(target=self._loop, name=f"worqr-runtime-{self._client.worker_id[:8]}", daemon=True))
+        self._threads.append(
+            threading.Thread(target=self._loop, name=f"worqr-runtime-{self._client.worker_id[:8]}", daemon=True)
+        )
         for thread in self._threads:
             thread.start()
-        log.info("worker %s serving %s (concurrency %d)", self._client.worker_id, self.queues, self.settings.concurrency)
+        log.info(
+            "worker %s serving %s (concurrency %d)", self._client.worker_id, self.queues, self.settings.concurrency
+        )
 
     def stop(self, grace: float | None = None) -> None:
         """Stop taking work, give running handlers ``grace`` seconds (default: the worker's

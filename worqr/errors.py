@@ -1,24 +1,24 @@
 """Every error worqr raises.
 
-    WorqrError
-    ├── InvalidArgumentError (ValueError)    a bad argument, refused before anything is written
-    │   ├── InvalidNameError                 queue name, worker id or prefix
-    │   ├── InvalidProcessIdError            not a process id worqr made
-    │   └── PayloadTooLargeError             over the client's max_payload_size
-    ├── InvalidTaskTypeError (TypeError)     a task of the wrong type for its codec
-    ├── CodecError                           a stored payload the codec cannot decode
-    ├── DuplicateTaskError                   unique=True and the payload is already queued or in process
-    ├── ProcessLostError                     the process no longer belongs to this worker
-    ├── WorkerNotStartedError                start_work() before start_worker()
-    ├── NotWorkingError                      dequeue() on a queue without start_work()
-    ├── WorkerLostError                      peers declared this worker dead
-    ├── WorkerIdInUseError                   start_worker() with the id of a live worker
-    ├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
-    │   └── ReplicationTimeoutError          a durable write was applied, but too few replicas confirmed it
-    ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
-    │   └── RedisPermissionError             wrong credentials, or the ACL denies a command, key or channel
-    ├── ClientClosedError                    the client was closed
-    └── TaskCancelledError                   a handler was told to stop (cancel_token())
+WorqrError
+├── InvalidArgumentError (ValueError)    a bad argument, refused before anything is written
+│   ├── InvalidNameError                 queue name, worker id or prefix
+│   ├── InvalidProcessIdError            not a process id worqr made
+│   └── PayloadTooLargeError             over the client's max_payload_size
+├── InvalidTaskTypeError (TypeError)     a task of the wrong type for its codec
+├── CodecError                           a stored payload the codec cannot decode
+├── DuplicateTaskError                   unique=True and the payload is already queued or in process
+├── ProcessLostError                     the process no longer belongs to this worker
+├── WorkerNotStartedError                start_work() before start_worker()
+├── NotWorkingError                      dequeue() on a queue without start_work()
+├── WorkerLostError                      peers declared this worker dead
+├── WorkerIdInUseError                   start_worker() with the id of a live worker
+├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
+│   └── ReplicationTimeoutError          a durable write was applied, but too few replicas confirmed it
+├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
+│   └── RedisPermissionError             wrong credentials, or the ACL denies a command, key or channel
+├── ClientClosedError                    the client was closed
+└── TaskCancelledError                   a handler was told to stop (cancel_token())
 """
 
 from __future__ import annotations

@@ -177,7 +177,9 @@ class RedisServer:
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603 (our own binary and args)
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0), **self._client_options())
+        client = redis.Redis(
+            port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0), **self._client_options()
+        )
         try:
             while True:
                 if self.process.poll() is not None:

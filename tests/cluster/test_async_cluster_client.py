@@ -163,7 +163,9 @@ async def test_async_events_and_calls_follow_a_slot_moved_live_and_a_primary_fai
 
         assert await published(1)
         source = cluster.owner_of(slot)
-        await asyncio.to_thread(cluster.move_slot, slot, next(n for n in cluster.primaries() if n not in (source, registry_node)))
+        await asyncio.to_thread(
+            cluster.move_slot, slot, next(n for n in cluster.primaries() if n not in (source, registry_node))
+        )
         await eventually(lambda: published(2), timeout=10)
         await asyncio.to_thread(cluster.fail_over, cluster.owner_of(slot))
         await eventually(lambda: published(3), timeout=15)

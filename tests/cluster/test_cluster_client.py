@@ -247,7 +247,9 @@ def test_bad_cluster_urls_are_refused_before_connecting(url: str, words: str) ->
 
 
 def test_a_cluster_url_carries_nodes_credentials_tls_and_options() -> None:
-    parsed = parse_cluster_url("rediss+cluster://app:s%40cret@10.0.0.1:7000,[::1]:7001,node3?socket_timeout=2.5&ssl_cert_reqs=none")
+    parsed = parse_cluster_url(
+        "rediss+cluster://app:s%40cret@10.0.0.1:7000,[::1]:7001,node3?socket_timeout=2.5&ssl_cert_reqs=none"
+    )
     assert parsed.nodes == [("10.0.0.1", 7000), ("::1", 7001), ("node3", 6379)]
     assert parsed.connection == {
         "username": "app", "password": "s@cret", "socket_timeout": 2.5, "ssl_cert_reqs": "none", "ssl": True
@@ -265,7 +267,10 @@ def test_the_asyncio_cluster_client_is_refused_by_worqr(local_cluster: LocalClus
 
 def test_a_cluster_url_to_a_plain_server_says_it_is_not_a_cluster(redis_url: str) -> None:
     port = int(redis_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
-    with Worqr(redis=f"redis+cluster://127.0.0.1:{port}") as wq, pytest.raises(Exception, match="not a Redis Cluster node") as raised:
+    with (
+        Worqr(redis=f"redis+cluster://127.0.0.1:{port}") as wq,
+        pytest.raises(Exception, match="not a Redis Cluster node") as raised,
+    ):
         wq.count_queue("jobs")
     assert "redis://" in str(raised.value)
 
@@ -369,7 +374,9 @@ def test_a_call_during_a_slot_migration_follows_ask_and_waits_out_tryagain(
                 time.sleep(0.5)
                 for node in cluster.primaries():
                     with node_client(node) as client:
-                        client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst.execute_command("CLUSTER", "MYID"))
+                        client.execute_command(
+                            "CLUSTER", "SETSLOT", slot, "NODE", dst.execute_command("CLUSTER", "MYID")
+                        )
 
             finishing = threading.Thread(target=finish_migration)
             finishing.start()

@@ -1,12 +1,12 @@
 """A worker OS process driven by the scenario tests.
 
-    python child_worker.py drain URL PREFIX QUEUE WORKER_ID
-        print "ready", wait for a line on stdin, drain the queue; print "done <task>" for
-        every accepted finish, then "drained".
-    python child_worker.py hold URL PREFIX QUEUE WORKER_ID
-        take one task, print "holding <process id>", wait for a line on stdin, then try to
-        finish it and to dequeue again, printing what happened ("finish: ok" or
-        "finish: ProcessLostError", "dequeue: ..."). Used to play a zombie.
+python child_worker.py drain URL PREFIX QUEUE WORKER_ID
+    print "ready", wait for a line on stdin, drain the queue; print "done <task>" for
+    every accepted finish, then "drained".
+python child_worker.py hold URL PREFIX QUEUE WORKER_ID
+    take one task, print "holding <process id>", wait for a line on stdin, then try to
+    finish it and to dequeue again, printing what happened ("finish: ok" or
+    "finish: ProcessLostError", "dequeue: ..."). Used to play a zombie.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from worqr import ProcessLostError, WorkerLostError, Worqr
 
 def main() -> int:
     mode, url, prefix, queue, worker_id = sys.argv[1:6]
-    wq = Worqr(redis=url, prefix=prefix, worker_id=worker_id, heartbeat_interval=0.1, worker_timeout=0.6, cleanup_interval=0.5)
+    wq = Worqr(
+        redis=url, prefix=prefix, worker_id=worker_id, heartbeat_interval=0.1, worker_timeout=0.6, cleanup_interval=0.5
+    )
     wq.start_worker()
     wq.start_work(queue)
     print("ready", flush=True)

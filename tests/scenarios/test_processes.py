@@ -14,7 +14,9 @@ CHILD = str(Path(__file__).with_name("child_worker.py"))
 TASKS = 5000
 
 
-def test_two_os_processes_finish_each_task_exactly_once(make_worqr: Callable[..., Worqr], redis_url: str, worqr_prefix: str) -> None:
+def test_two_os_processes_finish_each_task_exactly_once(
+    make_worqr: Callable[..., Worqr], redis_url: str, worqr_prefix: str
+) -> None:
     producer = make_worqr()
     producer.enqueue("jobs", [f"t{i}" for i in range(TASKS)])
     children = [

@@ -138,11 +138,19 @@ def test_a_sentinel_url_gives_a_pool_on_the_named_service() -> None:
         assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
         assert pool.service_name == "my service"
         manager = pool.sentinel_manager
-        addresses = [(s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"]) for s in manager.sentinels]
+        addresses = [
+            (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+            for s in manager.sentinels
+        ]
         assert addresses == [("10.0.0.1", 26380), ("10.0.0.2", 26379), ("::1", 26381)]
         assert manager.sentinels[0].connection_pool.connection_kwargs["password"] == "sp"  # noqa: S105
         kwargs = pool.connection_kwargs
-        assert (kwargs["username"], kwargs["password"], kwargs["db"], kwargs["socket_timeout"]) == ("app", "s@cret", 3, 7.0)
+        assert (kwargs["username"], kwargs["password"], kwargs["db"], kwargs["socket_timeout"]) == (
+            "app",
+            "s@cret",
+            3,
+            7.0,
+        )
         assert pool.connection_class is redis.sentinel.SentinelManagedConnection
     finally:
         pool.disconnect()
@@ -156,7 +164,9 @@ async def test_a_tls_sentinel_url_gives_tls_connections_to_the_primary_and_the_s
         assert pool.connection_kwargs["ssl_ca_certs"] == "/tmp/ca.crt"
         sentinel_kwargs = pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs
         assert sentinel_kwargs["ssl_ca_certs"] == "/tmp/ca.crt"
-        assert issubclass(pool.sentinel_manager.sentinels[0].connection_pool.connection_class, redis.asyncio.SSLConnection)
+        assert issubclass(
+            pool.sentinel_manager.sentinels[0].connection_pool.connection_class, redis.asyncio.SSLConnection
+        )
     finally:
         await pool.aclose()
 
@@ -276,7 +286,14 @@ def test_a_runtime_worker_drains_across_a_primary_kill(make_local_sentinel: Call
         producer.enqueue("q", tasks)  # confirmed by the replica: no task can be lost in the kill
     peer = Worqr(redis=setup.url, prefix=prefix, worker_timeout=4.0, heartbeat_interval=0.5)
     observer = Worqr(redis=setup.url, prefix=prefix)
-    client = Worqr(redis=setup.url, prefix=prefix, worker_timeout=10.0, heartbeat_interval=0.5, cleanup_interval=0.5, poll_interval=0.5)
+    client = Worqr(
+        redis=setup.url,
+        prefix=prefix,
+        worker_timeout=10.0,
+        heartbeat_interval=0.5,
+        cleanup_interval=0.5,
+        poll_interval=0.5,
+    )
     drain = Drain()
     heard: list[Event] = []
     try:
@@ -384,11 +401,15 @@ def _failover_under_load(setup: LocalSentinel, seed: int) -> dict[str, tuple[int
         durable.client.close()
         plain.client.close()
     with _raw(setup.primary.port) as new:
-        present = {q: {t.decode() for t in new.lrange(QueueKeys(prefix, q).pending, 0, -1)} for q in ("durable", "plain")}
+        present = {
+            q: {t.decode() for t in new.lrange(QueueKeys(prefix, q).pending, 0, -1)} for q in ("durable", "plain")
+        }
     return {p.queue: (len(p.acknowledged), len(set(p.acknowledged) - present[p.queue])) for p in (durable, plain)}
 
 
-def test_durable_enqueue_loses_no_acknowledged_task_in_a_failover(make_local_sentinel: Callable[..., LocalSentinel]) -> None:
+def test_durable_enqueue_loses_no_acknowledged_task_in_a_failover(
+    make_local_sentinel: Callable[..., LocalSentinel],
+) -> None:
     """Over several runs, kill the primary while its only replica's link is cut (as by a
     network fault): enqueues acknowledged without durability are lost, durable ones never.
     (A plain kill loses nothing on loopback: the replication stream is already in the kernel's
@@ -400,7 +421,9 @@ def test_durable_enqueue_loses_no_acknowledged_task_in_a_failover(make_local_sen
         setup.close()
         (durable_acknowledged, durable_lost), (plain_acknowledged, plain_lost) = outcome["durable"], outcome["plain"]
         assert durable_acknowledged > 0, f"run {run}: no durable enqueue was acknowledged; the run proves nothing"
-        assert durable_lost == 0, f"run {run}: {durable_lost} of {durable_acknowledged} acknowledged durable enqueues lost"
+        assert durable_lost == 0, (
+            f"run {run}: {durable_lost} of {durable_acknowledged} acknowledged durable enqueues lost"
+        )
         plain_losses += plain_lost
         lines.append(
             f"run {run}: durable lost 0 of {durable_acknowledged} acknowledged; plain lost {plain_lost} of {plain_acknowledged}"
