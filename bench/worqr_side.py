@@ -19,8 +19,8 @@ from bench.settings import Settings, payload
 from bench.timing import Latency, Rate, timed_loop
 from bench.worqr_child import run_timed_worker, run_worker
 from worqr import Worqr
-from worqr._keys import QueueKeys
-from worqr._scripts import script
+from worqr._protocol.keys import QueueKeys
+from worqr._protocol.scripts import script
 
 PREFIX = "bench"
 QUEUE = "noop"

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 MANIFEST_LINE = re.compile(rb"^file (\S+) seq (\d+) type ([bhi])$")
 

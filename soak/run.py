@@ -34,7 +34,7 @@ from soak.ledger import Entry, LedgerReader, ledger_path
 from soak.report import Chaos, Figures, checks, compute, markdown
 from soak.settings import SERVER_ARGS, Settings, parse_args
 from worqr import Worqr
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.testing import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -41,9 +41,9 @@ from worqr import (
     RedisUnavailableError,
     WorkerLostError,
 )
-from worqr import _flows as flows
-from worqr._keys import QueueKeys
-from worqr._ops import Call
+from worqr._protocol import flows
+from worqr._protocol.keys import QueueKeys
+from worqr._protocol.ops import Call
 from worqr.testing import RedisServer
 
 MakeAsyncWorqr = Callable[..., AsyncWorqr]

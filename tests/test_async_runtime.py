@@ -30,7 +30,7 @@ from worqr import (
     WorqrError,
     cancel_token,
 )
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 MakeAsyncWorqr = Callable[..., AsyncWorqr]
 Handler = Callable[[Process[Any]], Awaitable[object]]

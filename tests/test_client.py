@@ -20,7 +20,7 @@ from worqr import (
     WorkerNotStartedError,
     Worqr,
 )
-from worqr._keys import QueueKeys
+from worqr._protocol.keys import QueueKeys
 
 MakeWorqr = Callable[..., Worqr]
 

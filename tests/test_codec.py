@@ -27,7 +27,7 @@ from worqr import (
     StrCodec,
     Worqr,
 )
-from worqr._keys import QueueKeys
+from worqr._protocol.keys import QueueKeys
 
 MakeWorqr = Callable[..., Worqr]
 
@@ -363,7 +363,7 @@ def _worqr_sources() -> Iterator[Path]:
 
 def test_no_worqr_module_imports_pickle_or_marshal_or_calls_eval() -> None:
     sources = list(_worqr_sources())
-    assert any(p.name == "_codec.py" for p in sources)
+    assert any(p.name == "codec.py" for p in sources)
     offences = []
     for path in sources:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))

@@ -17,8 +17,8 @@ import redis
 from tests.helpers import wait_until
 from tests.test_retries import delayed_entries, dequeue_once_due, server_ms, snapshot, take, working
 from worqr import AsyncWorqr, BytesCodec, DuplicateTaskError, Event, InvalidArgumentError, JsonCodec, Worqr
-from worqr import _flows as flows
-from worqr._codec import StrCodec
+from worqr._protocol import flows
+from worqr._protocol.codec import StrCodec
 
 MakeWorqr = Callable[..., Worqr]
 MakeAsyncWorqr = Callable[..., AsyncWorqr]

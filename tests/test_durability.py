@@ -25,7 +25,7 @@ from worqr import (
     ReplicationTimeoutError,
     Worqr,
 )
-from worqr._keys import QueueKeys
+from worqr._protocol.keys import QueueKeys
 from worqr.testing import RedisServer, server_binaries
 
 #: Short waits keep the timeout tests fast.

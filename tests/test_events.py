@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worqr import BytesCodec, Event, Worqr
-from worqr._keys import QueueKeys
+from worqr._protocol.keys import QueueKeys
 
 MakeWorqr = Callable[..., Worqr]
 

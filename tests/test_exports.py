@@ -15,8 +15,8 @@ import worqr.errors
 USER_FACING = {
     "worqr._client": {"Worqr", "Queue"},
     "worqr._async_client": {"AsyncWorqr", "AsyncQueue"},
-    "worqr._models": {"Process", "Event", "EventType"},
-    "worqr._codec": {"Codec", "StrCodec", "BytesCodec", "JsonCodec"},
+    "worqr._protocol.models": {"Process", "Event", "EventType"},
+    "worqr._protocol.codec": {"Codec", "StrCodec", "BytesCodec", "JsonCodec"},
 }
 
 

@@ -42,12 +42,11 @@ from worqr import (
     WorkerLostError,
     Worqr,
 )
-from worqr import _flows as flows
-from worqr import _ops as ops
-from worqr._keys import QueueKeys, RegistryKeys
-from worqr._ops import Call
+from worqr._protocol import flows, ops
+from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.ops import Call
+from worqr._protocol.session import Session
 from worqr._runtime import MAX_PREFETCH, Pace, Settings
-from worqr._session import Session
 from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]

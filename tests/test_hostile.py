@@ -36,9 +36,9 @@ from worqr import (
     Worqr,
     WorqrError,
 )
-from worqr import _ops as ops
-from worqr._keys import QueueKeys, RegistryKeys
-from worqr._ops import Call
+from worqr._protocol import ops
+from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.ops import Call
 from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]

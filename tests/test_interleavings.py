@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from worqr import NotWorkingError, ProcessLostError, WorkerLostError, Worqr
-from worqr import _flows as flows
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._protocol import flows
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 QUEUES = ("q1", "q2")
 TASKS = {"q1": [f"a{i}" for i in range(6)], "q2": [f"b{i}" for i in range(4)]}

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from worqr import InvalidNameError, Worqr
-from worqr import _ops as ops
-from worqr._keys import QueueKeys, RegistryKeys, check_queue_name
-from worqr._ops import Call
+from worqr._protocol import ops
+from worqr._protocol.checks import check_queue_name
+from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.ops import Call
 
 queue_names = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=40)
 

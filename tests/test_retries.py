@@ -26,8 +26,8 @@ from worqr import (
     ProcessLostError,
     Worqr,
 )
-from worqr import _flows as flows
-from worqr._keys import QueueKeys
+from worqr._protocol import flows
+from worqr._protocol.keys import QueueKeys
 
 MakeWorqr = Callable[..., Worqr]
 MakeAsyncWorqr = Callable[..., AsyncWorqr]

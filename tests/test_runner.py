@@ -14,7 +14,7 @@ from redis.retry import Retry
 
 from tests.helpers import wait_until
 from worqr import RedisUnavailableError, Worqr
-from worqr._keys import RegistryKeys
+from worqr._protocol.keys import RegistryKeys
 from worqr.testing import RedisServer, free_port
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.test_keys import all_calls
 from worqr import errors
-from worqr._scripts import script, script_names
+from worqr._protocol.scripts import script, script_names
 
 CALLS = {call.script: call for call in all_calls("q", "w") if call.script}
 

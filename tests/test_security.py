@@ -34,11 +34,11 @@ from worqr import (
     RedisPermissionError,
     RedisUnavailableError,
     Worqr,
-    _listener,
 )
-from worqr import _flows as flows
-from worqr._keys import RegistryKeys
-from worqr._scripts import script
+from worqr._io import listener as _listener
+from worqr._protocol import flows
+from worqr._protocol.keys import RegistryKeys
+from worqr._protocol.scripts import script
 from worqr.testing import RedisServer, ServerNotFoundError, TlsFiles, server_binaries
 
 ROOT = Path(__file__).resolve().parent.parent

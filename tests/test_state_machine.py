@@ -45,8 +45,8 @@ from hypothesis.stateful import (
 
 from tests.helpers import pause_heartbeat, wait_until
 from worqr import DuplicateTaskError, Failure, NotWorkingError, ProcessLostError, WorkerLostError, Worqr
-from worqr import _flows as flows
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._protocol import flows
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 QUEUES = ("jobs", "odd:{q}%")
 WORKERS = ("w0", "w1", "w2")

@@ -10,7 +10,7 @@ import redis
 
 from tests.helpers import pause_heartbeat, wait_until
 from worqr import ProcessLostError, WorkerIdInUseError, WorkerLostError, Worqr
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 MakeWorqr = Callable[..., Worqr]
 FAST = {"heartbeat_interval": 0.05, "worker_timeout": 0.3, "cleanup_interval": 60.0}
@@ -167,7 +167,7 @@ def test_restarted_worker_with_same_id_requeues_its_old_processes(make_worqr: Ma
 
 
 def test_reaping_resumes_after_a_reaper_dies_half_way(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
-    from worqr import _flows as flows
+    from worqr._protocol import flows
 
     peer.enqueue("jobs", ["a", "b"])
     take(victim, "jobs", 2)

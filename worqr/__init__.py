@@ -15,9 +15,9 @@ import logging
 from worqr._async_client import AsyncQueue, AsyncWorqr
 from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
-from worqr._codec import BytesCodec, Codec, JsonCodec, StrCodec
-from worqr._durability import Durability
-from worqr._models import DeadLetter, Event, EventType, Failure, Process
+from worqr._io.durability import Durability
+from worqr._protocol.codec import BytesCodec, Codec, JsonCodec, StrCodec
+from worqr._protocol.models import DeadLetter, Event, EventType, Failure, Process
 from worqr._runtime import (
     Backoff,
     CancelToken,

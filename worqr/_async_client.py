@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -16,17 +17,17 @@ import redis.asyncio
 import redis.asyncio.cluster
 from typing_extensions import Unpack
 
-from worqr import _flows as flows
 from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
-from worqr._codec import Codec, StrCodec
-from worqr._connect import async_backend
-from worqr._durability import Durability
-from worqr._listener import AsyncListener
-from worqr._models import DeadLetter, Event, Failure, Process
+from worqr._io.connect import async_backend
+from worqr._io.durability import Durability
+from worqr._io.listener import AsyncListener
+from worqr._io.supervisor import AsyncSupervisor
+from worqr._protocol import flows
+from worqr._protocol.codec import Codec, StrCodec
+from worqr._protocol.models import DeadLetter, Event, Failure, Process
+from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
-from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
-from worqr._supervisor import AsyncSupervisor
 from worqr.errors import ClientClosedError, InvalidArgumentError, WorqrError
 
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class AsyncWorqr:
             cleanup_interval=cleanup_interval,
             poll_interval=poll_interval,
             max_payload_size=max_payload_size,
+            lock=threading.Lock(),
         )
         self._backend = async_backend(redis, durability)
         self._runner = self._backend.runner
@@ -103,7 +105,7 @@ class AsyncWorqr:
         if self._closed:
             msg = "this AsyncWorqr client is closed"
             raise ClientClosedError(msg)
-        return await flows.adrive(flow, self._runner.run)
+        return await flows.adrive(flow, self._runner.run, asyncio.sleep)
 
     # Queues ---------------------------------------------------------------------------------
 

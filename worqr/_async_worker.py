@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from worqr import _flows as flows
 from worqr import _runtime as rt
-from worqr._models import Event, Process
+from worqr._protocol import checks, flows
+from worqr._protocol.models import Event, Process
 from worqr._worker import ERROR_PAUSE
 from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostError, WorqrError
 
@@ -103,7 +103,7 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
     def request_stop(self, grace: float | None = None) -> None:
         """Begin shutdown without waiting for it (safe from signal handlers and callbacks)."""
         if grace is not None:
-            self._grace = float(flows.check_seconds("grace", grace) or 0.0)
+            self._grace = float(checks.check_seconds("grace", grace) or 0.0)
         if grace == 0:  # only an explicit 0 hurries: stop() after request_stop() keeps the grace
             self._hurry = True
         self._stop_requested = True
@@ -196,7 +196,7 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         succeeded, self._succeeded = self._succeeded, []
         free = self.settings.capacity(self._pace) - self._jobs.busy()
         plan = rt.plan_round(self._ctx, self._specs, succeeded, free)
-        outcomes = await flows.adrive_together(plan.flows, self._client._runner.run)
+        outcomes = await flows.adrive_together(plan.flows, self._client._runner.run, asyncio.sleep)
         for make_flow, outcome in zip(plan.settling, outcomes[plan.takes :], strict=True):
             self._after_settle(make_flow, outcome)
         for job, _ in succeeded:
@@ -269,14 +269,16 @@ class AsyncWorker(rt.WorkerFace, Generic[T]):
         succeeded, self._succeeded = self._succeeded, []
         if succeeded:
             make_flow = functools.partial(rt.succeed_many, self._ctx, succeeded)
-            self._after_settle(make_flow, (await flows.adrive_together([make_flow()], self._client._runner.run))[0])
+            self._after_settle(
+                make_flow, (await flows.adrive_together([make_flow()], self._client._runner.run, asyncio.sleep))[0]
+            )
         for job, _ in succeeded:
             self._jobs.remove(job)
 
     async def _settle(self, make_flow: Callable[[], flows.Flow[None]]) -> None:
         """Run an outcome flow; if Redis cannot take it now, keep it to retry from the loop."""
         try:
-            await flows.adrive(make_flow(), self._client._runner.run)
+            await flows.adrive(make_flow(), self._client._runner.run, asyncio.sleep)
         except (RedisUnavailableError, RedisCommandError) as exc:
             log.warning("worker %s: could not record an outcome, will retry: %s", self._client.worker_id, exc)
             self._retries.append(make_flow)

@@ -14,15 +14,15 @@ import redis
 import redis.cluster
 from typing_extensions import Unpack
 
-from worqr import _flows as flows
-from worqr._codec import Codec, StrCodec
-from worqr._connect import sync_backend
-from worqr._durability import Durability
-from worqr._listener import SyncListener
-from worqr._models import DeadLetter, Event, Failure, Process
+from worqr._io.connect import sync_backend
+from worqr._io.durability import Durability
+from worqr._io.listener import SyncListener
+from worqr._io.supervisor import SyncSupervisor
+from worqr._protocol import flows
+from worqr._protocol.codec import Codec, StrCodec
+from worqr._protocol.models import DeadLetter, Event, Failure, Process
+from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
-from worqr._session import DEFAULT_MAX_PAYLOAD_SIZE, Session
-from worqr._supervisor import SyncSupervisor
 from worqr._worker import Worker
 from worqr.errors import ClientClosedError, InvalidArgumentError, WorqrError
 
@@ -79,6 +79,7 @@ class Worqr:
             cleanup_interval=cleanup_interval,
             poll_interval=poll_interval,
             max_payload_size=max_payload_size,
+            lock=threading.Lock(),
         )
         self._backend = sync_backend(redis, durability)
         self._runner = self._backend.runner

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
-from worqr import _flows as flows
-from worqr._codec import Codec, StrCodec
-from worqr._keys import check_queue_name
-from worqr._models import Event, Process, parse_process_id
-from worqr._session import Session
+from worqr._protocol import checks, flows
+from worqr._protocol.checks import check_queue_name
+from worqr._protocol.codec import Codec, StrCodec
+from worqr._protocol.models import Event, Process, parse_process_id
+from worqr._protocol.session import Session
 from worqr.errors import (
     InvalidArgumentError,
     InvalidTaskTypeError,
@@ -62,7 +62,7 @@ class Backoff:
 
     def __post_init__(self) -> None:
         for name in ("base", "max"):
-            flows.check_seconds(f"Backoff.{name}", getattr(self, name))
+            checks.check_seconds(f"Backoff.{name}", getattr(self, name))
         factor: object = self.factor
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor < math.inf:
             msg = f"Backoff.factor must be a finite number >= 1, got {factor!r}"
@@ -166,21 +166,21 @@ class Settings:
         grace: object,
         prefetch: object = 0,
     ) -> Settings:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= flows.MAX_TAKE:
-            msg = f"concurrency must be an int from 1 to {flows.MAX_TAKE}, got {concurrency!r}"
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= checks.MAX_TAKE:
+            msg = f"concurrency must be an int from 1 to {checks.MAX_TAKE}, got {concurrency!r}"
             raise InvalidArgumentError(msg)
         if not isinstance(backoff, Backoff):
             msg = f"backoff must be a worqr.Backoff, got {backoff!r}"
             raise InvalidArgumentError(msg)
-        limit = flows.check_max_attempts(max_attempts)
-        seconds = flows.check_seconds("timeout", timeout, allow_none=True)
+        limit = checks.check_max_attempts(max_attempts)
+        seconds = checks.check_seconds("timeout", timeout, allow_none=True)
         if seconds == 0:
             msg = "timeout must be positive (or None for no timeout), got 0"
             raise InvalidArgumentError(msg)
         if prefetch is not None and (
-            isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= flows.MAX_TAKE
+            isinstance(prefetch, bool) or not isinstance(prefetch, int) or not 0 <= prefetch <= checks.MAX_TAKE
         ):
-            msg = f"prefetch must be None (adapt) or an int from 0 to {flows.MAX_TAKE}, got {prefetch!r}"
+            msg = f"prefetch must be None (adapt) or an int from 0 to {checks.MAX_TAKE}, got {prefetch!r}"
             raise InvalidArgumentError(msg)
         return cls(
             concurrency=concurrency,
@@ -188,15 +188,15 @@ class Settings:
             backoff=backoff,
             timeout=seconds,
             persistent=persistent,
-            restart_on_loss=flows.check_flag("restart_on_loss", restart_on_loss),
-            grace=float(flows.check_seconds("grace", grace) or 0.0),
+            restart_on_loss=checks.check_flag("restart_on_loss", restart_on_loss),
+            grace=float(checks.check_seconds("grace", grace) or 0.0),
             prefetch=0 if persistent else prefetch,
         )
 
     def capacity(self, pace: Pace) -> int:
         """How many tasks the worker may hold: one per handler, plus the prefetch."""
         extra = pace.prefetch(self.concurrency) if self.prefetch is None else self.prefetch
-        return min(flows.MAX_TAKE, self.concurrency + extra)
+        return min(checks.MAX_TAKE, self.concurrency + extra)
 
 
 class Pace:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from worqr import _flows as flows
 from worqr import _runtime as rt
-from worqr._models import Event, Process
+from worqr._protocol import checks, flows
+from worqr._protocol.models import Event, Process
 from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostError, WorqrError
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Worker(rt.WorkerFace, Generic[T]):
     def request_stop(self, grace: float | None = None) -> None:
         """Begin shutdown without waiting for it (safe from signal handlers and callbacks)."""
         if grace is not None:
-            self._grace = float(flows.check_seconds("grace", grace) or 0.0)
+            self._grace = float(checks.check_seconds("grace", grace) or 0.0)
         if grace == 0:  # only an explicit 0 hurries: stop() after request_stop() keeps the grace
             self._hurry.set()
         self._stop_requested.set()

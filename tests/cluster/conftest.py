@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from worqr import AsyncWorqr, Worqr
-from worqr._cluster import slot_of
-from worqr._keys import QueueKeys
+from worqr._io.cluster.topology import slot_of
+from worqr._protocol.keys import QueueKeys
 from worqr.testing import LocalCluster, LocalClusterNode
 
 MakeWorqr = Callable[..., Worqr]

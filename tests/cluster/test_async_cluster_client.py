@@ -15,8 +15,8 @@ import redis.cluster
 
 from tests.cluster.conftest import MakeAsyncWorqr, owners, spread_queues
 from worqr import AsyncWorqr, Event, Process
-from worqr._cluster import slot_of
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._io.cluster.topology import slot_of
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.testing import LocalCluster
 
 

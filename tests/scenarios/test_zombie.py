@@ -13,7 +13,7 @@ import redis
 
 from tests.helpers import wait_until
 from worqr import Worqr
-from worqr._keys import RegistryKeys
+from worqr._protocol.keys import RegistryKeys
 
 CHILD = str(Path(__file__).with_name("child_worker.py"))
 

@@ -33,8 +33,8 @@ from worqr import (
     ReplicationTimeoutError,
     Worqr,
 )
-from worqr._connect import async_pool, sync_pool
-from worqr._keys import QueueKeys, RegistryKeys
+from worqr._io.connect import async_pool, sync_pool
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.testing import LocalSentinel
 
 #: Failover runs of the durability proof; CI runs 3, ``WORQR_FAILOVER_RUNS=20`` runs more.

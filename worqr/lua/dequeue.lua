@@ -17,12 +17,13 @@
 --                            fewer than count tasks, and leaves it when it takes count
 -- ARGV[1] channel            the queue's work channel ({P:Q}:work)
 -- ARGV[2] worker_id
--- ARGV[3] count              most tasks to take
+-- ARGV[3] count              most tasks to take (1 to MAX_TAKE: limits include)
 -- Returns: {0, first_seq, {task...}, {attempts...}, next_due_in_ms} | {-3} WORKER_LOST
 --   first_seq is 0 when nothing was taken; attempts is empty when no task has any;
 --   next_due_in_ms is -1 when nothing is delayed.
 -- Publishes: "work\n<n>" when more tasks became due than this call took, and wakes as many
 --   other idle workers (wake include)
+-- @include limits
 -- @include call_chunked
 -- @include check_types
 -- @include check_counter
@@ -30,7 +31,7 @@
 -- @include publish
 -- @include wake
 local queue, workers, processes, seq, delayed, attempts, idle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local channel, worker_id, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local channel, worker_id, count = ARGV[1], ARGV[2], math.min(tonumber(ARGV[3]), MAX_TAKE)
 local type_error = check_types({
   {queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}, {delayed, "zset"}, {attempts, "hash"}, {idle, "zset"},
 }) or check_counter(seq)
@@ -45,7 +46,7 @@ end
 local next_due = -1
 if redis.call("EXISTS", delayed) == 1 then
   local now = server_time()
-  local due = redis.call("ZRANGE", delayed, "-inf", now, "BYSCORE", "LIMIT", 0, 1000)
+  local due = redis.call("ZRANGE", delayed, "-inf", now, "BYSCORE", "LIMIT", 0, MAX_TAKE)
   if #due > 0 then
     local tasks = {}
     for i, entry in ipairs(due) do

@@ -32,8 +32,8 @@ import redis.asyncio.client
 import redis.client
 from redis.exceptions import MovedError, NoPermissionError
 
-from worqr._cluster import REDIRECTS, AsyncTopology, SyncTopology, slot_of
-from worqr._retry import RetryableFailure
+from worqr._io.cluster.topology import REDIRECTS, AsyncTopology, SyncTopology, slot_of
+from worqr._io.retry import RetryableFailure
 from worqr.errors import RedisPermissionError, WorqrError
 
 T = TypeVar("T")

@@ -25,12 +25,12 @@ import redis.asyncio
 import redis.asyncio.client
 import redis.client
 
-from worqr import _flows as flows
-from worqr._events import Callback, Subscriptions
-from worqr._models import Event
-from worqr._ops import Call
-from worqr._runner import refused
-from worqr._session import Session
+from worqr._io.runner import refused
+from worqr._protocol import flows
+from worqr._protocol.events import Callback, Subscriptions
+from worqr._protocol.models import Event
+from worqr._protocol.ops import Call
+from worqr._protocol.session import Session
 from worqr.errors import RedisUnavailableError, WorqrError
 
 log = logging.getLogger("worqr")
@@ -415,7 +415,7 @@ class AsyncListener:
         queues = self.core.queues_to_check(taken, time.monotonic())
         if queues:
             try:
-                counts = await flows.adrive(flows.pending_counts(self.core.session, queues), self._run)
+                counts = await flows.adrive(flows.pending_counts(self.core.session, queues), self._run, asyncio.sleep)
                 deliveries += self.core.local(self.core.work_events(counts))
             except WorqrError as exc:
                 log.warning("could not poll queues %s for waiting work: %s", queues, exc)

@@ -51,10 +51,10 @@ from redis.retry import Retry
 from tenacity import AsyncRetrying, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from worqr import errors
-from worqr._durability import Durability
-from worqr._ops import Call
-from worqr._retry import RetryableFailure
-from worqr._runner import AsyncRunner, SyncRunner, resolve
+from worqr._io.durability import Durability
+from worqr._io.retry import RetryableFailure
+from worqr._io.runner import AsyncRunner, SyncRunner, resolve
+from worqr._protocol.ops import Call
 
 #: How long a batch waits for its slots to be served again (a failover: the cluster notices
 #: a dead primary after ``cluster-node-timeout``, then promotes a replica), backing off

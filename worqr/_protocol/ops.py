@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from worqr import errors
-from worqr._keys import QueueKeys, RegistryKeys
-from worqr._models import Failure
+from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.models import Failure
 
 T = TypeVar("T")
 

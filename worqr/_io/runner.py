@@ -31,10 +31,10 @@ from redis.exceptions import (
 from tenacity import AsyncRetrying, Retrying
 
 from worqr import errors
-from worqr._durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
-from worqr._ops import Call
-from worqr._retry import POLICY, RetryableFailure
-from worqr._scripts import script
+from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
+from worqr._io.retry import POLICY, RetryableFailure
+from worqr._protocol.ops import Call
+from worqr._protocol.scripts import script
 
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 #: How servers word an ACL refusal from inside a script (Redis 7.0; Redis 7.2+ and Valkey).

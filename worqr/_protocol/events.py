@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from worqr._models import Event, make_process_id
+from worqr._protocol.models import Event, make_process_id
 
 Callback = Callable[[Event], Any]
 

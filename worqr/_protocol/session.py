@@ -1,12 +1,23 @@
-"""What one client knows about itself: names, limits and worker state. No I/O."""
+"""What one client knows about itself: names, limits and worker state. No I/O.
+
+The worker state is read and changed by the client's caller, its heartbeat and its runtime
+worker, which may be threads: the I/O layer hands the session the lock that guards it (a
+``threading.Lock``), so that this module needs no threading of its own.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
-from worqr._keys import QueueKeys, RegistryKeys, check_prefix, check_queue_name, check_worker_id
+from worqr._protocol.checks import (
+    check_max_payload_size,
+    check_positive_seconds,
+    check_prefix,
+    check_queue_name,
+    check_worker_id,
+)
+from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.errors import InvalidArgumentError, NotWorkingError, WorkerLostError, WorkerNotStartedError
 
 #: Default limit on one encoded task. Redis allows 512 MiB, but a queue of huge values
@@ -15,24 +26,19 @@ DEFAULT_MAX_PAYLOAD_SIZE = 16 * 1024 * 1024
 #: How many queues' checked names and keys a session remembers (a hot-path saving).
 _KNOWN_QUEUES = 4096
 
-
-def _check_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value == float("inf"):
-        msg = f"{name} must be a positive, finite number of seconds, got {value!r}"
-        raise InvalidArgumentError(msg)
-    return float(value)
+Lock = AbstractContextManager[object]
 
 
-@dataclass
 class WorkerState:
     """Whether this client's worker is started or was declared dead, and what it works on."""
 
-    started: bool = False
-    lost: bool = False
-    working: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Called (from whichever thread noticed) when the worker is found declared dead.
-    lost_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    def __init__(self, lock: Lock) -> None:
+        self.started = False
+        self.lost = False
+        self.working: set[str] = set()
+        self.lock = lock
+        #: Called (from whichever thread noticed) when the worker is found declared dead.
+        self.lost_callbacks: list[Callable[[], None]] = []
 
     def check_can_dequeue(self, queue: str, worker_id: str) -> None:
         with self.lock:
@@ -51,6 +57,30 @@ class WorkerState:
             if not self.started:
                 msg = f"call start_worker() before start_work({queue!r})"
                 raise WorkerNotStartedError(msg)
+
+    def is_live(self) -> bool:
+        """Started and not declared dead since."""
+        with self.lock:
+            return self.started and not self.lost
+
+    def mark_started(self) -> None:
+        with self.lock:
+            self.started, self.lost = True, False
+            self.working.clear()
+
+    def add_working(self, queue: str) -> None:
+        with self.lock:
+            self.working.add(queue)
+
+    def discard_working(self, queue: str) -> None:
+        with self.lock:
+            self.working.discard(queue)
+
+    def missing(self, queues: Iterable[str]) -> bool:
+        """True when the worker is live but does not work on all of ``queues`` (a restart
+        registered it again; joining the queues is still to do, or failed half-way)."""
+        with self.lock:
+            return self.started and not self.lost and any(queue not in self.working for queue in queues)
 
     def mark_lost(self) -> None:
         with self.lock:
@@ -74,26 +104,26 @@ class Session:
         cleanup_interval: float,
         poll_interval: float,
         max_payload_size: int,
+        lock: Lock,
     ) -> None:
         self.prefix = check_prefix(prefix)
         self.worker_id = check_worker_id(worker_id)
-        self.heartbeat_interval = _check_seconds("heartbeat_interval", heartbeat_interval)
-        self.worker_timeout = None if worker_timeout is None else _check_seconds("worker_timeout", worker_timeout)
-        self.cleanup_interval = _check_seconds("cleanup_interval", cleanup_interval)
-        self.poll_interval = _check_seconds("poll_interval", poll_interval)
+        self.heartbeat_interval = check_positive_seconds("heartbeat_interval", heartbeat_interval)
+        self.worker_timeout = (
+            None if worker_timeout is None else check_positive_seconds("worker_timeout", worker_timeout)
+        )
+        self.cleanup_interval = check_positive_seconds("cleanup_interval", cleanup_interval)
+        self.poll_interval = check_positive_seconds("poll_interval", poll_interval)
         if self.worker_timeout is not None and self.heartbeat_interval >= self.worker_timeout:
             msg = (
                 f"heartbeat_interval ({heartbeat_interval}) must be shorter than worker_timeout ({worker_timeout}), "
                 "or peers will reap a live worker; a third of the timeout is a good choice"
             )
             raise InvalidArgumentError(msg)
-        if isinstance(max_payload_size, bool) or not isinstance(max_payload_size, int) or max_payload_size < 1:
-            msg = f"max_payload_size must be a positive int (bytes), got {max_payload_size!r}"
-            raise InvalidArgumentError(msg)
-        self.max_payload_size = max_payload_size
+        self.max_payload_size = check_max_payload_size(max_payload_size)
         self.registry = RegistryKeys(self.prefix)
         self._queue_keys: dict[str, QueueKeys] = {}
-        self.state = WorkerState()
+        self.state = WorkerState(lock)
 
     @property
     def timeout_ms(self) -> int:

@@ -18,11 +18,11 @@ import redis.asyncio.cluster
 import redis.cluster
 import redis.connection
 
-from worqr._cluster import AsyncClusterRunner, AsyncTopology, SyncClusterRunner, SyncTopology
-from worqr._cluster_pubsub import AsyncClusterPubSubs, SyncClusterPubSubs
-from worqr._durability import resolve_durability
-from worqr._listener import READ_TIMEOUT
-from worqr._urls import address, redacted
+from worqr._io.cluster.pubsub import AsyncClusterPubSubs, SyncClusterPubSubs
+from worqr._io.cluster.topology import AsyncClusterRunner, AsyncTopology, SyncClusterRunner, SyncTopology
+from worqr._io.durability import resolve_durability
+from worqr._io.listener import READ_TIMEOUT
+from worqr._io.urls import address, redacted
 from worqr.errors import InvalidArgumentError
 
 SCHEMES = ("redis+cluster://", "rediss+cluster://")

@@ -20,7 +20,7 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from worqr._urls import address, redacted
+from worqr._io.urls import address, redacted
 from worqr.errors import InvalidArgumentError
 
 SCHEMES = ("redis+sentinel://", "rediss+sentinel://")

@@ -11,44 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from worqr import _flows as flows
-from worqr._ops import Call
-from worqr._session import Session
+from worqr._protocol import flows
+from worqr._protocol.ops import Call
+from worqr._protocol.session import Session
+from worqr._protocol.supervision import Schedule, supervise
 from worqr.errors import WorqrError
 
 log = logging.getLogger("worqr")
-
-
-class Schedule:
-    """When the next cleanup is due."""
-
-    def __init__(self, session: Session) -> None:
-        self.interval = session.cleanup_interval
-        self.next_cleanup = time.monotonic() + self._jittered()
-
-    def _jittered(self) -> float:
-        return self.interval * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
-
-    def cleanup_due(self) -> bool:
-        now = time.monotonic()
-        if now < self.next_cleanup:
-            return False
-        self.next_cleanup = now + self._jittered()
-        return True
-
-
-def supervise(session: Session, *, cleanup: bool) -> flows.Flow[None]:
-    """One tick: renew the heartbeat, then reap expired peers if ``cleanup``."""
-    if not (yield from flows.heartbeat(session)):
-        return
-    if cleanup:
-        yield from flows.cleanup_workers(session)
 
 
 class SyncSupervisor:
@@ -116,7 +89,7 @@ class AsyncSupervisor:
             if self._session.state.lost:
                 continue  # idle until start_worker() registers the worker again
             try:
-                await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run)
+                await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run, asyncio.sleep)
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
             except Exception:  # the heartbeat must outlive any surprise; say what it was

@@ -9,6 +9,7 @@ from functools import cache
 from importlib import resources
 
 _INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
+_LIMIT = re.compile(r"^local ([A-Z_]+) = (\d+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +61,11 @@ def script_names() -> list[str]:
     """Names of all scripts shipped in ``worqr/lua``."""
     folder = resources.files("worqr").joinpath("lua")
     return sorted(p.name.removesuffix(".lua") for p in folder.iterdir() if p.name.endswith(".lua"))
+
+
+@cache
+def limit(name: str) -> int:
+    """A number defined in ``lua/include/limits.lua``, which the scripts include: the one
+    place where the scripts and the Python side agree on it."""
+    limits = dict(_LIMIT.findall(_read("include/limits.lua")))
+    return int(limits[name])

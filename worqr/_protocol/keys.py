@@ -32,59 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worqr.errors import InvalidNameError
-
-#: Longest queue name accepted, in characters. Keys stay short and logs readable.
-MAX_QUEUE_NAME_LENGTH = 1024
-#: Longest worker id or prefix accepted, in characters.
-MAX_ID_LENGTH = 256
-
-_CONTROL_CHARACTERS = frozenset(chr(c) for c in [*range(32), 127])
 _TAG_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
-
-
-def _check_text(kind: str, value: object, max_length: int) -> str:
-    if not isinstance(value, str):
-        msg = f"{kind} must be a str, got {type(value).__name__}: {value!r}"
-        raise InvalidNameError(msg)
-    if not value:
-        msg = f"{kind} must not be empty"
-        raise InvalidNameError(msg)
-    if len(value) > max_length:
-        msg = f"{kind} is {len(value)} characters long; the limit is {max_length}"
-        raise InvalidNameError(msg)
-    bad = next((c for c in value if c in _CONTROL_CHARACTERS), None)
-    if bad is not None:
-        msg = f"{kind} {value!r} contains the control character {bad!r}; use printable characters"
-        raise InvalidNameError(msg)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        msg = f"{kind} {value!r} is not valid Unicode text (it cannot be encoded as UTF-8)"
-        raise InvalidNameError(msg) from exc
-    return value
-
-
-def check_queue_name(queue: object) -> str:
-    """Return ``queue`` if it is a usable queue name, else raise `InvalidNameError`."""
-    return _check_text("queue name", queue, MAX_QUEUE_NAME_LENGTH)
-
-
-def check_worker_id(worker_id: object) -> str:
-    """Return ``worker_id`` if it is a usable worker id, else raise `InvalidNameError`."""
-    return _check_text("worker_id", worker_id, MAX_ID_LENGTH)
-
-
-def check_prefix(prefix: object) -> str:
-    """Return ``prefix`` if it is usable, else raise `InvalidNameError`.
-
-    A prefix may not contain ``{`` or ``}``: it sits inside every hash tag.
-    """
-    text = _check_text("prefix", prefix, MAX_ID_LENGTH)
-    if "{" in text or "}" in text:
-        msg = f"prefix {text!r} contains '{{' or '}}'; a prefix sits inside the Redis Cluster hash tag, so choose one without braces"
-        raise InvalidNameError(msg)
-    return text
 
 
 @dataclass(frozen=True, slots=True)

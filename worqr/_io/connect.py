@@ -17,11 +17,13 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from worqr import _cluster, _cluster_connect, _sentinel
-from worqr._cluster import AsyncClusterRunner, SyncClusterRunner
-from worqr._durability import resolve_durability
-from worqr._listener import AsyncPoolPubSubs, AsyncPubSubs, SyncPoolPubSubs, SyncPubSubs
-from worqr._runner import AsyncRunner, SyncRunner
+from worqr._io import sentinel as _sentinel
+from worqr._io.cluster import connect as _cluster_connect
+from worqr._io.cluster import topology as _cluster
+from worqr._io.cluster.topology import AsyncClusterRunner, SyncClusterRunner
+from worqr._io.durability import resolve_durability
+from worqr._io.listener import AsyncPoolPubSubs, AsyncPubSubs, SyncPoolPubSubs, SyncPubSubs
+from worqr._io.runner import AsyncRunner, SyncRunner
 from worqr.errors import InvalidArgumentError
 
 DEFAULT_URL = "redis://localhost:6379/0"

@@ -1,0 +1,180 @@
+"""The flows of workers: register, join and leave queues, the heartbeat, and reaping the
+workers declared dead (their processes go back to the front of their queues)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from worqr._protocol import ops
+from worqr._protocol.checks import check_worker_id
+from worqr._protocol.flows.drive import Flow, Pause
+from worqr._protocol.flows.steps import batch, check_listed, one
+from worqr._protocol.session import Session
+from worqr.errors import RedisPermissionError, WorkerIdInUseError, WorkerLostError
+
+log = logging.getLogger("worqr")
+
+
+def start_worker(session: Session) -> Flow[None]:
+    registry, worker_id = session.registry, session.worker_id
+    if session.state.is_live():
+        return
+    # The id may still be registered by an earlier incarnation (a process restarted under a
+    # fixed id). If its heartbeat has a lease left it may be alive: wait the lease out once;
+    # a worker that renewed it meanwhile is alive and keeps its id. Otherwise reap it first.
+    waited = False
+    for _ in range(3):
+        lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms))
+        if lease_ms is None:
+            break
+        if lease_ms > 0 and waited:
+            msg = (
+                f"worker id {worker_id!r} belongs to a live worker (it renews its heartbeat); choose another worker_id"
+            )
+            raise WorkerIdInUseError(msg)
+        if lease_ms > 0:
+            waited = True
+            yield Pause(lease_ms / 1000 + 0.05)
+            continue
+        log.info("worker %s was still registered; requeuing its old processes first", worker_id)
+        yield from reap(session, [worker_id], force=True)
+    else:
+        msg = f"worker id {worker_id!r} keeps being registered by another client; choose another worker_id"
+        raise WorkerIdInUseError(msg)
+    session.state.mark_started()
+    log.info("worker %s started", worker_id)
+    yield from warn_if_keys_can_be_evicted()
+
+
+def warn_if_keys_can_be_evicted() -> Flow[None]:
+    """Log a warning when the server's eviction policy can drop worqr's keys at maxmemory."""
+    try:
+        policy = yield from one(ops.eviction_policy())
+    except RedisPermissionError:
+        log.info("cannot read Redis's maxmemory-policy (INFO is not granted); it should be noeviction")
+        return
+    if policy is not None and policy.startswith("allkeys-"):
+        log.warning(
+            "Redis's maxmemory-policy is %s: at maxmemory Redis may evict worqr's queues and lose their tasks; "
+            "set it to noeviction, or give worqr a Redis of its own",
+            policy,
+        )
+    elif policy is not None and policy.startswith("volatile-"):
+        log.warning(
+            "Redis's maxmemory-policy is %s: at maxmemory Redis may evict worker heartbeat keys (they expire), "
+            "and peers then reap live workers; set it to noeviction, or give worqr a Redis of its own",
+            policy,
+        )
+
+
+def start_work(session: Session, queue: str) -> Flow[int]:
+    """Join ``queue``; returns how many tasks are waiting there."""
+    keys = session.queue(queue)
+    session.state.check_started(keys.queue, session.worker_id)
+    # Queue first, registry second: a worker declared dead in between finds add_worker_queue
+    # refused and leaves again, so the reaper never misses a queue it could hold processes on.
+    pending = yield from one(ops.join_queue(keys, session.worker_id))
+    alive = yield from one(ops.add_worker_queue(session.registry, session.worker_id, keys.queue))
+    if not alive:
+        requeued = yield from one(ops.leave_queue(keys, session.worker_id, interrupted=False))
+        if requeued:
+            (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+            check_listed(listed, keys.queue)
+        session.state.mark_lost()
+        msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again"
+        raise WorkerLostError(msg)
+    session.state.add_working(keys.queue)
+    return pending
+
+
+def stop_work(session: Session, queue: str) -> Flow[int]:
+    """Leave ``queue``, requeuing this worker's processes there; returns how many."""
+    keys = session.queue(queue)
+    session.state.discard_working(keys.queue)
+    requeued = yield from one(ops.leave_queue(keys, session.worker_id, interrupted=False))
+    if requeued:
+        (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+        check_listed(listed, keys.queue)
+    yield [ops.remove_worker_queue(session.registry, session.worker_id, keys.queue)]
+    return requeued
+
+
+def get_workers(session: Session) -> Flow[list[str]]:
+    return (yield from one(ops.members(session.registry.workers)))
+
+
+def get_working_queues(session: Session, worker_id: str | None) -> Flow[list[str]]:
+    target = session.worker_id if worker_id is None else check_worker_id(worker_id)
+    return (yield from one(ops.members(session.registry.queues_of(target))))
+
+
+#: Passes a reap makes over a worker's queues before leaving the rest to the next cleanup.
+REAP_PASSES = 3
+
+
+def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupted: bool = True) -> Flow[list[str]]:
+    """Declare dead the candidates whose heartbeat is gone (all of them if ``force``),
+    requeue the processes of every worker being reaped, and return the ids this call forgot.
+    ``interrupted`` (all but a clean close): each requeued task used an attempt.
+
+    Safe to run concurrently and to resume after a crash: every step is idempotent, and a
+    worker stays in the reaping set until all its queues were released.
+    """
+    registry = session.registry
+    reaping = yield from one(ops.declare_dead(registry, candidates, force=force))
+    targets = [w for w in reaping if w in candidates] if force else reaping
+    forgotten = []
+    for worker_id in targets:
+        released: list[str] = []
+        total = 0
+        for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
+            queues = yield from one(ops.members(registry.queues_of(worker_id)))
+            requeued = yield from batch(
+                [ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues]
+            )
+            refilled = [q for q, n in zip(queues, requeued, strict=True) if n]
+            for queue, listed in zip(
+                refilled, (yield from batch([ops.add_queue(registry, q) for q in refilled])), strict=True
+            ):
+                check_listed(listed, queue)
+            released += queues
+            total += sum(requeued)
+            done, left = yield from one(ops.forget_worker(registry, worker_id, queues))
+            if done:
+                forgotten.append(worker_id)
+                level = logging.INFO if worker_id == session.worker_id else logging.WARNING
+                log.log(level, "reaped worker %s: requeued %d task(s) on %s", worker_id, total, released)
+            if not left:
+                break
+    if session.worker_id in targets:
+        session.state.mark_lost()
+    return forgotten
+
+
+def cleanup_workers(session: Session) -> Flow[list[str]]:
+    workers = yield from one(ops.members(session.registry.workers))
+    return (yield from reap(session, workers, force=False))
+
+
+def fail_worker(session: Session, worker_id: str | None) -> Flow[None]:
+    """Reap a worker now. This worker's own (the default) is a clean leave: its tasks keep
+    their attempts; another worker's counts as an interruption of its tasks."""
+    target = session.worker_id if worker_id is None else check_worker_id(worker_id)
+    yield from reap(session, [target], force=True, interrupted=target != session.worker_id)
+
+
+def heartbeat(session: Session) -> Flow[bool]:
+    """Renew this worker's heartbeat; if it is gone, requeue own processes and return False."""
+    alive = yield from one(ops.heartbeat(session.registry, session.worker_id, session.timeout_ms))
+    if not alive:
+        log.error("worker %s lost its heartbeat key: it was declared dead and stops taking work", session.worker_id)
+        yield from reap(session, [session.worker_id], force=True)
+        session.state.mark_lost()
+    return alive
+
+
+def pending_counts(session: Session, queues: Sequence[str]) -> Flow[dict[str, int]]:
+    """How many tasks wait on each queue (the polling fallback for missed work events)."""
+    counts = yield from batch([ops.count(session.queue(q)) for q in queues])
+    return dict(zip(queues, counts, strict=True))
