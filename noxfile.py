@@ -17,10 +17,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Run ruff."""
+    """Run ruff, and check that the generated synchronous twins are current."""
     session.install("ruff==0.17.6")  # the pin of the dev extra
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("python", "tools/unasync.py", "--check")
 
 
 @nox.session

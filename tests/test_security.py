@@ -35,7 +35,7 @@ from worqr import (
     RedisUnavailableError,
     Worqr,
 )
-from worqr._io import listener as _listener
+from worqr._io import listening as _listener
 from worqr._protocol import flows
 from worqr._protocol.keys import RegistryKeys
 from worqr._protocol.scripts import script

@@ -19,10 +19,10 @@ from typing_extensions import Unpack
 
 from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
-from worqr._io.connect import async_backend
+from worqr._io._async.connect import async_backend
+from worqr._io._async.listener import AsyncListener
+from worqr._io._async.supervisor import AsyncSupervisor
 from worqr._io.durability import Durability
-from worqr._io.listener import AsyncListener
-from worqr._io.supervisor import AsyncSupervisor
 from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
@@ -56,7 +56,7 @@ def _docs_from(source: type) -> Callable[[C], C]:
     return decorate
 
 
-async def _all(*subscriptions: asyncio.Future[None]) -> None:
+async def _all(*subscriptions: Awaitable[None]) -> None:
     for subscription in subscriptions:
         await subscription
 
@@ -297,10 +297,12 @@ class AsyncWorqr:
         subscription is live. Callbacks run one at a time on the client's listener task.
         """
         keys = self._session.queue(queue)
-        events = self._listener.add_nowait(keys.queue, keys.channel, callback)
-        work = self._listener.add_nowait(keys.queue, keys.work_channel, callback)
-        done = self._listener.add_nowait(keys.queue, keys.done_channel, callback, quiet=True)
-        return asyncio.ensure_future(_all(events, work, done))
+        wanted = [
+            channel
+            for channel, quiet in ((keys.channel, False), (keys.work_channel, False), (keys.done_channel, True))
+            if self._listener.want(keys.queue, channel, callback, quiet=quiet)
+        ]
+        return asyncio.ensure_future(_all(*(self._listener.confirm(channel) for channel in wanted)))
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         keys = self._session.queue(queue)

@@ -14,10 +14,10 @@ import redis
 import redis.cluster
 from typing_extensions import Unpack
 
-from worqr._io.connect import sync_backend
+from worqr._io._sync.connect import sync_backend
+from worqr._io._sync.listener import SyncListener
+from worqr._io._sync.supervisor import SyncSupervisor
 from worqr._io.durability import Durability
-from worqr._io.listener import SyncListener
-from worqr._io.supervisor import SyncSupervisor
 from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from worqr import AsyncWorqr, Worqr
-from worqr._io.cluster.topology import slot_of
+from worqr._io.cluster.routing import slot_of
 from worqr._protocol.keys import QueueKeys
 from worqr.testing import LocalCluster, LocalClusterNode
 

@@ -15,7 +15,7 @@ import redis.cluster
 
 from tests.cluster.conftest import MakeAsyncWorqr, owners, spread_queues
 from worqr import AsyncWorqr, Event, Process
-from worqr._io.cluster.topology import slot_of
+from worqr._io.cluster.routing import slot_of
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.testing import LocalCluster
 

@@ -20,8 +20,9 @@ from tests.cluster.conftest import MakeWorqr, owners, queues_per_primary, spread
 from tests.helpers import pause_heartbeat, wait_until
 from tests.test_security import acl_for
 from worqr import Durability, Event, Process, Worqr
-from worqr._io.cluster.connect import parse as parse_cluster_url
-from worqr._io.cluster.topology import CLUSTER_POLICY, slot_of
+from worqr._io.cluster.routing import slot_of
+from worqr._io.retry import CLUSTER_POLICY
+from worqr._io.urls import parse_cluster_url
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.errors import DuplicateTaskError, RedisUnavailableError
 from worqr.testing import LocalCluster, LocalClusterNode

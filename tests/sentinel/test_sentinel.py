@@ -33,7 +33,8 @@ from worqr import (
     ReplicationTimeoutError,
     Worqr,
 )
-from worqr._io.connect import async_pool, sync_pool
+from worqr._io._async.connect import async_pool
+from worqr._io._sync.connect import sync_pool
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr.testing import LocalSentinel
 

@@ -1,4 +1,5 @@
-"""The one retry policy for transient connection failures (tenacity).
+"""The retry policies for transient connection failures (tenacity): one server's, and a
+Redis Cluster's while its slots move or fail over.
 
 A call is retried only when retrying cannot apply an effect twice: the connection failed
 before the command was sent, Redis answered LOADING (nothing ran), or every call in the
@@ -21,6 +22,16 @@ class RetryableFailure(Exception):
 POLICY: dict[str, Any] = {
     "stop": stop_after_attempt(6) | stop_after_delay(10.0),
     "wait": wait_exponential(multiplier=0.05, max=2.0) + wait_random(0, 0.1),
+    "retry": retry_if_exception_type(RetryableFailure),
+    "reraise": True,
+}
+
+#: How long a batch waits for its slots to be served again (a failover: the cluster notices
+#: a dead primary after ``cluster-node-timeout``, then promotes a replica), backing off
+#: exponentially from 50 ms to 1 s, reloading the slot map before each try.
+CLUSTER_POLICY: dict[str, Any] = {
+    "stop": stop_after_delay(15.0),
+    "wait": wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05),
     "retry": retry_if_exception_type(RetryableFailure),
     "reraise": True,
 }

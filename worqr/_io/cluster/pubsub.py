@@ -32,7 +32,9 @@ import redis.asyncio.client
 import redis.client
 from redis.exceptions import MovedError, NoPermissionError
 
-from worqr._io.cluster.topology import REDIRECTS, AsyncTopology, SyncTopology, slot_of
+from worqr._io.cluster._async.topology import AsyncTopology
+from worqr._io.cluster._sync.topology import SyncTopology
+from worqr._io.cluster.routing import REDIRECTS, slot_of
 from worqr._io.retry import RetryableFailure
 from worqr.errors import RedisPermissionError, WorqrError
 
@@ -235,9 +237,8 @@ class AsyncShardedPubSub:
     """The asyncio twin of `SyncShardedPubSub`: each node's connection is read by a task of
     its own, so a message from any node is delivered at once."""
 
-    def __init__(self, topology: AsyncTopology, read_timeout: float) -> None:
+    def __init__(self, topology: AsyncTopology) -> None:
         self._topology = topology
-        self._read_timeout = read_timeout
         self._nodes: dict[str, redis.asyncio.client.PubSub] = {}
         self._reads: dict[str, asyncio.Task[Any]] = {}
         self._ready: collections.deque[dict[str, Any]] = collections.deque()
@@ -274,7 +275,7 @@ class AsyncShardedPubSub:
             await self.subscribe(*lost)
         for name, pubsub in self._nodes.items():
             if name not in self._reads:
-                self._reads[name] = asyncio.ensure_future(pubsub.get_message(timeout=self._read_timeout))
+                self._reads[name] = asyncio.ensure_future(pubsub.get_message(timeout=timeout))
         if not self._reads:
             await asyncio.sleep(timeout)
             return None
@@ -331,13 +332,12 @@ class SyncClusterPubSubs:
 class AsyncClusterPubSubs:
     """The asyncio twin of `SyncClusterPubSubs`."""
 
-    def __init__(self, topology: AsyncTopology, read_timeout: float) -> None:
+    def __init__(self, topology: AsyncTopology) -> None:
         self._topology = topology
-        self._read_timeout = read_timeout
 
     async def open(self) -> Any:
         if self._topology.sharded is not False:
-            return AsyncShardedPubSub(self._topology, self._read_timeout)
+            return AsyncShardedPubSub(self._topology)
         await _aguarded(self._topology.refresh())
         return redis.asyncio.client.PubSub(
             self._topology.pool(_guarded(lambda: self._topology.route(None)), pubsub=True)

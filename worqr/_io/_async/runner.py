@@ -1,0 +1,168 @@
+"""`AsyncRunner`: runs `Call`s on one server's connection pool (see `worqr._io.replies` for
+what a runner guarantees); `SyncRunner`, generated from this file, is its threaded twin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
+
+from worqr import errors
+from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
+from worqr._io.flavors import AsyncRetrying, async_abandon
+from worqr._io.replies import (
+    CONNECTION_ERRORS,
+    after_loading,
+    bad_credentials,
+    check_demoted,
+    check_loading,
+    command_args,
+    demoted,
+    describe,
+    missing_scripts,
+    readonly_cause,
+    refused,
+    resolve,
+    unavailable,
+    with_asking,
+    without_asking,
+)
+from worqr._io.retry import POLICY, RetryableFailure
+from worqr._protocol.ops import Call
+from worqr._protocol.scripts import script
+
+
+class AsyncRunner:
+    """Executes calls on a redis-py connection pool; safe to share between the tasks of one
+    event loop (the threaded twin: between threads)."""
+
+    def __init__(
+        self, pool: redis.asyncio.ConnectionPool, durability: Durability | None = None, *, sharded: bool = False
+    ) -> None:
+        self.pool: Any = pool  # redis-py's pool methods are untyped
+        self.where = describe(pool)
+        self.sharded = sharded  # a Redis Cluster node: the scripts publish with SPUBLISH
+        self.durability = durability
+        self._probed = False
+
+    async def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        durability = needed(self.durability, calls)
+        if durability is not None and not self._probed:
+            await self._probe(durability)
+        try:
+            replies, acked = await self._attempt(calls, durability)  # the common case, without the cost of a Retrying
+        except RetryableFailure:
+            replies, acked = await self._retry(calls, durability)
+        results = resolve(calls, replies)
+        if durability is not None:
+            check_confirmed(durability, acked, self.where)
+        return results
+
+    async def replies(self, calls: Sequence[Call[Any]], *, asking: bool = False) -> list[Any]:
+        """One attempt at ``calls`` for a router that must see every reply before it is parsed
+        (Redis Cluster: MOVED and ASK come back as error replies); RetryableFailure means
+        nothing ran. ``asking``: the calls follow an ASK redirect, so each goes after ASKING."""
+        durability = needed(self.durability, calls)
+        if durability is not None and not self._probed:
+            await self._probe(durability)
+        replies, acked = await self._attempt(with_asking(calls) if asking else calls, durability)
+        if durability is not None:
+            check_confirmed(durability, acked, self.where)
+        return without_asking(replies) if asking else replies
+
+    async def _probe(self, durability: Durability) -> None:
+        """Before the first durable write: check that the server accepts the wait."""
+        try:
+            await self.run([probe(durability)])
+        except errors.RedisPermissionError:
+            raise
+        except errors.RedisCommandError as exc:
+            raise unsupported(durability, self.where, exc) from exc
+        self._probed = True
+
+    async def _retry(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
+        try:
+            async for attempt in AsyncRetrying(**POLICY):
+                with attempt:
+                    outcome = await self._attempt(calls, durability)
+        except RetryableFailure as exc:
+            raise unavailable(self.where, exc.__cause__ or exc, maybe_applied=False) from exc.__cause__
+        return outcome
+
+    async def _attempt(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
+        """The replies of ``calls`` and, for a durable batch, of the wait after them."""
+        try:
+            conn: Any = await self.pool.get_connection()
+        except redis.AuthenticationError as exc:
+            raise bad_credentials(self.where, exc) from exc
+        except CONNECTION_ERRORS as exc:
+            raise RetryableFailure from exc
+        try:
+            replies, acked = await self._exchange(conn, calls, durability)
+            check_demoted(calls, replies)
+            for _ in range(2):  # the cache may be flushed again between LOAD and resend
+                missing = missing_scripts(replies)
+                if not missing:
+                    break
+                await self._load(conn, {calls[i].script for i in missing})
+                resent, resent_acked = await self._exchange(conn, [calls[i] for i in missing], durability)
+                for i, reply in zip(missing, resent, strict=True):
+                    replies[i] = reply
+                acked = acked if resent_acked is None else resent_acked  # the later wait covers all
+                check_demoted(calls, replies)
+            check_loading(replies, self.where)
+            return replies, acked
+        except CONNECTION_ERRORS as exc:
+            await conn.disconnect()
+            if all(call.idempotent for call in calls):
+                raise RetryableFailure from exc
+            raise unavailable(self.where, exc, maybe_applied=True) from exc
+        except BaseException:
+            # Cancelled (or interrupted) mid-exchange: a reply may still be unread, and the
+            # next call on this connection would read it as its own. Drop the connection.
+            await async_abandon(conn)
+            raise
+        finally:
+            await self.pool.release(conn)
+
+    async def _exchange(
+        self, conn: Any, calls: Sequence[Call[Any]], durability: Durability | None
+    ) -> tuple[list[Any], Any]:
+        """Send ``calls`` (then the wait, if ``durability``) in one write; read the replies."""
+        commands = [command_args(c, sharded=self.sharded) for c in calls]
+        if durability is not None:
+            commands.append(wait_command(durability))
+        await conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in calls:
+            try:
+                replies.append(await conn.read_response(disable_decoding=True, disconnect_on_error=False))
+            except BusyLoadingError as exc:
+                await conn.disconnect()
+                after_loading(replies, len(calls), exc)
+            except ReadOnlyError as exc:
+                await conn.disconnect()
+                return demoted(replies, len(calls), exc), None
+            except ResponseError as exc:
+                replies.append(exc)
+            except redis.ConnectionError as exc:
+                if (readonly := readonly_cause(exc)) is None:
+                    raise
+                return demoted(replies, len(calls), readonly), None
+        if durability is None or any(isinstance(r, BusyLoadingError) for r in replies):
+            return replies, None
+        try:
+            return replies, await conn.read_response(disable_decoding=True, disconnect_on_error=False)
+        except ResponseError as exc:
+            return replies, exc
+
+    async def _load(self, conn: Any, names: set[str | None]) -> None:
+        for name in sorted(n for n in names if n is not None):
+            await conn.send_command("SCRIPT", "LOAD", script(name, sharded=self.sharded).source)
+            try:
+                await conn.read_response()
+            except ResponseError as exc:
+                raise refused(f"SCRIPT LOAD of {name}.lua", exc) from exc

@@ -1,0 +1,58 @@
+"""`AsyncSupervisor`: a worker's heartbeat and the reaper of its dead peers, in an asyncio
+task (its twin `SyncSupervisor`: a daemon thread). Every ``heartbeat_interval`` it runs one
+tick of `worqr._protocol.supervision` (renew the heartbeat; now and then reap expired
+peers). Connection failures are logged and the loop goes on, so the heartbeat survives a
+Redis restart; while the worker is declared dead the loop idles, until ``start_worker()``
+registers it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from worqr._io.flavors import AsyncBackground, AsyncEvent, async_sleep
+from worqr._protocol import flows
+from worqr._protocol.ops import Call
+from worqr._protocol.session import Session
+from worqr._protocol.supervision import Schedule, supervise
+from worqr.errors import WorqrError
+
+log = logging.getLogger("worqr")
+
+#: How long `stop` waits for a tick in flight to end (the threaded twin cannot interrupt it).
+STOP_TIMEOUT = 15.0
+
+
+class AsyncSupervisor:
+    def __init__(self, session: Session, run: Callable[[Sequence[Call[Any]]], Awaitable[list[Any]]]) -> None:
+        self._session = session
+        self._run = run
+        self._stop = AsyncEvent()
+        self._background = AsyncBackground("worqr-heartbeat")
+
+    @property
+    def running(self) -> bool:
+        return self._background.running
+
+    def start(self) -> None:
+        self._background.start(self._loop)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._background.stop(STOP_TIMEOUT)
+
+    async def _loop(self) -> None:
+        schedule = Schedule(self._session)
+        while not await self._stop.wait(self._session.heartbeat_interval) and not self._background.stopping:
+            if self._session.state.lost:
+                continue  # idle until start_worker() registers the worker again
+            try:
+                await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run, async_sleep)
+            except WorqrError as exc:
+                log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
+            except Exception:  # the heartbeat must outlive any surprise; say what it was
+                log.exception(
+                    "worker %s: heartbeat or cleanup failed unexpectedly, will retry", self._session.worker_id
+                )

@@ -1,0 +1,319 @@
+"""The few things that differ between worqr's two flavours, each written in both: an asyncio
+task or a thread, an asyncio or a threading event, redis-py's asyncio or sync API where the
+two do not line up, tenacity's async or sync retrying.
+
+The modules in ``_async`` folders use only the ``Async``/``async_`` names below, and
+``tools/unasync.py`` turns them into the ``Sync``/``sync_`` ones in the ``_sync`` twins. So
+this module is where "the sync and the async code differ" can be read in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.cluster
+import redis.retry
+import tenacity
+
+T = TypeVar("T")
+
+#: Tenacity's retrying loops (``for attempt in SyncRetrying(...)``).
+AsyncRetrying = tenacity.AsyncRetrying
+SyncRetrying = tenacity.Retrying
+#: redis-py's retry settings of a connection pool (worqr gives its pools no retries).
+AsyncRedisRetry = redis.asyncio.retry.Retry
+SyncRedisRetry = redis.retry.Retry
+
+
+async def async_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+def sync_sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+async def async_abandon(connection: Any) -> None:
+    """Drop a connection whose exchange was interrupted (a reply may be left unread), without
+    waiting for the server: the asyncio flavour may be running under a cancel."""
+    await connection.disconnect(nowait=True)
+
+
+def sync_abandon(connection: Any) -> None:
+    connection.disconnect()
+
+
+async def async_each(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T | Exception]:
+    """Run every call (at once), whatever the others do; each one's result or the exception
+    it raised, in order. Anything but an `Exception` (a cancel) is raised."""
+    outcomes: list[T | Exception] = []
+    for outcome in await asyncio.gather(*(call() for call in calls), return_exceptions=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+        outcomes.append(outcome)
+    return outcomes
+
+
+def sync_each(calls: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    """`async_each`, one call after the other."""
+    outcomes: list[T | Exception] = []
+    for call in calls:
+        try:
+            outcomes.append(call())
+        except Exception as exc:  # noqa: BLE001 (each call's outcome is the caller's to judge)
+            outcomes.append(exc)
+    return outcomes
+
+
+async def async_deliver(callback: Callable[[T], object], value: T) -> None:
+    """Call ``callback(value)``; a coroutine function's result is awaited."""
+    outcome = callback(value)
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
+def sync_deliver(callback: Callable[[T], object], value: T) -> None:
+    callback(value)
+
+
+class AsyncLock:
+    """Nothing to lock: asyncio code runs on one thread and changes state between awaits.
+    (`SyncLock` is a real, reentrant lock.)"""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+SyncLock = threading.RLock
+
+
+class AsyncEvent:
+    """An event to wait on with a timeout (``wait`` returns whether it was set), settable from
+    any thread (``set_threadsafe``) once the loop that waits on it is known."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def set_threadsafe(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._event.set)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        self._loop = asyncio.get_running_loop()
+        if timeout is None:
+            await self._event.wait()
+            return True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        return self._event.is_set()
+
+    def bind(self) -> None:
+        """Remember the running loop, for `set_threadsafe` before the first `wait`."""
+        self._loop = asyncio.get_running_loop()
+
+
+class SyncEvent:
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    set_threadsafe = set
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+    def bind(self) -> None:
+        return None
+
+
+class AsyncNotice:
+    """Waiters for a condition that other code makes true and announces with `notify_all`."""
+
+    def __init__(self, _lock: object = None) -> None:  # one thread: the lock is not needed
+        self._condition = asyncio.Condition()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` is true (True) or ``timeout`` seconds pass (False)."""
+        async with self._condition:
+            try:
+                await asyncio.wait_for(self._condition.wait_for(predicate), timeout)
+            except asyncio.TimeoutError:
+                return False
+            return True
+
+    async def notify_all(self) -> None:
+        async with self._condition:
+            self._condition.notify_all()
+
+
+class SyncNotice:
+    """`AsyncNotice` for threads; ``lock`` is the lock that guards what ``predicate`` reads."""
+
+    def __init__(self, lock: Any = None) -> None:
+        self._condition = threading.Condition(lock)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(predicate, timeout)
+
+    def notify_all(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+
+class AsyncBackground:
+    """A background loop in an asyncio task: `start` it with the coroutine function to run;
+    `stop` sets its flag (the loop checks `stopping`) and cancels the task, so that a loop
+    waiting on Redis is interrupted, then waits for it to end."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
+    def start(self, loop: Callable[[], Awaitable[None]]) -> None:
+        async def run() -> None:
+            await loop()
+
+        self._task = asyncio.get_running_loop().create_task(run(), name=self.name)
+
+    def is_current(self) -> bool:
+        return self._task is not None and asyncio.current_task() is self._task
+
+    async def stop(self, timeout: float) -> None:
+        # The flag as well as the cancel: on Python < 3.12, asyncio.wait_for (redis-py sends
+        # under it when a socket timeout is set) can swallow a cancel that arrives as the
+        # send completes, and the loop would go on.
+        self.stopping = True
+        task = self._task
+        if task is None or task is asyncio.current_task():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+
+    async def join(self, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, for the loop to end by itself (not cancelled)."""
+        task = self._task
+        if task is None or task is asyncio.current_task():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except asyncio.TimeoutError:
+            task.cancel()
+
+
+class SyncBackground:
+    """`AsyncBackground` in a daemon thread; `stop` cannot interrupt a call in flight, so it
+    waits at most ``timeout`` seconds."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def start(self, loop: Callable[[], None]) -> None:
+        self._thread = threading.Thread(target=loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def is_current(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def stop(self, timeout: float) -> None:
+        self.stopping = True
+        self.join(timeout)
+
+    def join(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+            thread.join(timeout)
+
+
+def async_node_settings(cluster: Any, name: str) -> tuple[type[Any], dict[str, Any]]:
+    """The connection class and settings of node ``name`` of a connected cluster client (of
+    any node, for a node it does not know yet): a template for worqr's own pool to it."""
+    nodes = cluster.nodes_manager.nodes_cache
+    node = nodes.get(name) or next(iter(nodes.values()))
+    return node.connection_class, node.connection_kwargs
+
+
+def sync_node_settings(cluster: Any, name: str) -> tuple[type[Any], dict[str, Any]]:
+    nodes = cluster.nodes_manager.nodes_cache
+    pool = (nodes.get(name) or next(iter(nodes.values()))).redis_connection.connection_pool
+    return pool.connection_class, pool.connection_kwargs
+
+
+#: redis-py's cluster clients and their nodes (redis-py leaves the sync ``ClusterNode`` untyped).
+AsyncRedisCluster = redis.asyncio.cluster.RedisCluster
+SyncRedisCluster = redis.cluster.RedisCluster
+AsyncClusterNode: Any = redis.asyncio.cluster.ClusterNode
+SyncClusterNode: Any = redis.cluster.ClusterNode
+
+
+async def async_initialized(client: Any, *, owned: bool) -> Any:
+    """``client`` (a cluster client) with its slot map loaded; one that worqr made is closed
+    if it cannot load it. (The sync client loads it when it is built.)"""
+    try:
+        await client.initialize()
+    except BaseException:
+        if owned:
+            await client.aclose()
+        raise
+    return client
+
+
+def sync_initialized(client: Any, *, owned: bool) -> Any:  # noqa: ARG001 (the same call as async_initialized)
+    return client
+
+
+#: Which face a flavour serves, for messages that name the other one.
+async_face = "AsyncWorqr"
+sync_face = "Worqr"

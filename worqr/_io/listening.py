@@ -1,0 +1,168 @@
+"""What a client's event listener knows, apart from its I/O: the channels it wants, the
+requests other threads or tasks leave for it, and how a pub/sub message becomes the events
+delivered to the callbacks registered with ``on``. The listener itself, one pub/sub
+connection per client in an asyncio task (`AsyncListener`) or a thread (its twin
+`SyncListener`), is in ``_async/listener.py``.
+
+The listener owns its pub/sub connection outright: other threads or tasks hand it requests
+instead of touching the connection, because a redis-py PubSub is not safe to share. After a
+reconnect it subscribes again and checks the queues for waiting work, and every
+``poll_interval`` it checks the queues this worker works on, so a ``work`` message lost
+while disconnected never stalls a worker. Its connections come from an `AsyncPubSubs` (and
+the twin `SyncPubSubs`): one server's (`AsyncPoolPubSubs`), or a cluster's
+(``worqr._io.cluster.pubsub``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from worqr._io.replies import refused
+from worqr._protocol.events import Callback, Subscriptions
+from worqr._protocol.models import Event
+from worqr._protocol.session import Session
+from worqr.errors import WorqrError
+
+log = logging.getLogger("worqr")
+
+#: How long the listener blocks reading pub/sub before it looks at new requests (seconds).
+READ_TIMEOUT = 0.05
+#: How long ``on``/``start_work`` wait for Redis to confirm a subscription (seconds).
+SUBSCRIBE_TIMEOUT = 15.0
+ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def backoff(failures: int) -> float:
+    return float(min(2.0, 0.05 * 2**failures))
+
+
+class Requests:
+    """What the listener must do next: (un)subscribe channels, deliver local events."""
+
+    def __init__(self) -> None:
+        self.subscribe: set[str] = set()
+        self.unsubscribe: set[str] = set()
+        self.events: list[Event] = []
+        self.check: set[str] = set()
+
+
+class ListenerCore:
+    """The part of a listener that is the same in both hosts: bookkeeping, no I/O."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.subs = Subscriptions()
+        self.lock = threading.Lock()
+        self.requests = Requests()
+        self.ever_confirmed: set[str] = set()
+        #: Channels Redis refused to subscribe (an ACL without them), with the error to raise.
+        self.refused: dict[str, WorqrError] = {}
+        self.next_poll = time.monotonic() + session.poll_interval
+
+    def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool, quiet: bool = False) -> bool:
+        """Record interest; True if the caller must wait for a SUBSCRIBE confirmation.
+        ``quiet``: the channel gets no events this client makes itself (see `Subscriptions`)."""
+        with self.lock:
+            self.subs.queue_of[channel] = queue
+            if quiet:
+                self.subs.quiet.add(channel)
+            if callback is not None:
+                self.subs.callbacks.setdefault(channel, []).append(callback)
+            if working:
+                self.subs.working.add(channel)
+            self.requests.unsubscribe.discard(channel)
+            if channel in self.subs.confirmed:
+                return False
+            self.requests.subscribe.add(channel)
+            return True
+
+    def unwant(self, _queue: str, channel: str, callback: Callback | None, *, working: bool) -> None:
+        with self.lock:
+            if callback is not None and callback in self.subs.callbacks.get(channel, []):
+                self.subs.callbacks[channel].remove(callback)
+            if working:
+                self.subs.working.discard(channel)
+            if not self.subs.wanted(channel):
+                self.requests.subscribe.discard(channel)
+                self.requests.unsubscribe.add(channel)
+
+    def emit(self, event: Event) -> None:
+        with self.lock:
+            self.requests.events.append(event)
+
+    def take_requests(self) -> Requests:
+        with self.lock:
+            taken, self.requests = self.requests, Requests()
+            return taken
+
+    def refuse(self, exc: redis.exceptions.ResponseError) -> None:
+        """Redis refused a SUBSCRIBE: fail every subscription still waiting for confirmation
+        (its waiter raises the error) and stop asking for them."""
+        with self.lock:
+            waiting = [c for c in self.subs.channels() if c not in self.subs.confirmed]
+            for channel in waiting:
+                self.refused[channel] = refused(f"SUBSCRIBE {channel}", exc)
+                self.subs.callbacks.pop(channel, None)
+                self.subs.working.discard(channel)
+            self.requests.subscribe.difference_update(waiting)
+        log.error("Redis refused to subscribe to %s: %s", waiting, exc)
+
+    def outcome(self, channel: str) -> bool:
+        """True once ``channel`` is confirmed; raises the error if Redis refused it."""
+        error = self.refused.pop(channel, None)
+        if error is not None:
+            raise error
+        return channel in self.subs.confirmed
+
+    def reset_connection(self) -> list[str]:
+        """Forget confirmations (new connection); return the channels to subscribe."""
+        with self.lock:
+            self.subs.confirmed.clear()
+            self.requests.subscribe.clear()
+            self.requests.unsubscribe.clear()
+            return self.subs.channels()
+
+    def on_message(self, message: dict[str, Any]) -> tuple[list[tuple[Callback, Event]], str | None]:
+        """Deliveries for one pub/sub message, and the channel confirmed by it, if any."""
+        channel = message["channel"]
+        channel = channel.decode("utf-8", "surrogateescape") if isinstance(channel, bytes) else channel
+        with self.lock:
+            if message["type"] == "subscribe":
+                if channel in self.ever_confirmed and channel in self.subs.queue_of:
+                    self.requests.check.add(self.subs.queue_of[channel])  # reconnected: look for missed work
+                self.subs.confirmed.add(channel)
+                self.ever_confirmed.add(channel)
+                return [], channel
+            if message["type"] == "unsubscribe":
+                self.subs.confirmed.discard(channel)
+                return [], None
+            if message["type"] != "message":
+                return [], None
+            data = message["data"]
+            return self.subs.deliveries(channel, data if isinstance(data, bytes) else str(data).encode()), None
+
+    def queues_to_check(self, taken: Requests, now: float) -> list[str]:
+        queues = set(taken.check)
+        if now >= self.next_poll:
+            self.next_poll = now + self.session.poll_interval
+            with self.lock:
+                queues |= self.subs.working_queues()
+        return sorted(queues)
+
+    def local(self, events: Sequence[Event]) -> list[tuple[Callback, Event]]:
+        with self.lock:
+            return [d for event in events for d in self.subs.local(event)]
+
+    def work_events(self, counts: dict[str, int]) -> list[Event]:
+        return [Event("work", q, str(n)) for q, n in counts.items() if n > 0]
+
+
+def pubsub_pool_kwargs(pool: Any) -> dict[str, Any]:
+    # Payloads in events are bytes: read them undecoded whatever the caller's client does.
+    return {**pool.connection_kwargs, "decode_responses": False}
