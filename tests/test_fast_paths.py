@@ -46,7 +46,7 @@ from worqr._protocol import flows, ops
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
-from worqr._runtime import MAX_PREFETCH, Pace, Settings
+from worqr._runtime.options import MAX_PREFETCH, Pace, Settings
 from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]

@@ -510,7 +510,7 @@ def run_a_runtime_worker(client: Worqr, payload: str) -> None:
 
 
 def test_runtime_logs_name_a_task_by_size_and_digest_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from worqr._runtime import LOG_TASKS_VARIABLE, preview
+    from worqr._runtime.stats import LOG_TASKS_VARIABLE, preview
 
     monkeypatch.delenv(LOG_TASKS_VARIABLE, raising=False)
     label = preview(b"card=4111")

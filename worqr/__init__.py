@@ -1,32 +1,31 @@
 """worqr: a typed, distributed work queue on Redis, with peer supervision.
 
-Layout: `_keys` names every key; `lua/` holds one script per state change; `_ops` describes
-each call (script, keys, arguments, reply); `_flows` writes each operation once as a
-generator of calls; `_runner` executes calls (sync and asyncio) on one server, `_cluster`
-routes them over a Redis Cluster's nodes, `_connect` picks the backend (server, Sentinel,
-Cluster) and `_durability` the replica waits; `Worqr` and `AsyncWorqr` are thin faces over
-the flows; `_supervisor` (heartbeat, reaper) and `_listener` (events) are the background
-loops; `_runtime`, `_worker` and `_async_worker` run handlers. This module re-exports the
-public API.
+Layout, one folder a layer (docs/index.md draws it):
+
+- ``_protocol/``: what worqr says to Redis, with no I/O: keys, checks, codecs, the calls
+  (``ops``) and every operation written once as a flow; the Lua scripts are in ``lua/``;
+- ``_io/``: the runners that send calls (one server, Sentinel, Cluster), the listener,
+  the heartbeat and reaper, and a client's core; each written once for asyncio, with a
+  generated threaded twin in ``_sync`` folders;
+- ``_runtime/``: the workers that run handlers (`Worker`, `AsyncWorker`);
+- the faces: `Worqr` and `AsyncWorqr` (``_client``, ``_async_client``), tables of one-line
+  methods over the flows; ``errors``, ``testing`` and ``pytest_plugin`` are public too.
+
+This module re-exports the public API.
 """
 
 import logging
 
 from worqr._async_client import AsyncQueue, AsyncWorqr
-from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
 from worqr._io.durability import Durability
 from worqr._protocol.codec import BytesCodec, Codec, JsonCodec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, EventType, Failure, Process
-from worqr._runtime import (
-    Backoff,
-    CancelToken,
-    PersistentOptions,
-    WorkerOptions,
-    WorkerStats,
-    cancel_token,
-)
-from worqr._worker import Worker
+from worqr._runtime._async.worker import AsyncWorker
+from worqr._runtime._sync.worker import Worker
+from worqr._runtime.cancel import CancelToken, cancel_token
+from worqr._runtime.options import Backoff, PersistentOptions, WorkerOptions
+from worqr._runtime.stats import WorkerStats
 from worqr.errors import (
     ClientClosedError,
     CodecError,

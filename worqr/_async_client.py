@@ -1,5 +1,6 @@
 """`AsyncWorqr`: the asyncio client. The same methods as `Worqr`, as coroutines, running
-the same flows; docstrings are copied from `Worqr` so they cannot drift."""
+the same flows through the client's core (``worqr._io._async.core``); docstrings are copied
+from `Worqr` so they cannot drift."""
 
 from __future__ import annotations
 
@@ -17,18 +18,19 @@ import redis.asyncio
 import redis.asyncio.cluster
 from typing_extensions import Unpack
 
-from worqr._async_worker import AsyncWorker
 from worqr._client import Queue, Worqr
 from worqr._io._async.connect import async_backend
-from worqr._io._async.listener import AsyncListener
+from worqr._io._async.core import AsyncCore
 from worqr._io._async.supervisor import AsyncSupervisor
 from worqr._io.durability import Durability
+from worqr._io.flavors import async_face
 from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
 from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
-from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
-from worqr.errors import ClientClosedError, InvalidArgumentError, WorqrError
+from worqr._runtime._async.worker import AsyncWorker
+from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
+from worqr.errors import InvalidArgumentError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,11 +58,6 @@ def _docs_from(source: type) -> Callable[[C], C]:
     return decorate
 
 
-async def _all(*subscriptions: Awaitable[None]) -> None:
-    for subscription in subscriptions:
-        await subscription
-
-
 @_docs_from(Worqr)
 class AsyncWorqr:
     def __init__(
@@ -86,12 +83,14 @@ class AsyncWorqr:
             max_payload_size=max_payload_size,
             lock=threading.Lock(),
         )
-        self._backend = async_backend(redis, durability)
-        self._runner = self._backend.runner
-        self._listener = AsyncListener(self._session, self._backend.pubsubs, self._runner.run)
-        self._supervisor: AsyncSupervisor | None = None
-        self._runtime: AsyncWorker[Any] | None = None
-        self._closed = False
+        self._core = AsyncCore(self._session, async_backend(redis, durability), async_face)
+        self._backend = self._core.backend
+        self._runner = self._core.runner
+        self._listener = self._core.listener
+
+    @property
+    def _supervisor(self) -> AsyncSupervisor | None:
+        return self._core.supervisor
 
     @property
     def worker_id(self) -> str:
@@ -102,10 +101,7 @@ class AsyncWorqr:
         return self._session.prefix
 
     async def _drive(self, flow: flows.Flow[R]) -> R:
-        if self._closed:
-            msg = "this AsyncWorqr client is closed"
-            raise ClientClosedError(msg)
-        return await flows.adrive(flow, self._runner.run, asyncio.sleep)
+        return await self._core.drive(flow)
 
     # Queues ---------------------------------------------------------------------------------
 
@@ -166,27 +162,13 @@ class AsyncWorqr:
     # Workers and processes ------------------------------------------------------------------
 
     async def start_worker(self) -> None:
-        await self._drive(flows.start_worker(self._session))
-        if self._supervisor is None or not self._supervisor.running:
-            self._supervisor = AsyncSupervisor(self._session, self._runner.run)
-            self._supervisor.start()
+        await self._core.start_worker()
 
     async def start_work(self, queue: str) -> None:
-        keys = self._session.queue(queue)
-        self._session.state.check_started(keys.queue, self.worker_id)
-        await self._listener.add(keys.queue, keys.channel, working=True)
-        try:
-            pending = await self._drive(flows.start_work(self._session, keys.queue))
-        except BaseException:
-            self._listener.remove(keys.queue, keys.channel, working=True)
-            raise
-        if pending:
-            self._listener.emit(Event("work", keys.queue, str(pending)))
+        await self._core.start_work(queue)
 
     async def stop_work(self, queue: str) -> None:
-        keys = self._session.queue(queue)
-        await self._drive(flows.stop_work(self._session, keys.queue))
-        self._listener.remove(keys.queue, keys.channel, working=True)
+        await self._core.stop_work(queue)
 
     async def dequeue(self, queue: str) -> Process[str] | None:
         return await self._drive(flows.dequeue(self._session, queue, _TEXT))
@@ -247,7 +229,7 @@ class AsyncWorqr:
         order). A timeout or a ``cancel`` event cancels the handler's task. Otherwise as
         `Worqr.worker`; options: `WorkerOptions`."""
         return AsyncWorker(
-            self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=False)
+            self._core, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=False)
         )
 
     @overload
@@ -270,23 +252,8 @@ class AsyncWorqr:
         """An `AsyncWorker` for tasks that never finish (see `Worqr.persistent_worker`); on
         shutdown the handler's task is cancelled and the task given back at once."""
         return AsyncWorker(
-            self, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=True)
+            self._core, *_async_runtime_parts(queues, handler), Settings.from_options(options, persistent=True)
         )
-
-    def _claim_runtime(self, worker: AsyncWorker[Any]) -> None:
-        if self._runtime is not None and self._runtime is not worker:
-            msg = "this client already runs a Worker; stop it first, or use one client per worker"
-            raise WorqrError(msg)
-        self._runtime = worker
-
-    def _release_runtime(self, worker: AsyncWorker[Any]) -> None:
-        if self._runtime is worker:
-            self._runtime = None
-
-    async def _renew_identity(self) -> None:
-        """After this worker was declared dead: register again under a new worker id."""
-        self._session.worker_id = str(uuid.uuid4())
-        await self.start_worker()
 
     # Events ---------------------------------------------------------------------------------
 
@@ -296,53 +263,15 @@ class AsyncWorqr:
         Registers at once (a plain method); await the returned future to wait until the
         subscription is live. Callbacks run one at a time on the client's listener task.
         """
-        keys = self._session.queue(queue)
-        wanted = [
-            channel
-            for channel, quiet in ((keys.channel, False), (keys.work_channel, False), (keys.done_channel, True))
-            if self._listener.want(keys.queue, channel, callback, quiet=quiet)
-        ]
-        return asyncio.ensure_future(_all(*(self._listener.confirm(channel) for channel in wanted)))
+        return asyncio.ensure_future(self._core.confirm(self._core.on(queue, callback)))
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
-        keys = self._session.queue(queue)
-        self._listener.remove(keys.queue, keys.channel, callback)
-        self._listener.remove(keys.queue, keys.work_channel, callback)
-        self._listener.remove(keys.queue, keys.done_channel, callback)
-
-    async def _watch(
-        self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]
-    ) -> Callable[[], None]:
-        """For the runtime: see `Worqr._watch`."""
-        keys = self._session.queue(queue)
-        wake = keys.wake_channel(self._session.worker_id)
-        await self._listener.add(keys.queue, keys.channel, on_event)
-        await self._listener.add(keys.queue, wake, on_wake)
-
-        def unwatch() -> None:
-            self._listener.remove(keys.queue, keys.channel, on_event)
-            self._listener.remove(keys.queue, wake, on_wake)
-
-        return unwatch
+        self._core.off(queue, callback)
 
     # Lifetime -------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        if self._runtime is not None:
-            await self._runtime.stop()
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            await supervisor.stop()
-        if self._session.state.started and not self._session.state.lost:
-            try:
-                await self._drive(flows.fail_worker(self._session, None))
-            except (WorqrError, asyncio.CancelledError) as exc:
-                log.warning("worker %s could not release its processes on close: %s", self.worker_id, exc)
-        self._closed = True
-        await self._listener.close()
-        await self._backend.close()
+        await self._core.close()
 
     async def aclose(self) -> None:
         """The same as `close` (the asyncio spelling)."""

@@ -1,4 +1,5 @@
-"""`Worqr`: the synchronous client. Every method runs one flow from `worqr._flows`."""
+"""`Worqr`: the synchronous client, a table of one-line methods: each runs one flow of
+``worqr._protocol.flows`` through the client's core (``worqr._io._sync.core``)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ import redis.cluster
 from typing_extensions import Unpack
 
 from worqr._io._sync.connect import sync_backend
-from worqr._io._sync.listener import SyncListener
+from worqr._io._sync.core import SyncCore
 from worqr._io._sync.supervisor import SyncSupervisor
 from worqr._io.durability import Durability
+from worqr._io.flavors import sync_face
 from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
 from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
-from worqr._runtime import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
-from worqr._worker import Worker
-from worqr.errors import ClientClosedError, InvalidArgumentError, WorqrError
+from worqr._runtime._sync.worker import Worker
+from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
+from worqr.errors import InvalidArgumentError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -81,13 +83,14 @@ class Worqr:
             max_payload_size=max_payload_size,
             lock=threading.Lock(),
         )
-        self._backend = sync_backend(redis, durability)
-        self._runner = self._backend.runner
-        self._listener = SyncListener(self._session, self._backend.pubsubs, self._runner.run)
-        self._supervisor: SyncSupervisor | None = None
-        self._runtime: object | None = None
-        self._lock = threading.Lock()
-        self._closed = False
+        self._core = SyncCore(self._session, sync_backend(redis, durability), sync_face)
+        self._backend = self._core.backend
+        self._runner = self._core.runner
+        self._listener = self._core.listener
+
+    @property
+    def _supervisor(self) -> SyncSupervisor | None:
+        return self._core.supervisor
 
     @property
     def worker_id(self) -> str:
@@ -100,10 +103,7 @@ class Worqr:
         return self._session.prefix
 
     def _drive(self, flow: flows.Flow[R]) -> R:
-        if self._closed:
-            msg = "this Worqr client is closed"
-            raise ClientClosedError(msg)
-        return flows.drive(flow, self._runner.run)
+        return self._core.drive(flow)
 
     # Queues ---------------------------------------------------------------------------------
 
@@ -201,11 +201,7 @@ class Worqr:
         Idempotent while the worker is alive; after the worker was declared dead, registers
         it again (it must then ``start_work`` again).
         """
-        self._drive(flows.start_worker(self._session))
-        with self._lock:
-            if self._supervisor is None or not self._supervisor.running:
-                self._supervisor = SyncSupervisor(self._session, self._runner.run)
-                self._supervisor.start()
+        self._core.start_worker()
 
     def start_work(self, queue: str) -> None:
         """Subscribe to ``queue``'s events and allow this worker to dequeue from it.
@@ -217,22 +213,11 @@ class Worqr:
             WorkerNotStartedError: before ``start_worker()``.
             WorkerLostError: this worker was declared dead.
         """
-        keys = self._session.queue(queue)
-        self._session.state.check_started(keys.queue, self.worker_id)
-        self._listener.add(keys.queue, keys.channel, working=True)
-        try:
-            pending = self._drive(flows.start_work(self._session, keys.queue))
-        except BaseException:
-            self._listener.remove(keys.queue, keys.channel, working=True)
-            raise
-        if pending:
-            self._listener.emit(Event("work", keys.queue, str(pending)))
+        self._core.start_work(queue)
 
     def stop_work(self, queue: str) -> None:
         """Stop dequeuing from ``queue``; this worker's processes there go back to the front."""
-        keys = self._session.queue(queue)
-        self._drive(flows.stop_work(self._session, keys.queue))
-        self._listener.remove(keys.queue, keys.channel, working=True)
+        self._core.stop_work(queue)
 
     def dequeue(self, queue: str) -> Process[str] | None:
         """Move the next task of ``queue`` into a new process of this worker, or return None.
@@ -326,7 +311,7 @@ class Worqr:
 
         Nothing runs until ``run()`` or ``start()``; one runtime worker per client at a time.
         """
-        return Worker(self, *_runtime_parts(queues, handler), Settings.from_options(options, persistent=False))
+        return Worker(self._core, *_runtime_parts(queues, handler), Settings.from_options(options, persistent=False))
 
     @overload
     def persistent_worker(
@@ -351,24 +336,7 @@ class Worqr:
         queue at once, and when this worker dies a peer takes it over (within about
         ``worker_timeout + cleanup_interval``). ``concurrency`` is how many such tasks
         this worker holds. Options: `PersistentOptions`."""
-        return Worker(self, *_runtime_parts(queues, handler), Settings.from_options(options, persistent=True))
-
-    def _claim_runtime(self, worker: object) -> None:
-        with self._lock:
-            if self._runtime is not None and self._runtime is not worker:
-                msg = "this client already runs a Worker; stop it first, or use one client per worker"
-                raise WorqrError(msg)
-            self._runtime = worker
-
-    def _release_runtime(self, worker: object) -> None:
-        with self._lock:
-            if self._runtime is worker:
-                self._runtime = None
-
-    def _renew_identity(self) -> None:
-        """After this worker was declared dead: register again under a new worker id."""
-        self._session.worker_id = str(uuid.uuid4())
-        self.start_worker()
+        return Worker(self._core, *_runtime_parts(queues, handler), Settings.from_options(options, persistent=True))
 
     # Events ---------------------------------------------------------------------------------
 
@@ -377,34 +345,11 @@ class Worqr:
 
         Callbacks run one at a time on the client's listener thread: keep them short.
         """
-        keys = self._session.queue(queue)
-        self._listener.add(keys.queue, keys.channel, callback)
-        self._listener.add(keys.queue, keys.work_channel, callback)
-        self._listener.add(keys.queue, keys.done_channel, callback, quiet=True)
+        self._core.confirm(self._core.on(queue, callback))
 
     def off(self, queue: str, callback: Callable[[Event], Any]) -> None:
         """Stop calling ``callback`` for events of ``queue``."""
-        keys = self._session.queue(queue)
-        self._listener.remove(keys.queue, keys.channel, callback)
-        self._listener.remove(keys.queue, keys.work_channel, callback)
-        self._listener.remove(keys.queue, keys.done_channel, callback)
-
-    def _watch(
-        self, queue: str, on_event: Callable[[Event], Any], on_wake: Callable[[Event], Any]
-    ) -> Callable[[], None]:
-        """For the runtime: hear ``queue``'s events but its ``work`` and ``done`` ones (``on_event``), and
-        the wake-ups the scripts send this worker alone when it is idle (``on_wake``; see
-        ``lua/include/wake.lua``). Returns the function that stops it."""
-        keys = self._session.queue(queue)
-        wake = keys.wake_channel(self._session.worker_id)
-        self._listener.add(keys.queue, keys.channel, on_event)
-        self._listener.add(keys.queue, wake, on_wake)
-
-        def unwatch() -> None:
-            self._listener.remove(keys.queue, keys.channel, on_event)
-            self._listener.remove(keys.queue, wake, on_wake)
-
-        return unwatch
+        self._core.off(queue, callback)
 
     # Lifetime -------------------------------------------------------------------------------
 
@@ -412,23 +357,7 @@ class Worqr:
         """Stop the runtime `Worker` if one runs, the heartbeat and the listener; a started
         worker is failed cleanly first, so its processes go back to the front of their
         queues. Idempotent."""
-        if self._closed:
-            return
-        runtime = self._runtime
-        if isinstance(runtime, Worker):
-            runtime.stop()
-        with self._lock:
-            supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.stop()
-        if self._session.state.started and not self._session.state.lost:
-            try:
-                self._drive(flows.fail_worker(self._session, None))
-            except WorqrError as exc:
-                log.warning("worker %s could not release its processes on close: %s", self.worker_id, exc)
-        self._closed = True
-        self._listener.close()
-        self._backend.close()
+        self._core.close()
 
     def __enter__(self) -> Worqr:
         return self

@@ -114,16 +114,23 @@ class AsyncEvent:
 
     def set_threadsafe(self) -> None:
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._event.set)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and (loop is None or running is loop):
+            self._event.set()  # on the loop already: no need to go through its queue
+        elif loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._event.set)
 
     def clear(self) -> None:
         self._event.clear()
 
     async def wait(self, timeout: float | None = None) -> bool:
         self._loop = asyncio.get_running_loop()
+        if self._event.is_set() or (timeout is not None and timeout <= 0):
+            return self._event.is_set()
         if timeout is None:
             await self._event.wait()
             return True
@@ -317,3 +324,11 @@ def sync_initialized(client: Any, *, owned: bool) -> Any:  # noqa: ARG001 (the s
 #: Which face a flavour serves, for messages that name the other one.
 async_face = "AsyncWorqr"
 sync_face = "Worqr"
+
+
+class SyncCancelled(BaseException):
+    """Never raised: a thread is not cancelled from outside (a running handler is told to
+    stop by its cancellation token). The twin of ``asyncio.CancelledError``."""
+
+
+AsyncCancelled = asyncio.CancelledError
