@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib.resources import files
 
 import pytest
 
@@ -60,3 +61,28 @@ def test_status_codes_in_headers_are_known(name: str) -> None:
 def test_includes_are_expanded() -> None:
     assert "-- @include" not in script("enqueue").source
     assert "local function call_chunked" in script("enqueue").source
+
+
+@pytest.mark.parametrize("name", script_names())
+def test_status_codes_in_headers_have_the_names_of_the_one_table(name: str) -> None:
+    for code, spelled in re.findall(r"\{(-\d+)\}\s+(\w+)", header(name)):
+        assert errors.STATUSES[int(code)][0] == spelled, (name, code, spelled)
+
+
+def test_every_error_status_makes_its_error_and_an_unknown_one_a_command_error() -> None:
+    assert isinstance(errors.status_error(errors.STATUS_WORKER_LOST, "gone"), errors.WorkerLostError)
+    lost = errors.status_error(errors.STATUS_PROCESS_LOST, "gone", process_id="1:q")
+    assert isinstance(lost, errors.ProcessLostError) and lost.process_id == "1:q"
+    assert isinstance(errors.status_error(-99, "what"), errors.RedisCommandError)
+    assert isinstance(errors.status_error(errors.STATUS_OK, "fine"), errors.RedisCommandError)
+
+
+def test_the_scripts_that_end_a_process_share_one_fence() -> None:
+    for name in ("finish", "finish_many", "stop", "fail"):
+        assert "local function take_owned" in script(name).source, name
+        assert 'redis.call("HGET", processes' not in _own_lines(name), name
+
+
+def _own_lines(name: str) -> str:
+    """The script's own source, without its includes."""
+    return (files("worqr") / "lua" / f"{name}.lua").read_text(encoding="utf-8")

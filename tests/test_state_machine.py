@@ -208,11 +208,13 @@ class WorqrMachine(RuleBasedStateMachine):
         payloads = self._payloads(draws[:1] if mode == "one" else draws)
         argument: str | list[str] = payloads[0] if mode == "one" else payloads
         delay = LATER if mode == "later" else None
-        self.listed.add(queue)  # add_queue goes first, in the same round trip, even if refused
+        if mode == "later":
+            self.listed.add(queue)  # add_queue goes beside schedule, in one round trip, even if refused
         if self._duplicate(queue, payloads, unique):
             with pytest.raises(DuplicateTaskError):
                 self.producer.enqueue(queue, argument, unique=unique, delay=delay)
             return
+        self.listed.add(queue)  # a plain enqueue lists the queue once its script took the tasks
         before = self._read_delayed(queue)
         assert self.producer.enqueue(queue, argument, unique=unique, delay=delay) == len(payloads)
         tasks = [self._new_task(p) for p in payloads]

@@ -153,3 +153,24 @@ STATUS_PROCESS_LOST = -1
 STATUS_DUPLICATE = -2
 STATUS_WORKER_LOST = -3
 STATUS_WORKER_KNOWN = -4
+
+#: Every status code: its name in the scripts' headers, and the error it stands for when a
+#: caller meets it as one (``status_error``). Some flows read a code as an answer instead
+#: (a heartbeat's WORKER_LOST is "declared dead", a registration's WORKER_KNOWN "wait").
+STATUSES: dict[int, tuple[str, type[WorqrError] | None]] = {
+    STATUS_OK: ("OK", None),
+    STATUS_PROCESS_LOST: ("PROCESS_LOST", ProcessLostError),
+    STATUS_DUPLICATE: ("DUPLICATE", DuplicateTaskError),
+    STATUS_WORKER_LOST: ("WORKER_LOST", WorkerLostError),
+    STATUS_WORKER_KNOWN: ("WORKER_KNOWN", WorkerIdInUseError),
+}
+
+
+def status_error(status: object, message: str, **fields: object) -> WorqrError:
+    """The error a script's ``status`` stands for, with ``message`` and its fields
+    (``process_id=``, ``queue=``, ``task=``); `RedisCommandError` for a code that is not one."""
+    entry = STATUSES.get(status) if isinstance(status, int) else None
+    cls = None if entry is None else entry[1]
+    if cls is None:
+        return RedisCommandError(f"unexpected script status {status!r}: {message}")
+    return cls(message, **fields)

@@ -60,8 +60,7 @@ def _read(command: str, key: str, args: Sequence[Arg], parse: Callable[[Any], T]
 
 def _ok(reply: list[Any]) -> None:
     if reply[0] != errors.STATUS_OK:
-        msg = f"unexpected script status {reply[0]!r}"
-        raise errors.RedisCommandError(msg)
+        raise errors.status_error(reply[0], "a status the call does not expect")
 
 
 def _second(reply: list[Any]) -> int:
@@ -83,7 +82,7 @@ def _counted(keys: QueueKeys, payloads: Sequence[bytes]) -> Callable[[list[Any]]
         if reply[0] == errors.STATUS_DUPLICATE:
             task = payloads[int(reply[1]) - 1]
             msg = f"task {task[:80]!r} is already queued, delayed or in process on queue {keys.queue!r} (unique=True); nothing was enqueued"
-            raise errors.DuplicateTaskError(msg, queue=keys.queue, task=task)
+            raise errors.status_error(reply[0], msg, queue=keys.queue, task=task)
         return _second(reply)
 
     return parse
@@ -130,7 +129,7 @@ def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
     def parse(reply: list[Any]) -> Taken:
         if reply[0] == errors.STATUS_WORKER_LOST:
             msg = f"worker {worker_id!r} may no longer dequeue from queue {keys.queue!r}: peers declared it dead; call start_worker() again"
-            raise errors.WorkerLostError(msg)
+            raise errors.status_error(reply[0], msg)
         _ok(reply)
         first, payloads, attempts, next_due = int(reply[1]), reply[2], reply[3], int(reply[4])
         counts = [int(n) for n in attempts] if attempts else [0] * len(payloads)
@@ -141,18 +140,14 @@ def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
     return _script("dequeue", key_list, (keys.work_channel, worker_id, count), parse, idempotent=False)
 
 
-def _process_lost(process_id: str, worker_id: str) -> errors.ProcessLostError:
-    msg = (
-        f"process {process_id!r} no longer belongs to worker {worker_id!r}: it was finished or stopped, "
-        "or this worker was declared dead and its task requeued"
-    )
-    return errors.ProcessLostError(msg, process_id=process_id)
-
-
 def _owned(process_id: str, worker_id: str) -> Callable[[list[Any]], None]:
     def parse(reply: list[Any]) -> None:
         if reply[0] == errors.STATUS_PROCESS_LOST:
-            raise _process_lost(process_id, worker_id)
+            msg = (
+                f"process {process_id!r} no longer belongs to worker {worker_id!r}: it was finished or stopped, "
+                "or this worker was declared dead and its task requeued"
+            )
+            raise errors.status_error(reply[0], msg, process_id=process_id)
         _ok(reply)
 
     return parse

@@ -25,6 +25,7 @@
 -- Publishes: "scheduled\n<retry_in_ms>" when retried
 -- Dead-letter envelope: "<attempts>\n<failed_at_ms>\n<worker_id>\n<error_type>\n<len>\n<message><payload>"
 -- @include check_types
+-- @include owned
 -- @include check_counter
 -- @include server_time
 -- @include publish
@@ -38,7 +39,7 @@ local type_error = check_types({
 if type_error then
   return type_error
 end
-local task = redis.call("HGET", processes, process_seq)
+local task = owned_task(processes, process_seq)
 if not task then
   return {-1}
 end
@@ -47,7 +48,7 @@ if previous and not tonumber(previous) then
   return redis.error_reply("worqr key " .. attempts .. " holds a count that is not a number; nothing was changed")
 end
 
-redis.call("HDEL", processes, process_seq)
+take_owned(processes, process_seq)
 local n = (tonumber(previous) or 0) + (counted and 1 or 0)
 local now = server_time()
 if max_attempts > 0 and n >= max_attempts then

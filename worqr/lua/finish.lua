@@ -14,6 +14,7 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>"
 -- @include check_types
+-- @include owned
 -- @include publish
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq, worker_id, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -22,11 +23,10 @@ if type_error then
   return type_error
 end
 
-local task = redis.call("HGET", processes, seq)
+local task = take_owned(processes, seq)
 if not task then
   return {-1}
 end
-redis.call("HDEL", processes, seq)
 redis.call("SREM", unique, task)
 redis.call("HDEL", attempts, task)
 publish(channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)

@@ -14,6 +14,7 @@
 -- Returns: {0, {status...}}: per process, in order, 0 finished or -1 PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>" per finished process
 -- @include check_types
+-- @include owned
 -- @include publish
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, worker_id = ARGV[1], ARGV[2]
@@ -25,9 +26,8 @@ end
 local statuses = {}
 for i = 3, #ARGV - 1, 2 do
   local seq, result = ARGV[i], ARGV[i + 1]
-  local task = redis.call("HGET", processes, seq)
+  local task = take_owned(processes, seq)
   if task then
-    redis.call("HDEL", processes, seq)
     redis.call("SREM", unique, task)
     redis.call("HDEL", attempts, task)
     publish(channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)

@@ -12,6 +12,7 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "work\n1"; wakes one idle worker (wake include)
 -- @include check_types
+-- @include owned
 -- @include publish
 -- @include wake
 local processes, queue, idle = KEYS[1], KEYS[2], KEYS[3]
@@ -21,11 +22,10 @@ if type_error then
   return type_error
 end
 
-local task = redis.call("HGET", processes, seq)
+local task = take_owned(processes, seq)
 if not task then
   return {-1}
 end
-redis.call("HDEL", processes, seq)
 redis.call("LPUSH", queue, task)
 wake(idle, 1)
 publish(channel, "work\n1")

@@ -14,17 +14,15 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from worqr._io.flavors import AsyncBackground, AsyncCancelled, AsyncEvent, AsyncLock, async_sleep
 from worqr._protocol import checks, flows
-from worqr._protocol.events import Callback
 from worqr._protocol.models import Event, Process
-from worqr._protocol.ops import Call
-from worqr._protocol.session import Session
 from worqr._runtime import outcomes, rounds
+from worqr._runtime._async.host import AsyncHost
 from worqr._runtime.cancel import bind_token
 from worqr._runtime.hosting import AsyncHandlerFailure, AsyncHandlers, async_catch_signals
 from worqr._runtime.jobs import Job, Jobs, release_order
@@ -34,28 +32,6 @@ from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostErr
 
 T = TypeVar("T")
 log = logging.getLogger("worqr")
-
-
-class AsyncRunner(Protocol):
-    async def run(self, calls: Sequence[Call[Any]]) -> list[Any]: ...
-
-
-class AsyncHost(Protocol):
-    """What a runtime worker needs from its client."""
-
-    session: Session
-
-    @property
-    def worker_id(self) -> str: ...
-    @property
-    def runner(self) -> AsyncRunner: ...
-    async def start_worker(self) -> None: ...
-    async def start_work(self, queue: str) -> None: ...
-    async def stop_work(self, queue: str) -> None: ...
-    async def watch(self, queue: str, on_event: Callback, on_wake: Callback) -> Callable[[], None]: ...
-    def claim_runtime(self, worker: Any) -> None: ...
-    def release_runtime(self, worker: Any) -> None: ...
-    async def renew_identity(self) -> None: ...
 
 
 class AsyncWorker(Generic[T]):

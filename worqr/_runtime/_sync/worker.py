@@ -15,17 +15,15 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from worqr._io.flavors import SyncBackground, SyncCancelled, SyncEvent, SyncLock, sync_sleep
 from worqr._protocol import checks, flows
-from worqr._protocol.events import Callback
 from worqr._protocol.models import Event, Process
-from worqr._protocol.ops import Call
-from worqr._protocol.session import Session
 from worqr._runtime import outcomes, rounds
+from worqr._runtime._sync.host import SyncHost
 from worqr._runtime.cancel import bind_token
 from worqr._runtime.hosting import SyncHandlerFailure, SyncHandlers, sync_catch_signals
 from worqr._runtime.jobs import Job, Jobs, release_order
@@ -35,28 +33,6 @@ from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostErr
 
 T = TypeVar("T")
 log = logging.getLogger("worqr")
-
-
-class SyncRunner(Protocol):
-    def run(self, calls: Sequence[Call[Any]]) -> list[Any]: ...
-
-
-class SyncHost(Protocol):
-    """What a runtime worker needs from its client."""
-
-    session: Session
-
-    @property
-    def worker_id(self) -> str: ...
-    @property
-    def runner(self) -> SyncRunner: ...
-    def start_worker(self) -> None: ...
-    def start_work(self, queue: str) -> None: ...
-    def stop_work(self, queue: str) -> None: ...
-    def watch(self, queue: str, on_event: Callback, on_wake: Callback) -> Callable[[], None]: ...
-    def claim_runtime(self, worker: Any) -> None: ...
-    def release_runtime(self, worker: Any) -> None: ...
-    def renew_identity(self) -> None: ...
 
 
 class Worker(Generic[T]):

