@@ -7,7 +7,7 @@ written. With ``appendfsync always`` a write is in the file before any client he
 This is the ground truth a worker's ledger cannot have: whether a ``finish_process`` whose
 reply was lost was applied.
 
-In the soak, worqr's scripts leave these traces (key names from `worqr._keys`):
+In the soak, worqr's scripts leave these traces (key names from `worqr._protocol.keys`):
 
     RPUSH {P:Q}:queue t...                   enqueue
     HSET  {P:Q}:process:<W> <seq> <task>     dequeue: task into process <seq>:<Q> of worker W

@@ -8,6 +8,19 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+# Rewrite the asserts of the helper modules as in the tests themselves, so that a helper's
+# failing assert shows its values (pytest rewrites only test modules and conftest files).
+pytest.register_assert_rewrite(
+    "tests.acl_helpers",
+    "tests.async_runtime_helpers",
+    "tests.dequeue_helpers",
+    "tests.heartbeat_helpers",
+    "tests.helpers",
+    "tests.protocol_helpers",
+    "tests.redis_helpers",
+    "tests.runtime_helpers",
+)
+
 
 @pytest.fixture
 def raw(redis_url: str) -> Iterator[redis.Redis]:

@@ -16,21 +16,10 @@ from typing import Any
 import pytest
 import redis
 
-from tests.test_async_runtime import DoneEvents, declare_dead, eventually, held_until_cancelled, settled, started
-from tests.test_fast_paths import (
-    QUIET,
-    WINDOW,
-    Recorded,
-    catching,
-    idle_workers,
-    lost_dequeue,
-    processes_key,
-    reads,
-    stored_attempts,
-    subscribers,
-    written_keys,
-)
-from tests.test_runtime import FAST, LONG, QUICK
+from tests.async_runtime_helpers import DoneEvents, declare_dead, eventually, held_until_cancelled, settled, started
+from tests.protocol_helpers import Recorded, catching, lost_dequeue, reads
+from tests.redis_helpers import idle_workers, processes_key, stored_attempts, subscribers, written_keys
+from tests.runtime_helpers import FAST, LONG, QUICK, QUIET, WINDOW
 from worqr import (
     AsyncWorker,
     AsyncWorqr,

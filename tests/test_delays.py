@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 
+from tests.dequeue_helpers import delayed_entries, dequeue_once_due, server_ms, snapshot, take, working
 from tests.helpers import wait_until
-from tests.test_retries import delayed_entries, dequeue_once_due, server_ms, snapshot, take, working
 from worqr import AsyncWorqr, BytesCodec, DuplicateTaskError, Event, InvalidArgumentError, JsonCodec, Worqr
 from worqr._protocol import flows
 from worqr._protocol.codec import StrCodec

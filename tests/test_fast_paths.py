@@ -15,16 +15,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import pytest
 import redis
 
 from tests.helpers import wait_until
-from tests.test_runtime import (
+from tests.protocol_helpers import Recorded, catching, lost_dequeue, reads
+from tests.redis_helpers import idle_key, idle_workers, processes_key, stored_attempts, subscribers, written_keys
+from tests.runtime_helpers import (
     FAST,
     LONG,
     QUICK,
+    QUIET,
+    WINDOW,
     DoneEvents,
     declare_dead,
     handler,
@@ -45,15 +49,10 @@ from worqr import (
 from worqr._protocol import flows, ops
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr._protocol.ops import Call
-from worqr._protocol.session import Session
 from worqr._runtime.options import MAX_PREFETCH, Pace, Settings
 from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]
-#: FAST, but no poll during a test: only the scripts' wake-ups move an idle worker.
-QUIET: dict[str, Any] = {**FAST, "poll_interval": 60.0}
-#: Seconds a test watches for something that must not happen (a window, not a synchronization).
-WINDOW = 0.3
 
 
 @pytest.fixture
@@ -77,28 +76,6 @@ def stopping() -> Iterator[list[Worker[Any]]]:
         worker.stop(grace=0)
 
 
-class Recorded:
-    """The batches of calls a client sent, and what a test asks of them."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Call[Any]]] = []
-
-    def calls(self, script: str) -> list[Call[Any]]:
-        return [call for batch in list(self.batches) for call in batch if call.script == script]
-
-    def dequeues(self) -> int:
-        return len(self.calls("dequeue"))
-
-    def dequeue_counts(self) -> list[int]:
-        """The ``count`` argument of each dequeue: how many tasks the worker asked for."""
-        return [int(call.args[2]) for call in self.calls("dequeue")]
-
-    def finished_seqs(self) -> list[list[int]]:
-        """The process numbers each finish_many call finished (seq, result pairs after
-        the done channel and the worker id)."""
-        return [[int(seq) for seq in call.args[2::2]] for call in self.calls("finish_many")]
-
-
 class Spy(Recorded):
     """Records each batch of calls a client sends by wrapping its runner's ``run`` (every
     batch still goes to the real server). ``hold``, if set, runs in the sending thread before
@@ -116,42 +93,6 @@ class Spy(Recorded):
             return real(calls)
 
         monkeypatch.setattr(client._runner, "run", run)
-
-
-class Named(Protocol):
-    """A `Worqr` or an `AsyncWorqr`, for helpers that only need its names."""
-
-    @property
-    def prefix(self) -> str: ...
-    @property
-    def worker_id(self) -> str: ...
-
-
-def idle_key(client: Named, queue: str = "jobs") -> str:
-    return QueueKeys(client.prefix, queue).idle
-
-
-def processes_key(client: Named, worker_id: str | None = None, queue: str = "jobs") -> str:
-    return QueueKeys(client.prefix, queue).processes(worker_id or client.worker_id)
-
-
-def stored_attempts(raw: redis.Redis, client: Named, task: str, queue: str = "jobs") -> bytes | None:
-    return cast("bytes | None", raw.hget(QueueKeys(client.prefix, queue).attempts, task))
-
-
-def written_keys(raw: redis.Redis, client: Named) -> list[bytes]:
-    """Every key under the client's prefix."""
-    return sorted(cast("list[bytes]", list(raw.scan_iter(match=f"*{client.prefix}*"))))
-
-
-def idle_workers(raw: redis.Redis, client: Named) -> list[str]:
-    """The queue's idle set, longest idle first."""
-    return [m.decode() for m in cast("list[bytes]", raw.zrange(idle_key(client), 0, -1))]
-
-
-def subscribers(raw: redis.Redis, channel: str) -> int:
-    ((_, count),) = cast("list[tuple[bytes, int]]", raw.pubsub_numsub(channel))
-    return count
 
 
 def recorder(name: str, ran: list[tuple[str, str]]) -> Callable[[Process[str]], str]:
@@ -600,35 +541,6 @@ class CountingRun:
     def __call__(self, calls: Sequence[Call[Any]]) -> list[Any]:
         self.batches.append(list(calls))
         return self._run(calls)
-
-
-def reads(session: Session, queue: str, rounds: int) -> flows.Flow[list[object]]:
-    """A flow of ``rounds`` rounds on one queue: its length, its first task, its length again."""
-    keys = session.queue(queue)
-    steps: list[Call[Any]] = [ops.count(keys), ops.peek(keys), ops.count(keys)]
-    seen: list[object] = []
-    for call in steps[:rounds]:
-        (result,) = yield [call]
-        seen.append(result)
-    return seen
-
-
-def catching(session: Session, clobbered: str, fine: str) -> flows.Flow[list[object]]:
-    """Reads a clobbered queue, catches Redis's refusal, then reads a fine one."""
-    seen: list[object] = []
-    try:
-        yield [ops.count(session.queue(clobbered))]
-    except RedisCommandError as exc:
-        seen.append(type(exc).__name__)
-    (result,) = yield [ops.count(session.queue(fine))]
-    seen.append(result)
-    return seen
-
-
-def lost_dequeue(session: Session, queue: str) -> flows.Flow[object]:
-    """Dequeues as a worker the queue does not know: the reply's parser raises WorkerLostError."""
-    yield [ops.dequeue(session.queue(queue), "nobody", 1)]
-    return "not reached"
 
 
 def test_drive_together_sends_one_round_trip_per_round_and_gives_each_flow_its_results(wq: Worqr) -> None:

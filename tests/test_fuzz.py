@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from tests.helpers import wait_until
-from tests.test_hostile import snapshot
+from tests.redis_helpers import snapshot
 from worqr import (
     BytesCodec,
     DuplicateTaskError,

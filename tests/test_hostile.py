@@ -8,7 +8,6 @@ script flushed from the server's cache (NOSCRIPT, reloaded) are in tests/test_ru
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import threading
 import traceback
@@ -21,6 +20,7 @@ import pytest
 import redis
 
 from tests.helpers import wait_until
+from tests.redis_helpers import snapshot
 from worqr import (
     AsyncWorqr,
     BytesCodec,
@@ -42,14 +42,6 @@ from worqr._protocol.ops import Call
 from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]
-
-
-def snapshot(raw: redis.Redis, prefix: str) -> dict[bytes, bytes]:
-    """Every key of ``prefix`` (``{prefix}:...`` and ``{prefix:queue}:...``) with its
-    serialized value (DUMP): equal snapshots, equal data."""
-    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", prefix)
-    keys = {k for pattern in (f"{{{escaped}}}:*", f"{{{escaped}:*") for k in raw.scan_iter(match=pattern, count=1000)}
-    return {key: raw.dump(key) for key in sorted(keys)}  # type: ignore[misc]
 
 
 # Queue names ---------------------------------------------------------------------------------

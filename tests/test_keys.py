@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis
@@ -12,50 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
+from tests.protocol_helpers import all_calls
 from worqr import InvalidNameError, Worqr
 from worqr._protocol import ops
 from worqr._protocol.checks import check_queue_name
-from worqr._protocol.keys import QueueKeys, RegistryKeys
-from worqr._protocol.ops import Call
+from worqr._protocol.keys import QueueKeys
 
 queue_names = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=40)
-
-
-def all_calls(queue: str, worker: str) -> list[Call[Any]]:
-    """One call of every factory in `worqr._ops`, for the given names."""
-    q, r = QueueKeys("worqr", queue), RegistryKeys("worqr")
-    return [
-        ops.enqueue(q, [b"t"], unique=True),
-        ops.dequeue(q, worker, 1),
-        ops.finish(q, worker, 1, "null", "1:x"),
-        ops.finish_many(q, worker, [(1, "null"), (2, "null")]),
-        ops.stop(q, worker, 1, "1:x"),
-        ops.cancel(q, b"t"),
-        ops.delete_queue(q),
-        ops.join_queue(q, worker),
-        ops.leave_queue(q, worker, interrupted=True),
-        ops.schedule(q, [b"t"], unique=False, at_ms=None, in_ms=10),
-        ops.fail(q, worker, 1, "1:x", max_attempts=3, retry_in_ms=0, counted=True, error_type="E", message="m"),
-        ops.requeue_dead(q, ["1"]),
-        ops.purge_dead(q, []),
-        ops.count_delayed(q),
-        ops.count_dead(q),
-        ops.dead_letters(q),
-        ops.count(q),
-        ops.peek(q),
-        ops.tasks(q),
-        ops.processes(q, worker),
-        ops.members(r.queues),
-        ops.add_queue(r, queue),
-        ops.remove_queue(r, queue),
-        ops.register_worker(r, worker, 1000),
-        ops.heartbeat(r, worker, 1000),
-        ops.add_worker_queue(r, worker, queue),
-        ops.remove_worker_queue(r, worker, queue),
-        ops.declare_dead(r, [worker, worker + "2"], force=False),
-        ops.forget_worker(r, worker, [queue]),
-        ops.eviction_policy(),
-    ]
 
 
 def test_all_calls_covers_every_factory() -> None:

@@ -8,19 +8,23 @@ from typing import Any
 
 import pytest
 
-from worqr import AsyncQueue, AsyncWorqr, Queue, Worqr
+from worqr import AsyncQueue, AsyncWorker, AsyncWorqr, Queue, Worker, Worqr
 
 #: Names only the async face has (the asyncio spelling of ``close``).
 ASYNC_ONLY = {"aclose"}
 #: Public methods that only register or build something locally: plain in both faces
 #: (CORE-NOTES.md). ``AsyncWorqr.on`` returns a future to await for the live subscription.
-LOCAL = {"on", "off", "queue", "worker", "persistent_worker"}
+LOCAL = {"on", "off", "queue", "worker", "persistent_worker", "request_stop"}
 #: Docstrings the async face words differently on purpose: ``AsyncWorqr.on`` returns a future
 #: to await and accepts async callbacks, which ``Worqr.on``'s docstring cannot say; the async
 #: runtime builders take coroutine handlers and cancel them, which the threaded ones cannot.
 OWN_DOCS = {"on", "worker", "persistent_worker"}
 
-PAIRS = [pytest.param(Worqr, AsyncWorqr, id="Worqr"), pytest.param(Queue, AsyncQueue, id="Queue")]
+PAIRS = [
+    pytest.param(Worqr, AsyncWorqr, id="Worqr"),
+    pytest.param(Queue, AsyncQueue, id="Queue"),
+    pytest.param(Worker, AsyncWorker, id="Worker"),
+]
 
 
 def _public(cls: type) -> set[str]:
@@ -104,6 +108,12 @@ def test_same_property_docstrings(sync_cls: type, async_cls: type) -> None:
             f"LIBRARY BUG: {async_cls.__name__}.{name} (a property) lacks the docstring of "
             f"{sync_cls.__name__}.{name}: _docs_from copies only callable members, and a property is not callable"
         )
+
+
+def test_both_workers_are_context_managers() -> None:
+    assert callable(Worker.__enter__) and callable(Worker.__exit__)
+    assert inspect.iscoroutinefunction(AsyncWorker.__aenter__)
+    assert inspect.iscoroutinefunction(AsyncWorker.__aexit__)
 
 
 def test_both_clients_are_context_managers() -> None:

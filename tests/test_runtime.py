@@ -5,7 +5,6 @@ Real OS processes (SIGKILL, SIGSTOP, SIGTERM) are in tests/scenarios."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,9 +17,22 @@ import pytest
 import redis
 
 from tests.helpers import pause_heartbeat, wait_until
+from tests.runtime_helpers import (
+    FAST,
+    LONG,
+    QUICK,
+    DoneEvents,
+    PaymentDeclinedError,
+    declare_dead,
+    handler,
+    held_until_told,
+    keys_of,
+    server_seconds,
+    settled,
+    started,
+)
 from worqr import (
     Backoff,
-    Event,
     InvalidArgumentError,
     JsonCodec,
     Process,
@@ -30,48 +42,15 @@ from worqr import (
     WorqrError,
     cancel_token,
 )
-from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import QueueKeys
 
 MakeWorqr = Callable[..., Worqr]
-
-#: Client settings that keep the tests fast: quick heartbeats, frequent polling.
-#: Expiry is never waited for (loss tests delete the heartbeat key), so it may be generous:
-#: a loaded machine must not make a live worker look dead.
-FAST: dict[str, Any] = {
-    "heartbeat_interval": 0.2,
-    "worker_timeout": 1.0,
-    "cleanup_interval": 60.0,
-    "poll_interval": 0.2,
-}
-#: A retry delay that does not slow a test down.
-QUICK = Backoff(base=0.01, jitter=0)
-#: Longest a blocked test handler waits before giving up (a failing test ends, never hangs).
-LONG = 10.0
-
-
-class PaymentDeclinedError(Exception):
-    """A handler's own error, whose type name must reach the dead letter."""
 
 
 @dataclass(frozen=True)
 class Order:
     id: int
     item: str
-
-
-class DoneEvents:
-    """Collects the ``done`` events of a queue, as seen by a subscribed client."""
-
-    def __init__(self, client: Worqr, queue: str = "jobs") -> None:
-        self.messages: list[dict[str, Any]] = []
-        client.on(queue, self._on_event)
-
-    def _on_event(self, event: Event) -> None:
-        if event.type == "done":
-            self.messages.append(json.loads(event.message))
-
-    def results(self) -> dict[str, object]:
-        return {m["task"]: m["result"] for m in self.messages}
 
 
 class Running:
@@ -111,28 +90,6 @@ def stopping() -> Iterator[list[Worker[Any]]]:
     yield workers
     for worker in workers:
         worker.stop(grace=0)
-
-
-def started(worker: Worker[Any], stopping: list[Worker[Any]]) -> Worker[Any]:
-    stopping.append(worker)
-    worker.start()
-    return worker
-
-
-def settled(worker: Worker[Any], **expected: int) -> None:
-    """Wait until the worker's counters read ``expected``: a counter moves just after the
-    outcome it counts reached Redis, so a test may see the outcome (an event) first."""
-    try:
-        wait_until(lambda: all(getattr(worker.stats, k) == v for k, v in expected.items()), timeout=5.0)
-    except AssertionError:
-        raise AssertionError(f"expected {expected}, got {worker.stats}") from None
-
-
-def held_until_told(process: Process[Any]) -> str | None:
-    """A handler body that runs until the runtime tells it to stop; returns why it stopped."""
-    token = cancel_token()
-    token.wait(LONG)
-    return token.reason
 
 
 def pending_key(client: Worqr, queue: str) -> str:
@@ -465,11 +422,6 @@ def test_a_task_scheduled_at_a_datetime_is_run_when_due(
     assert ran_at[0] >= due - 0.01
 
 
-def server_seconds(raw: redis.Redis) -> float:
-    seconds, micros = raw.time()
-    return seconds + micros / 1e6
-
-
 # Shutdown ----------------------------------------------------------------------------------
 
 
@@ -640,14 +592,6 @@ def test_a_peer_persistent_worker_takes_over_a_released_task(
 # Loss --------------------------------------------------------------------------------------
 
 
-def declare_dead(victim: Worqr, peer: Worqr, raw: redis.Redis) -> None:
-    """Make ``victim``'s heartbeat expire now and have ``peer`` reap it."""
-    victim_id = victim.worker_id  # a worker restarting on loss takes a new one meanwhile
-    pause_heartbeat(victim)
-    raw.delete(RegistryKeys(victim.prefix).heartbeat(victim_id))
-    assert peer.cleanup_workers() == [victim_id]
-
-
 def test_a_worker_declared_dead_stops_its_handlers_and_run_raises_worker_lost(
     wq: Worqr, client: Worqr, raw: redis.Redis
 ) -> None:
@@ -785,10 +729,6 @@ def test_log_records_about_a_process_carry_its_ids_and_never_a_large_payload(
 # Bad options -------------------------------------------------------------------------------
 
 
-def handler(process: Process[str]) -> None:
-    """A valid handler for the option tests."""
-
-
 BAD_OPTIONS: list[tuple[dict[str, Any], str]] = [
     ({"concurrency": 0}, "concurrency must be an int from 1 to"),
     ({"concurrency": -1}, "concurrency must be an int from 1 to"),
@@ -846,10 +786,6 @@ def test_other_bad_arguments_are_refused_before_anything_is_written(client: Worq
         worker.stop(grace=-1)
     assert not worker.running
     assert keys_of(raw, client) == []
-
-
-def keys_of(raw: redis.Redis, client: Worqr) -> list[bytes]:
-    return sorted(cast("list[bytes]", list(raw.scan_iter(match=f"*{client.prefix}*"))))
 
 
 def test_a_second_worker_on_the_same_client_is_refused(wq: Worqr, client: Worqr, stopping: list[Worker[Any]]) -> None:

@@ -7,7 +7,7 @@ from importlib.resources import files
 
 import pytest
 
-from tests.test_keys import all_calls
+from tests.protocol_helpers import all_calls
 from worqr import errors
 from worqr._protocol.scripts import script, script_names
 

@@ -20,9 +20,10 @@ import pytest
 import redis
 
 import worqr
+from tests.acl_helpers import acl_for, documented_acl
 from tests.helpers import pause_heartbeat, wait_until
-from tests.test_hostile import snapshot
-from tests.test_keys import all_calls
+from tests.protocol_helpers import all_calls
+from tests.redis_helpers import snapshot
 from worqr import (
     AsyncWorqr,
     Backoff,
@@ -41,23 +42,7 @@ from worqr._protocol.keys import RegistryKeys
 from worqr._protocol.scripts import script
 from worqr.testing import RedisServer, ServerNotFoundError, TlsFiles, server_binaries
 
-ROOT = Path(__file__).resolve().parent.parent
-SECURITY_DOC = ROOT / "docs" / "security.md"
-
 # The documented ACLs ---------------------------------------------------------------------------
-
-
-def documented_acl(role: str) -> list[str]:
-    """The rules of ``ACL SETUSER worqr-<role> ...`` as written in docs/security.md."""
-    for line in SECURITY_DOC.read_text(encoding="utf-8").splitlines():
-        if line.startswith(f"ACL SETUSER worqr-{role} "):
-            return line.split()[3:]
-    msg = f"docs/security.md has no 'ACL SETUSER worqr-{role}' line"
-    raise AssertionError(msg)
-
-
-def acl_for(role: str, prefix: str, password: str) -> list[str]:
-    return [rule.replace("PREFIX", prefix).replace("PASSWORD", password) for rule in documented_acl(role)]
 
 
 def granted_commands(rules: list[str]) -> set[str]:

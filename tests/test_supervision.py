@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from tests.heartbeat_helpers import FAST, expire
 from tests.helpers import pause_heartbeat, wait_until
 from worqr import ProcessLostError, WorkerIdInUseError, WorkerLostError, Worqr
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 MakeWorqr = Callable[..., Worqr]
-FAST = {"heartbeat_interval": 0.05, "worker_timeout": 0.3, "cleanup_interval": 60.0}
 
 
 def take(client: Worqr, queue: str, n: int) -> list[str]:
@@ -23,13 +23,6 @@ def take(client: Worqr, queue: str, n: int) -> list[str]:
         assert process is not None
         ids.append(process.id)
     return ids
-
-
-def expire(client: Worqr, raw: redis.Redis) -> None:
-    """Freeze ``client``'s heartbeat and wait (on the server) until its key has expired."""
-    pause_heartbeat(client)
-    key = RegistryKeys(client.prefix).heartbeat(client.worker_id)
-    wait_until(lambda: not raw.exists(key))
 
 
 def working_on_jobs(make_worqr: MakeWorqr) -> Worqr:

@@ -7,7 +7,7 @@ The hand-written source of each pair lives in an ``_async`` folder; its twin, wi
 file name, in the ``_sync`` folder beside it. The rules below turn the asyncio spelling into
 the threaded one: ``async``/``await`` go, and every name that differs between the two
 flavours starts with ``Async``/``async_`` in the source and ``Sync``/``sync_`` in the twin
-(``worqr._io.concurrency`` holds both flavours of each primitive). The output is sorted and
+(``worqr._io.flavors`` holds both flavours of each primitive). The output is sorted and
 formatted by ruff (the version pinned in the ``dev`` extra), so a twin is exactly what
 ``ruff format`` would make of it. A rule that no source uses is an error: the table stays
 as small as the sources need.

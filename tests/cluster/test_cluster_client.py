@@ -16,9 +16,9 @@ import pytest
 import redis
 from tenacity import stop_after_delay
 
+from tests.acl_helpers import acl_for
 from tests.cluster.conftest import MakeWorqr, owners, queues_per_primary, spread_queues
 from tests.helpers import pause_heartbeat, wait_until
-from tests.test_security import acl_for
 from worqr import Durability, Event, Process, Worqr
 from worqr._io.cluster.routing import slot_of
 from worqr._io.retry import CLUSTER_POLICY

@@ -1,6 +1,6 @@
 """Events: the wire format published by the scripts, and the bookkeeping of subscriptions.
 
-Pure: the listener hosts in `worqr._listener` do the I/O. A message on a queue's channel is
+Pure: the listeners of `worqr._io` (``_async/listener.py``) do the I/O. A message on a queue's channel is
 ``<type>\\n<body>``; see the ``Publishes:`` line of each script.
 """
 

@@ -1,5 +1,5 @@
 """Each Redis operation as data: which script or command, which keys, which arguments,
-and how to read the reply. Pure: nothing here does I/O. `worqr._runner` executes calls.
+and how to read the reply. Pure: nothing here does I/O. The runners of `worqr._io` execute calls.
 
 Every factory's keys and arguments match the header of its ``lua/<script>.lua``
 (``tests/test_scripts.py`` checks that).

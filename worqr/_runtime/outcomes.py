@@ -44,15 +44,9 @@ def succeed(ctx: Context, job: Job[Any], result: object) -> flows.Flow[None]:
     except ReplicationTimeoutError as exc:
         _unconfirmed([job], exc)  # applied on the primary: a retry would find it gone
     except ProcessLostError:
-        log.warning(
-            "process %s: finished, but it no longer belonged to this worker; result dropped",
-            job.process.id,
-            extra=ctx.extra(job),
-        )
+        _finished(ctx, job, owned=False)
         return
-    ctx.counters.add("processed")
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
+    _finished(ctx, job, owned=True)
 
 
 def succeed_many(ctx: Context, done: Sequence[tuple[Job[Any], object]]) -> flows.Flow[None]:
@@ -72,16 +66,21 @@ def succeed_many(ctx: Context, done: Sequence[tuple[Job[Any], object]]) -> flows
         _unconfirmed([job for job, _ in encoded], exc)
         finished = [True] * len(encoded)
     for (job, _), ok in zip(encoded, finished, strict=True):
-        if not ok:
-            log.warning(
-                "process %s: finished, but it no longer belonged to this worker; result dropped",
-                job.process.id,
-                extra=ctx.extra(job),
-            )
-            continue
-        ctx.counters.add("processed")
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
+        _finished(ctx, job, owned=ok)
+
+
+def _finished(ctx: Context, job: Job[Any], *, owned: bool) -> None:
+    """Count a finish and say so; ``owned``: the process was still this worker's."""
+    if not owned:
+        log.warning(
+            "process %s: finished, but it no longer belonged to this worker; result dropped",
+            job.process.id,
+            extra=ctx.extra(job),
+        )
+        return
+    ctx.counters.add("processed")
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("process %s finished", job.process.id, extra=ctx.extra(job))
 
 
 def _unconfirmed(jobs: Sequence[Job[Any]], error: ReplicationTimeoutError) -> None:

@@ -49,28 +49,28 @@ def _text(value: object) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
+def _as_listener_error(exc: Exception) -> Exception:
+    """A topology step's failure as the listener takes it: a refusal (ACL) as a refused
+    subscription, anything else as a connection error (it tries again)."""
+    if isinstance(exc, RedisPermissionError):
+        return NoPermissionError(str(exc))
+    cause = exc.__cause__ or exc
+    return redis.ConnectionError(f"cannot reach the Redis Cluster node for a subscription: {cause}")
+
+
 def _guarded(step: Callable[[], T]) -> T:
-    """Run a topology step; report its failure as the listener takes it: a refusal (ACL) as
-    a refused subscription, anything else as a connection error (it tries again)."""
+    """Run a topology step, its failure reported as the listener takes it."""
     try:
         return step()
-    except RedisPermissionError as exc:
-        raise NoPermissionError(str(exc)) from exc
     except (RetryableFailure, WorqrError) as exc:
-        cause = exc.__cause__ or exc
-        msg = f"cannot reach the Redis Cluster node for a subscription: {cause}"
-        raise redis.ConnectionError(msg) from exc
+        raise _as_listener_error(exc) from exc
 
 
 async def _aguarded(step: Any) -> Any:
     try:
         return await step
-    except RedisPermissionError as exc:
-        raise NoPermissionError(str(exc)) from exc
     except (RetryableFailure, WorqrError) as exc:
-        cause = exc.__cause__ or exc
-        msg = f"cannot reach the Redis Cluster node for a subscription: {cause}"
-        raise redis.ConnectionError(msg) from exc
+        raise _as_listener_error(exc) from exc
 
 
 def _check_sharded(topology: SyncTopology | AsyncTopology) -> None:

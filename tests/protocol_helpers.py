@@ -1,0 +1,100 @@
+"""The protocol layer as tests use it: one call of every factory in `worqr._protocol.ops`,
+the record of the batches of calls a client sent, and small flows for `flows.drive_together`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worqr import RedisCommandError
+from worqr._protocol import flows, ops
+from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.ops import Call
+from worqr._protocol.session import Session
+
+
+def all_calls(queue: str, worker: str) -> list[Call[Any]]:
+    """One call of every factory in `worqr._ops`, for the given names."""
+    q, r = QueueKeys("worqr", queue), RegistryKeys("worqr")
+    return [
+        ops.enqueue(q, [b"t"], unique=True),
+        ops.dequeue(q, worker, 1),
+        ops.finish(q, worker, 1, "null", "1:x"),
+        ops.finish_many(q, worker, [(1, "null"), (2, "null")]),
+        ops.stop(q, worker, 1, "1:x"),
+        ops.cancel(q, b"t"),
+        ops.delete_queue(q),
+        ops.join_queue(q, worker),
+        ops.leave_queue(q, worker, interrupted=True),
+        ops.schedule(q, [b"t"], unique=False, at_ms=None, in_ms=10),
+        ops.fail(q, worker, 1, "1:x", max_attempts=3, retry_in_ms=0, counted=True, error_type="E", message="m"),
+        ops.requeue_dead(q, ["1"]),
+        ops.purge_dead(q, []),
+        ops.count_delayed(q),
+        ops.count_dead(q),
+        ops.dead_letters(q),
+        ops.count(q),
+        ops.peek(q),
+        ops.tasks(q),
+        ops.processes(q, worker),
+        ops.members(r.queues),
+        ops.add_queue(r, queue),
+        ops.remove_queue(r, queue),
+        ops.register_worker(r, worker, 1000),
+        ops.heartbeat(r, worker, 1000),
+        ops.add_worker_queue(r, worker, queue),
+        ops.remove_worker_queue(r, worker, queue),
+        ops.declare_dead(r, [worker, worker + "2"], force=False),
+        ops.forget_worker(r, worker, [queue]),
+        ops.eviction_policy(),
+    ]
+
+
+class Recorded:
+    """The batches of calls a client sent, and what a test asks of them."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Call[Any]]] = []
+
+    def calls(self, script: str) -> list[Call[Any]]:
+        return [call for batch in list(self.batches) for call in batch if call.script == script]
+
+    def dequeues(self) -> int:
+        return len(self.calls("dequeue"))
+
+    def dequeue_counts(self) -> list[int]:
+        """The ``count`` argument of each dequeue: how many tasks the worker asked for."""
+        return [int(call.args[2]) for call in self.calls("dequeue")]
+
+    def finished_seqs(self) -> list[list[int]]:
+        """The process numbers each finish_many call finished (seq, result pairs after
+        the done channel and the worker id)."""
+        return [[int(seq) for seq in call.args[2::2]] for call in self.calls("finish_many")]
+
+
+def reads(session: Session, queue: str, rounds: int) -> flows.Flow[list[object]]:
+    """A flow of ``rounds`` rounds on one queue: its length, its first task, its length again."""
+    keys = session.queue(queue)
+    steps: list[Call[Any]] = [ops.count(keys), ops.peek(keys), ops.count(keys)]
+    seen: list[object] = []
+    for call in steps[:rounds]:
+        (result,) = yield [call]
+        seen.append(result)
+    return seen
+
+
+def catching(session: Session, clobbered: str, fine: str) -> flows.Flow[list[object]]:
+    """Reads a clobbered queue, catches Redis's refusal, then reads a fine one."""
+    seen: list[object] = []
+    try:
+        yield [ops.count(session.queue(clobbered))]
+    except RedisCommandError as exc:
+        seen.append(type(exc).__name__)
+    (result,) = yield [ops.count(session.queue(fine))]
+    seen.append(result)
+    return seen
+
+
+def lost_dequeue(session: Session, queue: str) -> flows.Flow[object]:
+    """Dequeues as a worker the queue does not know: the reply's parser raises WorkerLostError."""
+    yield [ops.dequeue(session.queue(queue), "nobody", 1)]
+    return "not reached"

@@ -1,0 +1,147 @@
+"""The shape of the package stays as docs/index.md draws it: no import circles, a pure
+protocol layer, an I/O layer under the runtime and the faces, and no package code that
+depends on the test servers. Read from every module's imports (the AST, function-local
+imports and ``TYPE_CHECKING`` blocks included), so a new module is checked the day it lands."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import worqr
+
+ROOT = Path(worqr.__file__).parent
+#: Modules the protocol layer may never import: I/O of any kind.
+IMPURE = {"redis", "asyncio", "threading", "socket", "select", "selectors"}
+FACES = {"worqr._client", "worqr._async_client", "worqr.__init__"}
+#: May import worqr.testing: the test servers themselves, the pytest plugin, and the demo
+#: (``python -m worqr demo`` starts the embedded server the tests use).
+TESTING_USERS = ("worqr.testing", "worqr.pytest_plugin", "worqr._demo")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
+
+
+def _imported(name: str, path: Path) -> Iterator[str]:
+    """Every module ``name`` imports, relative imports resolved: ``from a import b`` is module
+    ``a.b`` when that is one of worqr's modules, else ``a``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                yield sub if sub in modules() else base
+
+
+@cache
+def graph() -> dict[str, set[str]]:
+    """Each worqr module and the worqr modules it imports."""
+    known = modules()
+    return {name: {m for m in _imported(name, path) if m in known and m != name} for name, path in known.items()}
+
+
+def imports_of(name: str) -> set[str]:
+    """Every top-level and worqr module ``name`` imports."""
+    return set(_imported(name, modules()[name]))
+
+
+def _circles() -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    edges = graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _layer(prefix: str) -> list[str]:
+    return [name for name in modules() if name == prefix or name.startswith(prefix + ".")]
+
+
+def test_the_checks_see_every_layer() -> None:
+    for prefix in ("worqr._protocol", "worqr._io", "worqr._runtime", "worqr.testing"):
+        assert len(_layer(prefix)) > 3, prefix
+    assert "worqr._protocol.flows.tasks" in graph()["worqr._protocol.flows"]
+
+
+def test_no_import_circle_in_the_package() -> None:
+    assert _circles() == []
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    edges = graph()
+    edges["worqr._protocol.keys"].add("worqr._protocol.session")  # session imports keys
+    try:
+        assert ["worqr._protocol.keys", "worqr._protocol.session"] in _circles()
+    finally:
+        edges["worqr._protocol.keys"].discard("worqr._protocol.session")
+
+
+@pytest.mark.parametrize("name", _layer("worqr._protocol"))
+def test_protocol_modules_do_no_io_and_import_no_other_layer(name: str) -> None:
+    imported = imports_of(name)
+    assert not {m for m in imported if m.split(".")[0] in IMPURE}, "the protocol layer does no I/O"
+    worqr_modules = {m for m in imported if m.startswith("worqr")}
+    allowed = {m for m in worqr_modules if m.startswith("worqr._protocol") or m in ("worqr", "worqr.errors")}
+    assert worqr_modules == allowed
+
+
+@pytest.mark.parametrize("name", _layer("worqr._io"))
+def test_io_modules_import_neither_the_runtime_nor_the_faces(name: str) -> None:
+    imported = imports_of(name)
+    assert not {m for m in imported if m.startswith("worqr._runtime")}
+    assert not (imported & FACES)
+
+
+@pytest.mark.parametrize("name", _layer("worqr._runtime"))
+def test_runtime_modules_import_no_face(name: str) -> None:
+    assert not (imports_of(name) & FACES)
+
+
+@pytest.mark.parametrize("name", [n for n in modules() if not n.startswith(TESTING_USERS)])
+def test_package_code_does_not_import_the_test_servers(name: str) -> None:
+    assert not {m for m in imports_of(name) if m == "worqr.testing" or m.startswith("worqr.testing.")}
