@@ -65,7 +65,7 @@ async def main() -> None:
             all_done = asyncio.Event()
 
             def on_event(event: Event) -> None:  # may also be an async def
-                if event.type == "done":  # {"worker_id", "process_id", "task", "result"}
+                if event.type == "done":  # {"worker_id", "process_id", "task", "result", "outcome"}
                     done = json.loads(event.message)
                     charged[json.loads(done["task"])["customer"]] = done["result"]["charged"]
                     if len(charged) == TASKS:

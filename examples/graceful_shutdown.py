@@ -106,7 +106,7 @@ def main() -> int:
         job1_done = threading.Event()
 
         def on_event(event: Event) -> None:
-            if event.type == "done":  # {"worker_id", "process_id", "task", "result"}
+            if event.type == "done":  # {"worker_id", "process_id", "task", "result", "outcome"}
                 done = json.loads(event.message)
                 finished[done["task"]] = done["result"]
                 job1_done.set()

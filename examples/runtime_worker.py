@@ -69,7 +69,7 @@ def main() -> None:
         all_done = threading.Event()
 
         def on_event(event: Event) -> None:
-            if event.type == "done":  # {"worker_id", "process_id", "task", "result"}
+            if event.type == "done":  # {"worker_id", "process_id", "task", "result", "outcome"}
                 done = json.loads(event.message)
                 results[json.loads(done["task"])["image"]] = done["result"]["thumbnail"]
                 if len(results) == TASKS:

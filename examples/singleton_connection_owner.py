@@ -59,9 +59,9 @@ def candidate(url: str, prefix: str, name: str) -> None:
         heartbeat_interval=HEARTBEAT_INTERVAL,
         cleanup_interval=CLEANUP_INTERVAL,
     ) as wq:
-        # restart_on_loss: a candidate that stalled past worker_timeout was reaped; its handler is told
-        # ("worker lost"), and the worker registers again (under a new id) and stands by once more.
-        worker = wq.persistent_worker(QUEUE, own, restart_on_loss=True)
+        # A candidate that stalled past worker_timeout stops its handler on its own clock ("worker
+        # lost"), registers again under its id (restart_on_loss, the default) and stands by once more.
+        worker = wq.persistent_worker(QUEUE, own)
         worker.start()  # heartbeat, reaping of dead peers, and taking the singleton when it is free
         print("standby", name, flush=True)
         sys.stdin.read()  # returns at EOF: the parent closed our stdin, or died

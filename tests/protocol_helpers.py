@@ -17,13 +17,13 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
     q, r = QueueKeys("worqr", queue), RegistryKeys("worqr")
     return [
         ops.enqueue(q, [b"t"], unique=True),
-        ops.dequeue(q, worker, 1),
+        ops.dequeue(q, worker, 1, "inc"),
         ops.finish(q, worker, 1, "null", "1:x"),
         ops.finish_many(q, worker, [(1, "null"), (2, "null")]),
         ops.stop(q, worker, 1, "1:x"),
         ops.cancel(q, b"t"),
         ops.delete_queue(q),
-        ops.join_queue(q, worker),
+        ops.join_queue(q, worker, "inc"),
         ops.leave_queue(q, worker, interrupted=True),
         ops.schedule(q, [b"t"], unique=False, at_ms=None, in_ms=10),
         ops.fail(q, worker, 1, "1:x", max_attempts=3, retry_in_ms=0, counted=True, error_type="E", message="m"),
@@ -67,8 +67,8 @@ class Recorded:
 
     def finished_seqs(self) -> list[list[int]]:
         """The process numbers each finish_many call finished (seq, result pairs after
-        the done channel and the worker id)."""
-        return [[int(seq) for seq in call.args[2::2]] for call in self.calls("finish_many")]
+        the done channel, the worker id and the outcome)."""
+        return [[int(seq) for seq in call.args[3::2]] for call in self.calls("finish_many")]
 
 
 def reads(session: Session, queue: str, rounds: int) -> flows.Flow[list[object]]:
@@ -96,5 +96,5 @@ def catching(session: Session, clobbered: str, fine: str) -> flows.Flow[list[obj
 
 def lost_dequeue(session: Session, queue: str) -> flows.Flow[object]:
     """Dequeues as a worker the queue does not know: the reply's parser raises WorkerLostError."""
-    yield [ops.dequeue(session.queue(queue), "nobody", 1)]
+    yield [ops.dequeue(session.queue(queue), "nobody", 1, "none")]
     return "not reached"

@@ -258,7 +258,13 @@ async def test_on_with_async_and_sync_callbacks_receives_work_and_done(make_asyn
     process = await worker.dequeue("jobs")
     assert process is not None
     await worker.finish_process(process.id, {"answer": 42})
-    expected = {"worker_id": worker.worker_id, "process_id": process.id, "task": "payload", "result": {"answer": 42}}
+    expected = {
+        "worker_id": worker.worker_id,
+        "process_id": process.id,
+        "task": "payload",
+        "result": {"answer": 42},
+        "outcome": "succeeded",
+    }
     for inbox in (async_inbox, sync_inbox):
         done = await inbox.next("done")
         assert done.queue == "jobs"

@@ -585,7 +585,9 @@ async def test_async_a_worker_declared_dead_cancels_its_handlers_and_run_raises_
     wq: AsyncWorqr, client: AsyncWorqr, raw: redis.Redis
 ) -> None:
     reasons: list[str | None] = []
-    worker = client.worker("jobs", recording(reasons), concurrency=2)  # the free slot keeps taking
+    worker = client.worker(
+        "jobs", recording(reasons), concurrency=2, restart_on_loss=False
+    )  # the free slot keeps taking
     running = asyncio.ensure_future(worker.run())
     await eventually(lambda: worker.running)
     await wq.enqueue("jobs", "a")
@@ -598,7 +600,7 @@ async def test_async_a_worker_declared_dead_cancels_its_handlers_and_run_raises_
     assert await wq.get_tasks("jobs") == ["a"]
 
 
-async def test_async_with_restart_on_loss_a_worker_declared_dead_goes_on_under_a_new_id(
+async def test_async_a_worker_declared_dead_goes_on_under_the_same_id_as_a_new_incarnation(
     wq: AsyncWorqr, client: AsyncWorqr, raw: redis.Redis, stopping: list[AsyncWorker[Any]]
 ) -> None:
     reasons: list[str | None] = []
@@ -609,18 +611,21 @@ async def test_async_with_restart_on_loss_a_worker_declared_dead_goes_on_under_a
         return process.attempt
 
     done = await DoneEvents.of(wq)
-    worker = await started(client.worker("jobs", handle, concurrency=2, restart_on_loss=True), stopping)
-    old_id = client.worker_id
+    worker = await started(client.worker("jobs", handle, concurrency=2), stopping)  # restart_on_loss: the default
+    worker_id, first = client.worker_id, client._session.state.incarnation
     await wq.enqueue("jobs", "a")
     await eventually(lambda: worker.stats.in_flight == 1)
     await declare_dead(client, wq, raw)
-    await eventually(lambda: client.worker_id != old_id)
+    state = client._session.state
+    await eventually(lambda: state.incarnation not in ("", first) and not state.lost)
     await wq.enqueue("jobs", "b")
     await eventually(lambda: len(done.messages) == 2)
     assert worker.running
     assert reasons == ["worker lost"]
     assert done.results() == {"a": 2, "b": 1}
-    assert {m["worker_id"] for m in done.messages} == {client.worker_id}
+    assert client.worker_id == worker_id
+    assert {m["worker_id"] for m in done.messages} == {worker_id}
+    assert (await wq.get_workers()).count(worker_id) == 1
 
 
 async def test_async_a_task_whose_attempts_were_used_by_dying_workers_is_dead_lettered_unrun(

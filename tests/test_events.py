@@ -61,6 +61,7 @@ def test_finish_publishes_done_with_worker_task_and_result(make_worqr: MakeWorqr
         "process_id": process.id,
         "task": "payload",
         "result": {"answer": 42},
+        "outcome": "succeeded",
     }
 
 

@@ -42,12 +42,15 @@ any_text = st.text(any_char, max_size=24) | st.text(st.sampled_from("ab{}:%\x00Ã
 
 
 def valid_name(name: str, limit: int) -> bool:
-    """A name worqr must accept: 1 to ``limit`` characters, UTF-8 encodable, no control characters."""
+    """A name worqr must accept: 1 to ``limit`` characters, UTF-8 encodable, no control characters
+    (C0, DEL, C1) and no line or paragraph separator (U+2028, U+2029)."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return 1 <= len(name) <= limit and not any(ord(c) < 32 or ord(c) == 127 for c in name)
+    return 1 <= len(name) <= limit and not any(
+        ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in name
+    )
 
 
 def encodable(text: str) -> bool:

@@ -53,6 +53,10 @@ BAD_NAMES: list[tuple[object, str]] = [
     ("line\nbreak", "control character"),
     ("escape\x1b[31m", "control character"),
     ("delete\x7f", "control character"),
+    ("next line\x85", "control character"),  # NEL, a C1 control
+    ("csi\x9b31m", "control character"),  # the C1 control sequence introducer
+    ("line\u2028separator", "control character"),
+    ("paragraph\u2029separator", "control character"),
     ("lone \ud800 surrogate", "not valid Unicode"),
     (b"jobs", "must be a str"),
     (None, "must be a str"),
@@ -276,10 +280,11 @@ def every_call(world: World) -> list[Call[Any]]:
     """One call of every script and read worqr has, aimed at the world's keys."""
     keys, registry, worker_id = world.keys, world.registry, world.worker.worker_id
     seq = int(world.held.id.split(":")[0])
+    incarnation = world.worker._session.state.incarnation
     return [
         ops.enqueue(keys, [b"f"], unique=True),
         ops.schedule(keys, [b"g"], unique=True, at_ms=None, in_ms=60_000),
-        ops.dequeue(keys, worker_id, 1),
+        ops.dequeue(keys, worker_id, 1, incarnation),
         ops.finish(keys, worker_id, seq, "null", world.held.id),
         ops.stop(keys, worker_id, seq, world.held.id),
         ops.fail(keys, worker_id, seq, world.held.id, max_attempts=3, retry_in_ms=0, counted=True, error_type="E", message="m"),
@@ -287,7 +292,7 @@ def every_call(world: World) -> list[Call[Any]]:
         ops.delete_queue(keys),
         ops.requeue_dead(keys, []),
         ops.purge_dead(keys, []),
-        ops.join_queue(keys, worker_id),
+        ops.join_queue(keys, worker_id, incarnation),
         ops.leave_queue(keys, worker_id, interrupted=True),
         ops.count(keys), ops.peek(keys), ops.tasks(keys), ops.processes(keys, worker_id),
         ops.count_delayed(keys), ops.count_dead(keys), ops.dead_letters(keys),

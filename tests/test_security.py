@@ -53,8 +53,9 @@ _CALLED = re.compile(r'(?:redis\.call|call_chunked)\("([A-Z]+)"')
 #: The scripts behind the producer's operations: enqueue (with add_queue, or schedule when
 #: delayed), cancel_tasks, delete_queue (with remove_queue).
 PRODUCER_SCRIPTS = ("add_queue", "enqueue", "schedule", "cancel", "delete_queue", "remove_queue")
-#: What the runner and the listener send besides the calls of worqr._ops.
-PROTOCOL = {"EVALSHA", "SCRIPT|LOAD", "SUBSCRIBE", "UNSUBSCRIBE"}
+#: What the runner and the listener send besides the calls of worqr._protocol.ops (PING: the
+#: listener's health check on its subscribed connection).
+PROTOCOL = {"EVALSHA", "SCRIPT|LOAD", "SUBSCRIBE", "UNSUBSCRIBE", "PING"}
 
 
 def commands_of_scripts(names: list[str] | tuple[str, ...]) -> set[str]:

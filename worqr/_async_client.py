@@ -5,7 +5,6 @@ from `Worqr` so they cannot drift."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
 import uuid
@@ -29,8 +28,7 @@ from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
 from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._runtime._async.worker import AsyncWorker
-from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
-from worqr.errors import InvalidArgumentError
+from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,7 +81,9 @@ class AsyncWorqr:
             max_payload_size=max_payload_size,
             lock=threading.Lock(),
         )
-        self._core = AsyncCore(self._session, async_backend(redis, durability), async_face)
+        self._core = AsyncCore(
+            self._session, async_backend(redis, durability, self._session.worker_timeout), async_face
+        )
         self._backend = self._core.backend
         self._runner = self._core.runner
         self._listener = self._core.listener
@@ -291,13 +291,8 @@ class AsyncWorqr:
 
 def _async_runtime_parts(queues: object, handler: object) -> tuple[list[QueueSpec], Any]:
     """The checked queues and handler of ``AsyncWorqr.worker()`` / ``persistent_worker()``."""
-    if not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))):  # noqa: B004 (async __call__ of an object)
-        msg = (
-            f"handler must be an async function (async def) taking a Process, got {handler!r}; "
-            "for a blocking handler use Worqr.worker, or call it with asyncio.to_thread inside an async one"
-        )
-        raise InvalidArgumentError(msg)
-    return queue_specs(queues), handler
+    checked = check_handler(handler, asyncio=True)
+    return queue_specs(queues), checked
 
 
 @_docs_from(Queue)

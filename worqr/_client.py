@@ -25,8 +25,7 @@ from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
 from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._runtime._sync.worker import Worker
-from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, queue_specs
-from worqr.errors import InvalidArgumentError
+from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,7 +82,7 @@ class Worqr:
             max_payload_size=max_payload_size,
             lock=threading.Lock(),
         )
-        self._core = SyncCore(self._session, sync_backend(redis, durability), sync_face)
+        self._core = SyncCore(self._session, sync_backend(redis, durability, self._session.worker_timeout), sync_face)
         self._backend = self._core.backend
         self._runner = self._core.runner
         self._listener = self._core.listener
@@ -116,7 +115,8 @@ class Worqr:
         delay: float | None = None,
         at: datetime | None = None,
     ) -> int:
-        """Append a task (a str) or a batch (any other iterable of str) to the back of ``queue``.
+        """Append a task (a str) or a batch (an ordered iterable of str: a list, a tuple, a
+        generator; not a mapping or a set) to the back of ``queue``.
 
         The batch is enqueued atomically, in order, and a ``work`` event announces it.
         With ``delay`` (seconds) or ``at`` (a timezone-aware datetime) the tasks wait until
@@ -126,8 +126,8 @@ class Worqr:
         Raises:
             DuplicateTaskError: ``unique`` and a payload is already queued, delayed or in
                 process on ``queue`` (or repeats in the batch); nothing was enqueued.
-            InvalidArgumentError, InvalidTaskTypeError: bad name, task, delay or time;
-                nothing was written.
+            InvalidArgumentError, InvalidTaskTypeError: bad name, task, batch, delay or
+                time; nothing was written.
         """
         tasks = flows.as_batch(_TEXT, task_or_tasks)
         return self._drive(flows.enqueue(self._session, queue, _TEXT, tasks, unique=unique, delay=delay, at=at))
@@ -308,6 +308,8 @@ class Worqr:
         typed `Queue` view, or a sequence of them in priority order: earlier queues drain
         first). The handler's return value (JSON) goes into the ``done`` event; an exception
         fails the attempt (retried with backoff, then dead-lettered). Options: `WorkerOptions`.
+        The handler runs on a thread, so it is a plain function: an ``async def`` one raises
+        `InvalidArgumentError` (use `AsyncWorqr.worker`).
 
         Nothing runs until ``run()`` or ``start()``; one runtime worker per client at a time.
         """
@@ -373,10 +375,8 @@ class Worqr:
 
 def _runtime_parts(queues: object, handler: object) -> tuple[list[QueueSpec], Any]:
     """The checked queues and handler of ``worker()`` / ``persistent_worker()``."""
-    if not callable(handler):
-        msg = f"handler must be callable (it takes a Process), got {handler!r}"
-        raise InvalidArgumentError(msg)
-    return queue_specs(queues), handler
+    checked = check_handler(handler, asyncio=False)
+    return queue_specs(queues), checked
 
 
 class Queue(Generic[T]):
@@ -417,8 +417,8 @@ class Queue(Generic[T]):
     def enqueue(
         self, task_or_tasks: object, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
     ) -> int:
-        """Enqueue one task; with a text or bytes codec an iterable of them is a batch.
-        ``delay``/``at`` as for `Worqr.enqueue`."""
+        """Enqueue one task; with a text or bytes codec an ordered iterable of them (not a
+        mapping or a set) is a batch. ``delay``/``at`` as for `Worqr.enqueue`."""
         tasks = flows.as_batch(self.codec, task_or_tasks)
         flow = flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique, delay=delay, at=at)
         return self.client._drive(flow)
@@ -426,7 +426,7 @@ class Queue(Generic[T]):
     def enqueue_many(
         self, tasks: Iterable[T], *, unique: bool = False, delay: float | None = None, at: datetime | None = None
     ) -> int:
-        """Enqueue a batch of tasks atomically, in order."""
+        """Enqueue a batch of tasks (an ordered iterable, not a mapping or a set) atomically, in order."""
         batch = flows.as_batch(self.codec, tasks, many=True)
         flow = flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique, delay=delay, at=at)
         return self.client._drive(flow)

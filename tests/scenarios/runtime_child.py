@@ -17,7 +17,8 @@ written before it. Records: {"ev": "start"|"finish"|"told", "who", "task", "atte
 "process", "t"}; every record of the "worqr" logger as {"ev": "log", "level", "msg"}; and
 {"ev": "exit", "outcome"} when ``run()`` returns or raises. The child prints "ready" on
 stdout once ``run()`` has started the worker and installed its signal handlers, so a test
-may signal it from then on. Exit status: 0 after a clean stop, 3 after WorkerLostError.
+may signal it from then on. Exit status: 0 after a clean stop, 3 after WorkerLostError
+(``--stop-on-loss``; by default a lost worker registers again and goes on).
 A stuck child dumps its threads' stacks on SIGUSR1 and its asyncio tasks on SIGUSR2 (stderr).
 """
 
@@ -123,6 +124,8 @@ def async_handler(name: str, ledger: Ledger, seconds: float) -> Callable[[Proces
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
     chosen: dict[str, Any] = {"concurrency": args.concurrency, "grace": args.grace}
+    if args.stop_on_loss:
+        chosen["restart_on_loss"] = False
     if args.max_attempts is not None:
         chosen["max_attempts"] = args.max_attempts
     return chosen
@@ -189,6 +192,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=30.0)
     parser.add_argument("--seconds", type=float, default=1.0, help="how long the slow handler runs")
     parser.add_argument("--max-attempts", type=int, default=None)
+    parser.add_argument(
+        "--stop-on-loss", action="store_true", help="restart_on_loss=False: run() raises WorkerLostError"
+    )
     parser.add_argument("--heartbeat-interval", type=float, default=0.1)
     parser.add_argument("--worker-timeout", type=float, default=0.6)
     parser.add_argument("--cleanup-interval", type=float, default=0.4)

@@ -311,7 +311,7 @@ def test_poison_task_that_kills_its_workers_is_dead_lettered_and_the_fleet_goes_
 def test_paused_worker_is_reaped_its_task_reruns_and_its_late_finish_is_rejected(
     fleet: Fleet, producer: Worqr, events: Events
 ) -> None:
-    zombie = fleet.spawn("worker", "slow", "zombie", "--seconds", "0.5")
+    zombie = fleet.spawn("worker", "slow", "zombie", "--seconds", "0.5", "--stop-on-loss")
     producer.enqueue(QUEUE, "job")
     wait_until(lambda: fleet.records("start", "zombie"), DEADLINE)
     zombie.send(signal.SIGSTOP)
@@ -321,14 +321,39 @@ def test_paused_worker_is_reaped_its_task_reruns_and_its_late_finish_is_rejected
     assert again["attempt"] == 2
     assert fleet.records("finish", "zombie") == []  # still frozen in its handler
     zombie.send(signal.SIGCONT)
-    assert zombie.exit_code() == 3  # run() raised WorkerLostError
-    # The handler finished late; the runtime offered the result and the fence refused it.
+    assert zombie.exit_code() == 3  # run() raised WorkerLostError (restart_on_loss=False)
+    # The handler finished late: either the worker knew it was lost first (it told the handler
+    # and dropped the result) or the result reached the fence, which refused it.
     assert [r["task"] for r in fleet.records("finish", "zombie")] == ["job"]
-    assert fleet.logged("zombie", "no longer belonged to this worker"), fleet.records("log", "zombie")
-    assert fleet.logged("zombie", "was declared dead")
+    dropped = fleet.logged("zombie", "told 1 handler(s) to stop")
+    assert dropped or fleet.logged("zombie", "no longer belonged to this worker"), fleet.records("log", "zombie")
     events.barrier("barrier")
     assert [(d["task"], d["worker_id"]) for d in events.done()] == [("job", "peer")]
     assert producer.count_queue(QUEUE) == 0
+
+
+@pytest.mark.parametrize("kind", ["worker", "async-worker"])
+def test_paused_worker_wakes_registers_again_under_its_id_and_takes_work(
+    kind: str, fleet: Fleet, producer: Worqr, events: Events
+) -> None:
+    zombie = fleet.spawn(kind, "slow", "zombie", "--seconds", "0.5")
+    producer.enqueue(QUEUE, "job")
+    wait_until(lambda: fleet.records("start", "zombie"), DEADLINE)
+    zombie.send(signal.SIGSTOP)
+    wait_until(lambda: "zombie" in producer.cleanup_workers(), DEADLINE)  # reaped once its heartbeat expired
+    assert producer.get_tasks(QUEUE) == ["job"]  # back at the front
+    zombie.send(signal.SIGCONT)
+    # It finds itself lost, tells its handler, drops the result, and joins again, same id.
+    wait_until(lambda: fleet.logged("zombie", "registered again, as a new incarnation"), DEADLINE)
+    wait_until(lambda: "zombie" in producer.get_workers(), DEADLINE)
+    wait_until(lambda: len(fleet.records("start", "zombie")) == 2, DEADLINE)  # it takes the job again
+    second = fleet.records("start", "zombie")[1]
+    assert (second["task"], second["attempt"]) == ("job", 2)
+    wait_until(lambda: len(events.done()) == 1, DEADLINE)
+    assert [(d["task"], d["worker_id"]) for d in events.done()] == [("job", "zombie")]
+    assert zombie.popen.poll() is None  # still running
+    zombie.send(signal.SIGTERM)
+    assert zombie.exit_code() == 0
 
 
 # 6. Persistent tasks: taken over after SIGKILL (timed), released at once on SIGTERM ----------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -332,3 +333,98 @@ class SyncCancelled(BaseException):
 
 
 AsyncCancelled = asyncio.CancelledError
+
+
+class AsyncAlarm:
+    """Calls ``callback`` once, ``delay`` seconds after the latest `arm` (each arm moves the
+    time), unless `disarm`\\ed first; on the event loop, whatever its tasks are waiting on."""
+
+    def __init__(self, callback: Callable[[], None], name: str) -> None:
+        self._callback = callback
+        self.name = name
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, delay: float) -> None:
+        self.disarm()
+        self._handle = asyncio.get_running_loop().call_later(max(0.0, delay), self._callback)
+
+    def disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def close(self) -> None:
+        self.disarm()
+
+
+class SyncAlarm:
+    """`AsyncAlarm` on a daemon thread of its own (started by the first `arm`), so that it
+    rings even while every other thread of the worker waits on a socket."""
+
+    def __init__(self, callback: Callable[[], None], name: str) -> None:
+        self._callback = callback
+        self.name = name
+        self._condition = threading.Condition()
+        self._deadline: float | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, delay: float) -> None:
+        with self._condition:
+            if self._closed:
+                return
+            self._deadline = time.monotonic() + max(0.0, delay)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def disarm(self) -> None:
+        with self._condition:
+            self._deadline = None
+            self._condition.notify_all()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed, self._deadline = True, None
+            self._condition.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5.0)
+
+    def _run(self) -> None:
+        with self._condition:
+            while not self._closed:
+                if self._deadline is None:
+                    self._condition.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._condition.wait(left)
+                    continue
+                self._deadline = None
+                self._condition.release()
+                try:
+                    self._callback()
+                except Exception:  # the alarm must outlive its callback; say what it was
+                    logging.getLogger("worqr").exception("%s: the alarm's callback failed", self.name)
+                finally:
+                    self._condition.acquire()
+
+
+async def async_ping(pubsub: Any, token: str) -> int:
+    """Send a PING with ``token`` on every connection of ``pubsub`` (a cluster's sharded
+    pub/sub has one per node: ``ping_all``); how many pongs to expect."""
+    ping_all = getattr(pubsub, "ping_all", None)
+    if ping_all is not None:
+        return int(await ping_all(token))
+    await pubsub.ping(token)
+    return 1
+
+
+def sync_ping(pubsub: Any, token: str) -> int:
+    ping_all = getattr(pubsub, "ping_all", None)
+    if ping_all is not None:
+        return int(ping_all(token))
+    pubsub.ping(token)
+    return 1

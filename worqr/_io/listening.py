@@ -52,6 +52,57 @@ class Requests:
         self.check: set[str] = set()
 
 
+class Health:
+    """Whether the pub/sub connection still carries anything: a half-open connection (no FIN
+    or RST reached this side) delivers nothing and fails nothing, so the listener sends a
+    PING now and then and takes the connection for broken when no PONG came back in time.
+
+    A PING goes out every ``heartbeat_interval`` while the connection is subscribed (a
+    connection in subscribe mode answers PING with a ``pong`` message); the answer must come
+    within ``worker_timeout`` (3 heartbeat intervals for a permanent worker). With several
+    connections (a Redis Cluster's shards), every one must answer.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.every = session.heartbeat_interval
+        self.deadline = session.worker_timeout or 3 * session.heartbeat_interval
+        self._sent = 0
+        self.token: str | None = None
+        self.left = 0
+        self.sent_at = 0.0
+        self.next_at = time.monotonic() + self.every
+
+    def due(self, now: float) -> str | None:
+        """The token of the PING to send now, if one is due."""
+        if self.token is not None or now < self.next_at:
+            return None
+        self._sent += 1
+        return f"worqr-health-{self._sent}"
+
+    def sent(self, token: str, connections: int, now: float) -> None:
+        if connections <= 0:  # nothing subscribed to ask
+            self.next_at = now + self.every
+            return
+        self.token, self.left, self.sent_at = token, connections, now
+
+    def pong(self, data: object, now: float) -> None:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        if self.token is None or text != self.token:
+            return
+        self.left -= 1
+        if self.left <= 0:
+            self.token, self.next_at = None, now + self.every
+
+    def overdue(self, now: float) -> float | None:
+        """Seconds a PING has waited for its PONG, when that is past the deadline."""
+        waited = now - self.sent_at
+        return waited if self.token is not None and waited > self.deadline else None
+
+    def reset(self, now: float) -> None:
+        """A new connection: nothing is awaited."""
+        self.token, self.left, self.next_at = None, 0, now + self.every
+
+
 class ListenerCore:
     """The part of a listener that is the same in both hosts: bookkeeping, no I/O."""
 
@@ -64,6 +115,7 @@ class ListenerCore:
         #: Channels Redis refused to subscribe (an ACL without them), with the error to raise.
         self.refused: dict[str, WorqrError] = {}
         self.next_poll = time.monotonic() + session.poll_interval
+        self.health = Health(session)
 
     def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool, quiet: bool = False) -> bool:
         """Record interest; True if the caller must wait for a SUBSCRIBE confirmation.
@@ -126,10 +178,21 @@ class ListenerCore:
             self.subs.confirmed.clear()
             self.requests.subscribe.clear()
             self.requests.unsubscribe.clear()
+            self.health.reset(time.monotonic())
             return self.subs.channels()
+
+    def ping_due(self, now: float) -> str | None:
+        """The token of a health PING to send now: due, and the connection is subscribed
+        (only then does Redis answer PING with a pong message)."""
+        with self.lock:
+            return self.health.due(now) if self.subs.confirmed else None
 
     def on_message(self, message: dict[str, Any]) -> tuple[list[tuple[Callback, Event]], str | None]:
         """Deliveries for one pub/sub message, and the channel confirmed by it, if any."""
+        if message["type"] in ("pong", b"pong"):
+            with self.lock:
+                self.health.pong(message["data"], time.monotonic())
+            return [], None
         channel = message["channel"]
         channel = channel.decode("utf-8", "surrogateescape") if isinstance(channel, bytes) else channel
         with self.lock:

@@ -11,6 +11,18 @@ OWN_CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": 30.0,
     "health_check_interval": 0,
 }
+#: The read timeout of worqr's own connections is twice the worker timeout, within these
+#: bounds (seconds): a reply that does not come within it means a connection that is broken
+#: (half-open: nothing told this side); the connection is dropped and a new one opened.
+SOCKET_TIMEOUT_BOUNDS = (5.0, 30.0)
+
+
+def own_options(worker_timeout: float | None = None, wait_timeout: float = 0.0) -> dict[str, Any]:
+    """The settings of the connections worqr opens for a client with ``worker_timeout``; a
+    durable write's wait (``wait_timeout``) must end well before the read timeout."""
+    least, most = SOCKET_TIMEOUT_BOUNDS
+    derived = most if worker_timeout is None else min(most, max(least, 2 * worker_timeout))
+    return {**OWN_CLIENT_OPTIONS, "socket_timeout": max(derived, wait_timeout + least)}
 
 
 def checked_pools() -> dict[str, Any]:

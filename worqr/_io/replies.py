@@ -10,6 +10,12 @@ The runner takes connections from the pool itself instead of going through
 command was sent (safe to retry) or after (retried only if idempotent), whatever retry
 settings the caller's client has. Replies are read undecoded, so payloads stay bytes.
 
+Failures that retrying cannot mend are raised at once, with what to do: a TLS handshake the
+server refused (or a server that answers a plain PING when the handshake heard nothing: it
+does not speak TLS), a connection setup that Redis refused (a database it does not have),
+and replies that are not the Redis protocol (another service listening, a broken proxy),
+after which the connection is dropped.
+
 A READONLY reply means the server was demoted to a replica (a failover): it applied
 nothing, so the batch is retried on a fresh connection, which a Sentinel pool opens to the
 new primary. With a `Durability`, a batch holding a durable call ends with WAIT (or
@@ -19,13 +25,16 @@ WAITAOF) in the same pipelined exchange, and too few confirmations raise
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ssl
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis
 import redis.asyncio
 from redis.exceptions import (
     BusyLoadingError,
+    DataError,
+    InvalidResponse,
     NoPermissionError,
     NoScriptError,
     OutOfMemoryError,
@@ -39,6 +48,11 @@ from worqr._protocol.ops import Call
 from worqr._protocol.scripts import script
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+#: What redis-py raises for bytes that are not the Redis protocol (``Protocol Error: ...``),
+#: or for a command it could not encode.
+PROTOCOL_ERRORS = (InvalidResponse, DataError)
+#: Seconds the plain PING after a timed-out TLS handshake waits for a connection and a reply.
+PLAIN_PROBE_TIMEOUT = 1.0
 #: How servers word an ACL refusal from inside a script (Redis 7.0; Redis 7.2+ and Valkey).
 #: Outside scripts the reply is NOPERM, which redis-py raises as NoPermissionError.
 _ACL_REFUSALS = ("can't run this command", "ACL failure", "no permissions")
@@ -169,3 +183,102 @@ def unavailable(where: str, exc: BaseException, *, maybe_applied: bool) -> error
 def bad_credentials(where: str, exc: BaseException) -> errors.RedisPermissionError:
     msg = f"Redis at {where} refused the credentials ({exc}); check the user name and password given to worqr"
     return errors.RedisPermissionError(msg)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from (or while handling), innermost last."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def tls_refusal(where: str, exc: BaseException) -> errors.RedisUnavailableError | None:
+    """The error for a connection whose TLS handshake failed (an untrusted certificate, a
+    server that does not speak TLS), or None if ``exc`` is not one. Not retried: the server
+    would refuse it again. A connection closed mid-handshake is not counted (it may be an
+    outage)."""
+    failure = next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
+    if failure is None or isinstance(failure, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return None
+    if isinstance(failure, ssl.SSLCertVerificationError):
+        msg = (
+            f"the TLS handshake with Redis at {where} failed: the server's certificate is not trusted ({failure}); "
+            "pass the CA that signed it (ssl_ca_certs=... in the URL)"
+        )
+    else:
+        msg = (
+            f"Redis at {where} refused the TLS handshake ({failure}): the server may not speak TLS on that port; "
+            "use a redis:// URL for a server without TLS, or the port of its TLS listener"
+        )
+    return errors.RedisUnavailableError(msg)
+
+
+def tls_timed_out(pool: Any, exc: BaseException) -> bool:
+    """True if ``exc`` is a timeout while opening a TLS connection (TCP connect and handshake
+    share the connect timeout). A server without TLS answers nothing to a TLS hello: it waits
+    for the end of a line that never comes."""
+    tls = "ssl" in str(getattr(pool, "connection_class", "")).lower()
+    return tls and any(isinstance(e, redis.TimeoutError | TimeoutError) for e in _chain(exc))
+
+
+def no_tls(where: str, pool: Any) -> errors.RedisUnavailableError:
+    """The error for a server that answered a plain PING after a TLS handshake timed out."""
+    seconds = getattr(pool, "connection_kwargs", {}).get("socket_connect_timeout")
+    waited = f" for {seconds:g} s" if isinstance(seconds, int | float) else ""
+    msg = (
+        f"Redis at {where} does not speak TLS: the TLS handshake heard nothing{waited}, and the server answers "
+        "plain (unencrypted) commands on that port; use a redis:// URL, or the port of its TLS listener"
+    )
+    return errors.RedisUnavailableError(msg)
+
+
+def garbled(where: str, exc: BaseException, *, calls: Sequence[Call[Any]] | None) -> errors.RedisUnavailableError:
+    """The error for a reply that is not the Redis protocol; the caller dropped the connection
+    (what is left in it cannot be trusted). ``calls``: the batch, if it had been sent (then a
+    state change in it may or may not have been applied); None: it was not."""
+    maybe_applied = calls is not None and any(call.script is not None for call in calls)
+    msg = (
+        f"Redis at {where} answered with something that is not the Redis protocol ({exc}); the connection was "
+        "dropped. Is another service (an HTTP server, a proxy, a TLS-only port) listening there?"
+    )
+    if maybe_applied:
+        msg += " The batch had been sent: its state change may or may not have been applied"
+    return errors.RedisUnavailableError(msg, maybe_applied=maybe_applied)
+
+
+class HandshakeError(errors.RedisCommandError):
+    """Redis refused the setup of a new connection (AUTH, HELLO, SELECT): nothing was sent."""
+
+
+def databases(reply: Any) -> int | None:
+    """The count in a ``CONFIG GET databases`` reply (a flat list, or a map in RESP3)."""
+    pairs = dict(reply) if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=False))
+    value = next(iter(pairs.values()), None) if pairs else None
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def handshake_refused(where: str, db: object, exc: ResponseError, count: int | None) -> errors.RedisCommandError:
+    """The error for a new connection's setup that Redis refused; ``count``: how many
+    databases the server has (None: unknown), for a SELECT it refused."""
+    if "DB index is out of range" not in str(exc):
+        refusal = refused("the setup of a connection (AUTH, HELLO, SELECT)", exc)
+        if isinstance(refusal, errors.RedisPermissionError):
+            return refusal
+        return HandshakeError(str(refusal))
+    if count is not None:
+        msg = (
+            f"Redis at {where} has no database {db}: it has {count} (0 to {count - 1}, its databases setting); "
+            "name one of those in the URL"
+        )
+    else:
+        msg = (
+            f"Redis at {where} has no database {db} ({exc}): the server has fewer (its databases setting, "
+            "16 by default); name a lower database in the URL"
+        )
+    return HandshakeError(msg)

@@ -20,7 +20,9 @@ MAX_ID_LENGTH = 256
 #: Most tasks one dequeue takes; defined once, in ``lua/include/limits.lua``.
 MAX_TAKE = scripts.limit("MAX_TAKE")
 
-_CONTROL_CHARACTERS = frozenset(chr(c) for c in [*range(32), 127])
+#: Refused in names: the C0 controls, DEL, the C1 controls (U+0080 to U+009F, NEL among them)
+#: and the Unicode line and paragraph separators, which text tools and logs take as line breaks.
+_CONTROL_CHARACTERS = frozenset(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029])
 
 
 # Names -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any, Generic, Protocol, TypeVar, cast, get_type_hints, overload, runtime_checkable
 
@@ -17,6 +18,26 @@ from worqr.errors import CodecError, InvalidTaskTypeError
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+
+def shown(value: object) -> str:
+    """``value`` for a message: its repr, cut to 80 characters. A value whose repr fails (an
+    int longer than Python's int-to-str limit, or a container holding one) is named by type."""
+    try:
+        return f"{value!r:.80}"
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+
+
+def json_refusal(exc: TypeError | ValueError) -> str:
+    """Why ``json.dumps`` (or ``json.loads``) refused a value, in words."""
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+        return (
+            f"it holds an integer of more than {limit} digits, longer than Python turns into text "
+            "(sys.get_int_max_str_digits()); carry such a number as a string"
+        )
+    return str(exc)
 
 
 @runtime_checkable
@@ -38,12 +59,12 @@ class StrCodec:
     def encode(self, task: str) -> bytes:
         value: object = task  # checked at run time: callers are not always type-checked
         if not isinstance(value, str):
-            msg = f"a task must be a str, got {type(task).__name__}: {task!r:.80}; use BytesCodec or JsonCodec for other types"
+            msg = f"a task must be a str, got {type(task).__name__}: {shown(task)}; use BytesCodec or JsonCodec for other types"
             raise InvalidTaskTypeError(msg)
         try:
             return task.encode("utf-8")
         except UnicodeEncodeError as exc:
-            msg = f"task {task!r:.80} is not valid Unicode text (cannot be encoded as UTF-8)"
+            msg = f"task {shown(task)} is not valid Unicode text (cannot be encoded as UTF-8)"
             raise InvalidTaskTypeError(msg) from exc
 
     def decode(self, payload: bytes) -> str:
@@ -65,7 +86,7 @@ class BytesCodec:
         if isinstance(value, bytearray | memoryview):
             return bytes(value)
         if not isinstance(value, bytes):
-            msg = f"a task must be bytes, got {type(task).__name__}: {task!r:.80}"
+            msg = f"a task must be bytes, got {type(task).__name__}: {shown(task)}"
             raise InvalidTaskTypeError(msg)
         return task
 
@@ -99,19 +120,21 @@ class JsonCodec(Generic[T]):
         value: object = task
         if self.type_ is not None and dataclasses.is_dataclass(self.type_):
             if not isinstance(task, self.type_):
-                msg = f"a task must be a {self.type_.__name__}, got {type(task).__name__}: {task!r:.80}"
+                msg = f"a task must be a {self.type_.__name__}, got {type(task).__name__}: {shown(task)}"
                 raise InvalidTaskTypeError(msg)
             value = dataclasses.asdict(task)
         elif self.type_ is not None:  # a TypedDict: refuse now what decode would refuse later
             try:
                 _build(self.type_, task)
             except (TypeError, KeyError) as exc:
-                msg = f"a task must be a {self.type_.__name__} (a dict with its required keys), got {task!r:.80}: {exc}"
+                msg = (
+                    f"a task must be a {self.type_.__name__} (a dict with its required keys), got {shown(task)}: {exc}"
+                )
                 raise InvalidTaskTypeError(msg) from exc
         try:
             text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            msg = f"task {task!r:.80} cannot be encoded as JSON: {exc}"
+            msg = f"task {shown(task)} cannot be encoded as JSON: {json_refusal(exc)}"
             raise InvalidTaskTypeError(msg) from exc
         return text.encode("utf-8")
 
@@ -119,7 +142,7 @@ class JsonCodec(Generic[T]):
         try:
             value = json.loads(payload)
         except ValueError as exc:
-            msg = f"payload {payload[:40]!r} is not JSON: {exc}"
+            msg = f"payload {payload[:40]!r} is not JSON: {json_refusal(exc)}"
             raise CodecError(msg, payload=payload) from exc
         if self.type_ is None:
             return cast("T", value)

@@ -1,21 +1,46 @@
 """Events: the wire format published by the scripts, and the bookkeeping of subscriptions.
 
 Pure: the listeners of `worqr._io` (``_async/listener.py``) do the I/O. A message on a queue's channel is
-``<type>\\n<body>``; see the ``Publishes:`` line of each script.
+``<type>\\n<body>``; see the ``Publishes:`` line of each script. An event carries at most
+`EVENT_TASK_PREVIEW` bytes of a task (``lua/include/event_task.lua``): a ``done`` event a
+preview of a longer one, a ``cancel`` event the SHA1 of a longer payload (`DigestCancel`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from worqr._protocol import scripts
 from worqr._protocol.models import Event, make_process_id
 
 Callback = Callable[[Event], Any]
+
+#: How a process ended, as its ``done`` event says: it returned, or a cancel event named it.
+Outcome = Literal["succeeded", "cancelled"]
+OUTCOMES: tuple[Outcome, ...] = ("succeeded", "cancelled")
+#: The most bytes of a task one event carries; defined once, in ``lua/include/limits.lua``.
+EVENT_TASK_PREVIEW = scripts.limit("EVENT_TASK_PREVIEW")
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCancel(Event):
+    """A ``cancel`` event for a payload longer than `EVENT_TASK_PREVIEW` bytes: ``message``
+    holds its first `EVENT_TASK_PREVIEW` bytes (as text, or base64), ``task_size`` its length
+    and ``task_sha1`` its SHA1 (hex), by which running workers find their jobs of it."""
+
+    task_size: int = 0
+    task_sha1: str = ""
+
+    def names(self, payload: bytes) -> bool:
+        """True if ``payload`` is the payload this event cancels."""
+        return len(payload) == self.task_size and hashlib.sha1(payload).hexdigest() == self.task_sha1  # noqa: S324 (the scripts name payloads by SHA1: redis.sha1hex)
 
 
 def payload_text(payload: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
@@ -24,6 +49,17 @@ def payload_text(payload: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
         return payload.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return base64.b64encode(payload).decode("ascii"), "base64"
+
+
+def preview_text(preview: bytes, *, truncated: bool) -> tuple[str, Literal["utf-8", "base64"]]:
+    """`payload_text` of a task's first bytes: a cut that fell inside a UTF-8 character drops
+    that character's first bytes, so that a text preview stays text."""
+    if truncated:
+        try:
+            return codecs.getincrementaldecoder("utf-8")().decode(preview, final=False), "utf-8"
+        except UnicodeDecodeError:
+            pass
+    return payload_text(preview)
 
 
 def parse_event(queue: str, data: bytes) -> Event | None:
@@ -38,25 +74,58 @@ def parse_event(queue: str, data: bytes) -> Event | None:
     if kind == b"cancel":
         text, encoding = payload_text(body)
         return Event("cancel", queue, text, encoding)
+    if kind == b"cancel-digest":
+        return _digest_cancel(queue, body)
     if kind == b"done":
-        parts = body.split(b"\n", 3)
-        if len(parts) != 4:  # noqa: PLR2004 (worker, seq, result, task)
-            return None
-        worker_id, seq, result, task = parts
-        text, encoding = payload_text(task)
-        try:
-            message: dict[str, Any] = {
-                "worker_id": worker_id.decode("utf-8"),
-                "process_id": make_process_id(int(seq), queue),
-                "task": text,
-                "result": json.loads(result),
-            }
-        except (ValueError, binascii.Error):
-            return None
-        if encoding == "base64":
-            message["task_encoding"] = "base64"
-        return Event("done", queue, json.dumps(message, ensure_ascii=False), encoding)
+        return _done(queue, body)
     return None
+
+
+def _digest_cancel(queue: str, body: bytes) -> Event | None:
+    """``cancel-digest\\n<sha1 hex>\\n<task size>\\n<task preview>`` (a payload over the bound)."""
+    parts = body.split(b"\n", 2)
+    if len(parts) != 3 or not parts[1].isdigit():  # noqa: PLR2004 (digest, size, preview)
+        return None
+    digest, size, preview = parts
+    text, encoding = preview_text(preview, truncated=True)
+    return DigestCancel("cancel", queue, text, encoding, int(size), digest.decode("ascii", "replace"))
+
+
+def _done(queue: str, body: bytes) -> Event | None:
+    """``done\\n<worker_id>\\n<seq>\\n<outcome>\\n<task size>\\n<result>\\n<task preview>``, or the
+    older ``done\\n<worker_id>\\n<seq>\\n<result>\\n<task>`` (whole task; read as succeeded). The
+    two cannot be confused: an outcome is a bare word, never JSON."""
+    parts = body.split(b"\n", 3)
+    if len(parts) != 4:  # noqa: PLR2004 (worker, seq, then outcome or result, then the rest)
+        return None
+    worker_id, seq, third, rest = parts
+    outcome = third.decode("ascii", "replace")
+    if outcome in OUTCOMES:
+        fields = rest.split(b"\n", 2)
+        if len(fields) != 3 or not fields[0].isdigit():  # noqa: PLR2004 (size, result, task)
+            return None
+        size, result, task = int(fields[0]), fields[1], fields[2]
+    else:
+        outcome, result, task = "succeeded", third, rest
+        size = len(task)
+    truncated = size > len(task)
+    text, encoding = preview_text(task, truncated=truncated)
+    try:
+        message: dict[str, Any] = {
+            "worker_id": worker_id.decode("utf-8"),
+            "process_id": make_process_id(int(seq), queue),
+            "task": text,
+            "result": json.loads(result),
+            "outcome": outcome,
+        }
+    except (ValueError, binascii.Error):
+        return None
+    if encoding == "base64":
+        message["task_encoding"] = "base64"
+    if truncated:
+        message["task_size"] = size
+        message["task_truncated"] = True
+    return Event("done", queue, json.dumps(message, ensure_ascii=False), encoding)
 
 
 @dataclass

@@ -6,6 +6,7 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:queue            LIST    pending tasks; index 0 is the front (dequeued next)
     {P:Q}:unique           SET     payloads enqueued with unique=True, queued or in process
     {P:Q}:workers          SET     ids of workers that may dequeue from Q (start_work)
+    {P:Q}:incarnations     HASH    worker id -> token of its registration that joined Q
     {P:Q}:seq              STRING  counter that numbers the processes of Q
     {P:Q}:process:<W>      HASH    worker W's processes on Q: sequence number -> payload
     {P:Q}:delayed          ZSET    tasks not due yet: "<n>:<payload>" scored by due time (server ms)
@@ -57,6 +58,10 @@ class QueueKeys:
     @property
     def workers(self) -> str:
         return self.tag + ":workers"
+
+    @property
+    def incarnations(self) -> str:
+        return self.tag + ":incarnations"
 
     @property
     def seq(self) -> str:

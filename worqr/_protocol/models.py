@@ -73,7 +73,9 @@ class Event:
 
 
 def make_process_id(seq: int, queue: str) -> str:
-    """The process id of the ``seq``-th process of ``queue``: ``"<seq>:<queue>"``."""
+    """The id of process number ``seq`` of ``queue``: ``"<seq>:<queue>"``. ``seq`` comes from
+    the queue's counter (``lua/include/next_ids.lua``): 19 digits, unique also across a
+    loss of Redis data, and past 2^53, so it is an int, never a float."""
     return f"{seq}:{queue}"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from worqr import errors
+from worqr._protocol.events import Outcome
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr._protocol.models import Failure
 
@@ -125,7 +126,7 @@ class Taken:
     next_due_ms: int | None
 
 
-def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
+def dequeue(keys: QueueKeys, worker_id: str, count: int, incarnation: str) -> Call[Taken]:
     def parse(reply: list[Any]) -> Taken:
         if reply[0] == errors.STATUS_WORKER_LOST:
             msg = f"worker {worker_id!r} may no longer dequeue from queue {keys.queue!r}: peers declared it dead; call start_worker() again"
@@ -136,8 +137,11 @@ def dequeue(keys: QueueKeys, worker_id: str, count: int) -> Call[Taken]:
         tasks = [(first + i, payload, counts[i]) for i, payload in enumerate(payloads)]
         return Taken(tasks, None if next_due < 0 else next_due)
 
-    key_list = (keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts, keys.idle)
-    return _script("dequeue", key_list, (keys.work_channel, worker_id, count), parse, idempotent=False)
+    key_list = (
+        keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts, keys.idle,
+        keys.incarnations,
+    )  # fmt: skip
+    return _script("dequeue", key_list, (keys.work_channel, worker_id, count, incarnation), parse, idempotent=False)
 
 
 def _owned(process_id: str, worker_id: str) -> Callable[[list[Any]], None]:
@@ -153,23 +157,29 @@ def _owned(process_id: str, worker_id: str) -> Callable[[list[Any]], None]:
     return parse
 
 
-def finish(keys: QueueKeys, worker_id: str, seq: int, result_json: str, process_id: str) -> Call[None]:
-    args = (keys.done_channel, seq, worker_id, result_json)
+def finish(
+    keys: QueueKeys, worker_id: str, seq: int, result_json: str, process_id: str, *, outcome: Outcome = "succeeded"
+) -> Call[None]:
+    """Finish one process; ``outcome`` (how it ended) goes into its done event."""
+    args = (keys.done_channel, seq, worker_id, result_json, outcome)
     parse = _owned(process_id, worker_id)
     return _script(
         "finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False, durable=True
     )
 
 
-def finish_many(keys: QueueKeys, worker_id: str, finished: Sequence[tuple[int, str]]) -> Call[list[bool]]:
-    """Finish several of this worker's processes on one queue: (seq, result JSON) each.
-    Parses to, per process in order, whether it was finished (False: PROCESS_LOST)."""
+def finish_many(
+    keys: QueueKeys, worker_id: str, finished: Sequence[tuple[int, str]], *, outcome: Outcome = "succeeded"
+) -> Call[list[bool]]:
+    """Finish several of this worker's processes on one queue: (seq, result JSON) each, all
+    with one ``outcome``. Parses to, per process in order, whether it was finished (False:
+    PROCESS_LOST)."""
 
     def parse(reply: list[Any]) -> list[bool]:
         _ok(reply)
         return [int(status) == 0 for status in reply[1]]
 
-    args: list[Arg] = [keys.done_channel, worker_id]
+    args: list[Arg] = [keys.done_channel, worker_id, outcome]
     for seq, result_json in finished:
         args += (seq, result_json)
     key_list = (keys.processes(worker_id), keys.unique, keys.attempts)
@@ -231,13 +241,14 @@ def purge_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
     return _script("purge_dead", (keys.dead,), tuple(ids), _second, idempotent=True)
 
 
-def join_queue(keys: QueueKeys, worker_id: str) -> Call[int]:
-    return _script("join_queue", (keys.workers, keys.pending), (worker_id,), _second, idempotent=True)
+def join_queue(keys: QueueKeys, worker_id: str, incarnation: str) -> Call[int]:
+    key_list = (keys.workers, keys.pending, keys.incarnations)
+    return _script("join_queue", key_list, (worker_id, incarnation), _second, idempotent=True)
 
 
 def leave_queue(keys: QueueKeys, worker_id: str, *, interrupted: bool) -> Call[int]:
     """``interrupted``: the worker died or was declared dead, so each requeued task used an attempt."""
-    key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts, keys.idle)
+    key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts, keys.idle, keys.incarnations)
     args = (keys.work_channel, worker_id, "1" if interrupted else "0")
     return _script("leave_queue", key_list, args, _second, idempotent=True)
 

@@ -7,6 +7,8 @@ worker, which may be threads: the I/O layer hands the session the lock that guar
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
@@ -29,12 +31,27 @@ _KNOWN_QUEUES = 4096
 Lock = AbstractContextManager[object]
 
 
+#: Why a worker stopped taking work, as its errors and logs say it.
+DECLARED_DEAD = "was declared dead by its peers (its heartbeat key is gone)"
+
+
 class WorkerState:
-    """Whether this client's worker is started or was declared dead, and what it works on."""
+    """Whether this client's worker is started or was declared dead, and what it works on.
+
+    Each registration is an incarnation of the worker id, named by a fresh random token: the
+    queues' fence (``dequeue``) tells a worker's incarnations apart, so a call an earlier one
+    sent before an outage and Redis applies late cannot take work for the current one.
+    """
 
     def __init__(self, lock: Lock) -> None:
         self.started = False
         self.lost = False
+        #: Why the worker was lost (None while it is not): see `DECLARED_DEAD`.
+        self.lost_reason: str | None = None
+        self.incarnation = ""
+        #: When (``time.monotonic()``) the last heartbeat that Redis confirmed was sent: the
+        #: server's lease on the worker runs from no earlier than that.
+        self.confirmed_at = 0.0
         self.working: set[str] = set()
         self.lock = lock
         #: Called (from whichever thread noticed) when the worker is found declared dead.
@@ -43,7 +60,7 @@ class WorkerState:
     def check_can_dequeue(self, queue: str, worker_id: str) -> None:
         with self.lock:
             if self.lost:
-                msg = f"worker {worker_id!r} was declared dead and takes no more work; call start_worker() again"
+                msg = f"worker {worker_id!r} {self.lost_reason or DECLARED_DEAD} and takes no more work; call start_worker() again"
                 raise WorkerLostError(msg)
             if queue not in self.working:
                 msg = f"worker {worker_id!r} is not working on queue {queue!r}; call start_work({queue!r}) first"
@@ -63,10 +80,30 @@ class WorkerState:
         with self.lock:
             return self.started and not self.lost
 
-    def mark_started(self) -> None:
+    def new_incarnation(self) -> str:
+        """A fresh token for the next registration (kept once it succeeds: `mark_started`)."""
+        return secrets.token_hex(8)
+
+    def mark_started(self, incarnation: str, sent_at: float) -> None:
+        """The worker is registered as ``incarnation``; ``sent_at``: when the registration
+        (its first heartbeat) was sent."""
         with self.lock:
-            self.started, self.lost = True, False
+            self.started, self.lost, self.lost_reason = True, False, None
+            self.incarnation, self.confirmed_at = incarnation, sent_at
             self.working.clear()
+
+    def confirm(self, incarnation: str, sent_at: float) -> bool:
+        """Record a heartbeat that Redis confirmed; False if it was sent for an earlier
+        incarnation (its reply says nothing of the current one)."""
+        with self.lock:
+            if incarnation != self.incarnation:
+                return False
+            self.confirmed_at = max(self.confirmed_at, sent_at)
+            return True
+
+    def unconfirmed_for(self, now: float | None = None) -> float:
+        """Seconds since the last confirmed heartbeat was sent."""
+        return (time.monotonic() if now is None else now) - self.confirmed_at
 
     def add_working(self, queue: str) -> None:
         with self.lock:
@@ -82,13 +119,20 @@ class WorkerState:
         with self.lock:
             return self.started and not self.lost and any(queue not in self.working for queue in queues)
 
-    def mark_lost(self) -> None:
+    def mark_lost(self, reason: str = DECLARED_DEAD, *, incarnation: str | None = None) -> bool:
+        """The worker takes no more work, for ``reason``; with ``incarnation``, only if that
+        is still the current one (False: a newer registration, which this news is not about)."""
         with self.lock:
+            if incarnation is not None and incarnation != self.incarnation:
+                return False
+            if not self.lost:
+                self.lost_reason = reason
             self.lost = True
             self.working.clear()
             callbacks = list(self.lost_callbacks)
         for callback in callbacks:
             callback()
+        return True
 
 
 class Session:

@@ -1,7 +1,13 @@
 """The decisions of a worker's supervisor, with no I/O: one tick renews the heartbeat and,
 every ``cleanup_interval`` (with jitter, so that peers don't reap in lockstep), reaps the
 peers whose heartbeat expired. The hosts in ``worqr._io`` run a tick every
-``heartbeat_interval``, in a thread or an asyncio task."""
+``heartbeat_interval``, in a thread or an asyncio task.
+
+The worker also fences itself on its own clock: Redis's lease on it runs from no earlier
+than the moment its last confirmed heartbeat was sent, so once no heartbeat was confirmed
+for ``worker_timeout`` less a margin (`fence_after`), it stops its handlers and takes no
+more work before its peers could hand its tasks to another worker, whether Redis, the
+network or the worker itself was stalled."""
 
 from __future__ import annotations
 
@@ -36,3 +42,22 @@ def supervise(session: Session, *, cleanup: bool) -> flows.Flow[None]:
         return
     if cleanup:
         yield from flows.cleanup_workers(session)
+
+
+def fence_after(session: Session) -> float | None:
+    """Seconds without a confirmed heartbeat after which the worker fences itself: the
+    timeout less half a heartbeat interval (at most a quarter of the timeout), which covers
+    the time handlers take to hear their token and any drift between the clocks' rates.
+    None for a permanent worker (no timeout)."""
+    timeout = session.worker_timeout
+    if timeout is None:
+        return None
+    return timeout - min(timeout / 4, session.heartbeat_interval / 2)
+
+
+def fence_reason(session: Session, unconfirmed: float) -> str:
+    """What the worker says of itself once it fenced."""
+    return (
+        f"could not confirm its heartbeat for {unconfirmed:.1f} s (worker_timeout {session.worker_timeout:g} s): "
+        "it stopped its handlers before its peers could hand its tasks to another worker"
+    )

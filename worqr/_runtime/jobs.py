@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Generic, Literal, TypeVar
 
+from worqr._protocol.events import DigestCancel
 from worqr._protocol.models import Event, Process, parse_process_id
 from worqr._runtime.cancel import CancelReason, CancelToken
 
@@ -127,9 +128,13 @@ class Jobs:
         return self.claim("timed_out", "timeout", late)
 
     def cancelled_by(self, event: Event) -> list[Job[Any]]:
-        """Claim the jobs whose task a ``cancel`` event names."""
-        payload = event_payload(event)
-        named = [job for job in self.all() if job.process.queue == event.queue and job.payload == payload]
+        """Claim the jobs whose task a ``cancel`` event names: by the payload itself, or by
+        its SHA1 for a payload too long to travel in an event (`DigestCancel`)."""
+        if isinstance(event, DigestCancel):
+            named = [job for job in self.all() if job.process.queue == event.queue and event.names(job.payload)]
+        else:
+            payload = event_payload(event)
+            named = [job for job in self.all() if job.process.queue == event.queue and job.payload == payload]
         return self.claim("cancelled", "cancelled", named)
 
     def next_deadline(self) -> float | None:
@@ -144,7 +149,8 @@ def release_order(jobs: Iterable[Job[Any]]) -> list[Job[Any]]:
 
 
 def event_payload(event: Event) -> bytes:
-    """The payload a ``cancel`` event names, as bytes."""
+    """The payload a ``cancel`` event carries whole (one of at most ``EVENT_TASK_PREVIEW``
+    bytes), as bytes."""
     if event.task_encoding == "base64":
         return base64.b64decode(event.message)
     return event.message.encode("utf-8")

@@ -4,6 +4,7 @@ caller passes), `Settings` (what the worker runs with), `Backoff`, the adaptive 
 
 from __future__ import annotations
 
+import inspect
 import random
 import sys
 from collections.abc import Iterable
@@ -60,8 +61,11 @@ class WorkerOptions(PersistentOptions, total=False):
         running it uses one); None: retry forever. Default 3.
     backoff: the delay before each retry; default `Backoff()`.
     timeout: seconds a handler may run before its attempt counts as failed; default None.
-    restart_on_loss: when peers declare this worker dead, register again under a new worker
-        id and go on (default False: stop, and `run` raises WorkerLostError).
+    restart_on_loss: when the worker is lost (its peers declared it dead, or it could not
+        confirm its heartbeat for ``worker_timeout`` and fenced itself), tell its handlers
+        to stop, drop their outcomes, and register again under the same worker id, as a new
+        incarnation, as soon as Redis answers; it keeps trying for as long as it runs.
+        Default True. False: stop instead, and `run` raises WorkerLostError.
     grace: seconds running handlers get to finish on shutdown before their tasks are given
         back to the front of their queues; default 30.
     prefetch: tasks taken ahead of free handlers, in one dequeue, so that short tasks do not
@@ -79,7 +83,7 @@ _DEFAULTS: dict[str, object] = {
     "concurrency": 1,
     "backoff": Backoff(),
     "timeout": None,
-    "restart_on_loss": False,
+    "restart_on_loss": True,
     "grace": 30.0,
     "prefetch": None,
 }
@@ -181,6 +185,34 @@ class QueueSpec:
 
     name: str
     codec: Codec[Any]
+
+
+def _is_async(handler: object) -> bool:
+    """True for an ``async def`` function (or a partial of one), or an object whose
+    ``__call__`` is one."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004 (async __call__ of an object)
+
+
+def check_handler(handler: object, *, asyncio: bool) -> object:
+    """``handler`` if the worker can run it: an ``async def`` for the asyncio worker
+    (``asyncio``), a plain callable for the threaded one."""
+    if asyncio and not _is_async(handler):
+        msg = (
+            f"handler must be an async function (async def) taking a Process, got {handler!r}; "
+            "for a blocking handler use Worqr.worker, or call it with asyncio.to_thread inside an async one"
+        )
+        raise InvalidArgumentError(msg)
+    if not asyncio and not callable(handler):
+        msg = f"handler must be callable (it takes a Process), got {handler!r}"
+        raise InvalidArgumentError(msg)
+    if not asyncio and _is_async(handler):
+        msg = (
+            f"handler must be a plain function (def) taking a Process, got the async function {handler!r}: "
+            "Worqr.worker runs handlers in threads, where a coroutine is never awaited; "
+            "use AsyncWorqr.worker for an async handler"
+        )
+        raise InvalidArgumentError(msg)
+    return handler
 
 
 def queue_specs(queues: object) -> list[QueueSpec]:

@@ -118,7 +118,7 @@ def fail(ctx: Context, job: Job[Any], error: BaseException, *, counted: bool = T
 
 def finish_cancelled(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
     try:
-        yield from flows.finish_process(ctx.session, job.process.id, None)
+        yield from flows.finish_process(ctx.session, job.process.id, None, outcome="cancelled")
     except ProcessLostError:
         return
     ctx.counters.add("cancelled")

@@ -2,8 +2,10 @@
 -- running it.
 --
 -- Guarantees: no queued or delayed copy of the payload is left; processes are untouched
--- (their workers hear the cancel event). The unique marker and the attempt count clear when
--- a waiting copy was removed. Costs O(delayed tasks) when the queue has delayed tasks.
+-- (their workers hear the cancel event: the payload itself, or its SHA1 for a payload over
+-- EVENT_TASK_PREVIEW bytes, see event_task.lua). The unique marker and the attempt count
+-- clear when a waiting copy was removed. Costs O(delayed tasks) when the queue has delayed
+-- tasks.
 --
 -- KEYS[1] queue     LIST  pending tasks
 -- KEYS[2] unique    SET   the queue's unique markers
@@ -12,9 +14,11 @@
 -- ARGV[1] channel       the queue's event channel
 -- ARGV[2] task          the payload to cancel
 -- Returns: {0, removed}
--- Publishes: "cancel\n<task>"
+-- Publishes: "cancel\n<task>", or for a task over EVENT_TASK_PREVIEW bytes
+-- "cancel-digest\n<sha1 hex>\n<task size>\n<task preview>"
 -- @include check_types
 -- @include publish
+-- @include event_task
 local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, task = ARGV[1], ARGV[2]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
@@ -34,5 +38,5 @@ if removed > 0 then
   redis.call("SREM", unique, task)
   redis.call("HDEL", attempts, task)
 end
-publish(channel, "cancel\n" .. task)
+publish(channel, cancel_message(task))
 return {0, removed}

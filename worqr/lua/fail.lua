@@ -5,13 +5,14 @@
 -- finished, stopped, or requeued by a reaper gives PROCESS_LOST and changes nothing. The
 -- attempt count lives in Redis, so it survives the worker. A retried task keeps its unique
 -- marker (it is still waiting); a dead-lettered one loses it, and its attempt count is reset.
+-- Dead letter ids are never reused within a queue, not even after Redis lost data (next_ids).
 --
 -- KEYS[1] processes  HASH    the failing worker's processes on this queue: seq -> payload
 -- KEYS[2] attempts   HASH    payload -> attempts that failed or were interrupted so far
 -- KEYS[3] delayed    ZSET    tasks not due yet: "<n>:<payload>" scored by due time (ms)
 -- KEYS[4] dead       HASH    dead letters: id -> envelope
 -- KEYS[5] unique     SET     the queue's unique markers
--- KEYS[6] seq        STRING  the queue's counter (numbers delayed entries and dead letters)
+-- KEYS[6] seq        STRING  the queue's counter (next_ids: numbers delayed entries and dead letters)
 -- ARGV[1] channel            the queue's event channel
 -- ARGV[2] seq                the process's sequence number
 -- ARGV[3] worker_id
@@ -21,12 +22,13 @@
 --                            already used its attempts in workers that died)
 -- ARGV[7] error_type
 -- ARGV[8] error_message
--- Returns: {0, attempts, dead_letter_id (0 when retried)} | {-1} PROCESS_LOST
+-- Returns: {0, attempts, dead_letter_id (a string; 0 when retried)} | {-1} PROCESS_LOST
 -- Publishes: "scheduled\n<retry_in_ms>" when retried
 -- Dead-letter envelope: "<attempts>\n<failed_at_ms>\n<worker_id>\n<error_type>\n<len>\n<message><payload>"
 -- @include check_types
 -- @include owned
 -- @include check_counter
+-- @include next_ids
 -- @include server_time
 -- @include publish
 local processes, attempts, delayed, dead, unique, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -52,7 +54,7 @@ take_owned(processes, process_seq)
 local n = (tonumber(previous) or 0) + (counted and 1 or 0)
 local now = server_time()
 if max_attempts > 0 and n >= max_attempts then
-  local id = redis.call("INCR", seq)
+  local id = next_ids(seq, 1)(1)
   local envelope = n .. "\n" .. now .. "\n" .. worker_id .. "\n" .. error_type .. "\n" .. #message .. "\n" .. message .. task
   redis.call("HSET", dead, id, envelope)
   redis.call("HDEL", attempts, task)
@@ -60,7 +62,6 @@ if max_attempts > 0 and n >= max_attempts then
   return {0, n, id}
 end
 redis.call("HSET", attempts, task, n)
-local id = redis.call("INCR", seq)
-redis.call("ZADD", delayed, now + retry_in, string.format("%020d", id) .. ":" .. task)
+redis.call("ZADD", delayed, now + retry_in, pad_number(next_ids(seq, 1)(1)) .. ":" .. task)
 publish(channel, "scheduled\n" .. string.format("%d", retry_in))
 return {0, n, 0}

@@ -1,8 +1,9 @@
--- finish: remove a process's task for good and announce its result.
+-- finish: remove a process's task for good and announce its result and how it ended.
 --
 -- Guarantees: only the worker that owns the process can finish it, once; a process that
 -- was finished, stopped, or requeued by a reaper gives PROCESS_LOST and changes nothing.
--- Clears the unique marker and the attempt count of the payload.
+-- Clears the unique marker and the attempt count of the payload. The done event carries at
+-- most EVENT_TASK_PREVIEW bytes of the task (event_task.lua), whatever its size.
 --
 -- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
 -- KEYS[2] unique     SET   the queue's unique markers
@@ -11,13 +12,15 @@
 -- ARGV[2] seq              the process's sequence number
 -- ARGV[3] worker_id
 -- ARGV[4] result           the result, as JSON
+-- ARGV[5] outcome          how the process ended: "succeeded", or "cancelled" (a cancel event named it)
 -- Returns: {0} | {-1} PROCESS_LOST
--- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>"
+-- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>"
 -- @include check_types
 -- @include owned
 -- @include publish
+-- @include event_task
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
-local channel, seq, worker_id, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local channel, seq, worker_id, result, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
 if type_error then
   return type_error
@@ -29,5 +32,5 @@ if not task then
 end
 redis.call("SREM", unique, task)
 redis.call("HDEL", attempts, task)
-publish(channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)
+publish(channel, done_message(worker_id, seq, outcome, result, task))
 return {0}

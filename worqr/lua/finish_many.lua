@@ -2,35 +2,39 @@
 -- running finish once for each, in one call (the runtime records its results in batches).
 --
 -- Guarantees: each process is finished exactly as finish would (only if this worker owns
--- it, once; its unique marker and attempt count cleared; a done event published); a process
--- that is no longer this worker's is reported PROCESS_LOST and the others still finish.
+-- it, once; its unique marker and attempt count cleared; a done event published, all with
+-- the same outcome); a process that is no longer this worker's is reported PROCESS_LOST and
+-- the others still finish.
 --
 -- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
 -- KEYS[2] unique     SET   the queue's unique markers
 -- KEYS[3] attempts   HASH  payload -> attempts that failed or were interrupted so far
 -- ARGV[1] done channel     the queue's channel for done events ({P:Q}:done)
 -- ARGV[2] worker_id
--- ARGV[3..] pairs          seq, result as JSON; repeated
+-- ARGV[3] outcome          how the processes ended: "succeeded", or "cancelled"
+-- ARGV[4..] pairs          seq, result as JSON; repeated
 -- Returns: {0, {status...}}: per process, in order, 0 finished or -1 PROCESS_LOST
--- Publishes: "done\n<worker_id>\n<seq>\n<result>\n<task>" per finished process
+-- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>" per
+-- finished process, as finish does
 -- @include check_types
 -- @include owned
 -- @include publish
+-- @include event_task
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
-local channel, worker_id = ARGV[1], ARGV[2]
+local channel, worker_id, outcome = ARGV[1], ARGV[2], ARGV[3]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
 if type_error then
   return type_error
 end
 
 local statuses = {}
-for i = 3, #ARGV - 1, 2 do
+for i = 4, #ARGV - 1, 2 do
   local seq, result = ARGV[i], ARGV[i + 1]
   local task = take_owned(processes, seq)
   if task then
     redis.call("SREM", unique, task)
     redis.call("HDEL", attempts, task)
-    publish(channel, "done\n" .. worker_id .. "\n" .. seq .. "\n" .. result .. "\n" .. task)
+    publish(channel, done_message(worker_id, seq, outcome, result, task))
     statuses[#statuses + 1] = 0
   else
     statuses[#statuses + 1] = -1

@@ -12,18 +12,22 @@
 -- KEYS[3] queue      LIST  pending tasks, front = index 0
 -- KEYS[4] attempts   HASH  payload -> attempts that failed or were interrupted so far
 -- KEYS[5] idle       ZSET  workers idle on this queue (see the wake include); the worker leaves it
+-- KEYS[6] incarnations HASH worker_id -> its incarnation that joined (the worker's entry goes)
 -- ARGV[1] channel          the queue's work channel ({P:Q}:work)
 -- ARGV[2] worker_id
 -- ARGV[3] interrupted      "1": count an attempt for each requeued task; "0": a clean leave
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
 -- @include call_chunked
+-- @include by_number
 -- @include check_types
 -- @include publish
 -- @include wake
-local workers, processes, queue, attempts, idle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local workers, processes, queue, attempts, idle, incarnations = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, worker_id, interrupted = ARGV[1], ARGV[2], ARGV[3] == "1"
-local type_error = check_types({{workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}, {idle, "zset"}})
+local type_error = check_types({
+  {workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}, {idle, "zset"}, {incarnations, "hash"},
+})
 if type_error then
   return type_error
 end
@@ -31,9 +35,9 @@ end
 local flat = redis.call("HGETALL", processes)
 local entries = {}
 for i = 1, #flat, 2 do
-  entries[#entries + 1] = {tonumber(flat[i]), flat[i + 1]}
+  entries[#entries + 1] = {flat[i], flat[i + 1]}
 end
-table.sort(entries, function(a, b) return a[1] < b[1] end)
+table.sort(entries, function(a, b) return by_number(a[1], b[1]) end)  -- in dequeue order
 -- LPUSH a b c leaves c at the front, so push the latest first: the earliest ends in front.
 local tasks = {}
 for i = #entries, 1, -1 do

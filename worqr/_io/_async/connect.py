@@ -21,7 +21,7 @@ from worqr._io.cluster._async.runner import AsyncClusterRunner
 from worqr._io.cluster._async.topology import AsyncTopology
 from worqr._io.cluster.pubsub import AsyncClusterPubSubs
 from worqr._io.connect import check_client_kind, wrong_client
-from worqr._io.durability import resolve_durability
+from worqr._io.durability import Durability, resolve_durability
 from worqr._io.flavors import (
     AsyncClusterNode,
     AsyncRedisCluster,
@@ -29,7 +29,7 @@ from worqr._io.flavors import (
     async_face,
     async_initialized,
 )
-from worqr._io.pools import OWN_CLIENT_OPTIONS, checked_pools
+from worqr._io.pools import checked_pools, own_options
 from worqr._io.urls import parse_cluster_url, parse_sentinel_url, resolve_url, url_kind
 
 
@@ -46,24 +46,27 @@ class AsyncBackend:
     close: Callable[[], Awaitable[None]]
 
 
-def async_backend(value: object, durability: object = None) -> AsyncBackend:
-    """The backend for the ``redis=`` and ``durability=`` arguments of the client."""
+def async_backend(value: object, durability: object = None, worker_timeout: float | None = None) -> AsyncBackend:
+    """The backend for the ``redis=``, ``durability=`` and ``worker_timeout=`` arguments of
+    the client (the last sets the read timeout of the connections worqr opens itself)."""
+    options = own_options(worker_timeout, _wait_timeout(durability))
     check_client_kind(value, async_face)
     url = resolve_url(value)
     if (url is not None and url_kind(url) == "cluster") or isinstance(value, redis.asyncio.cluster.RedisCluster):
-        return _cluster_backend(value, durability)
-    pool, owned = async_pool(value)
+        return _cluster_backend(value, durability, options)
+    pool, owned = async_pool(value, options)
     runner = AsyncRunner(pool, resolve_durability(durability, pool))
     return AsyncBackend(runner, AsyncPoolPubSubs(pool), pool.aclose if owned else _nothing)
 
 
-def async_pool(value: object) -> tuple[redis.asyncio.ConnectionPool, bool]:
-    """The pool to use, and whether worqr owns it (and must close it)."""
+def async_pool(value: object, options: dict[str, Any] | None = None) -> tuple[redis.asyncio.ConnectionPool, bool]:
+    """The pool to use, and whether worqr owns it (and must close it); ``options``: the
+    settings of a pool worqr opens (default: `own_options()`)."""
     url = resolve_url(value)
     # With maintenance notifications off, redis-py checks pooled connections before use (see
     # worqr._io.pools.checked_pools): a connection broken by a server restart then fails
     # before a state change is sent (retried), not after (maybe applied).
-    options = {**OWN_CLIENT_OPTIONS, **checked_pools()}
+    options = {**(own_options() if options is None else options), **checked_pools()}
     if url is not None and url_kind(url) == "sentinel":
         return _sentinel_pool(url, options), True
     if url is not None:
@@ -92,11 +95,11 @@ def _sentinel_pool(url: str, options: dict[str, Any]) -> redis.asyncio.sentinel.
     return _OwnedAsyncSentinelPool(parsed.service_name, manager, retry=no_retry, **{**options, **parsed.connection})  # type: ignore[no-untyped-call]
 
 
-def _cluster_backend(value: object, durability: object) -> AsyncBackend:
+def _cluster_backend(value: object, durability: object, options: dict[str, Any]) -> AsyncBackend:
     """The backend on a cluster URL or a cluster client."""
     if isinstance(value, str):
         parsed = parse_cluster_url(value)
-        settings = {**OWN_CLIENT_OPTIONS, **parsed.connection}
+        settings = {**options, **parsed.connection}
 
         async def connect() -> Any:
             startup = [AsyncClusterNode(host, port) for host, port in parsed.nodes]
@@ -127,3 +130,10 @@ def _cluster_backend(value: object, durability: object) -> AsyncBackend:
 def _durability(durability: object, settings: dict[str, Any]) -> Any:
     """The checked durability; a wait must end before the nodes' read timeout."""
     return resolve_durability(durability, SimpleNamespace(connection_kwargs=settings))
+
+
+def _wait_timeout(durability: object) -> float:
+    """How long a durable write may wait (0 without durability; a bad value is refused later)."""
+    if isinstance(durability, Durability):
+        return durability.timeout
+    return Durability().timeout if durability == "replicated" else 0.0

@@ -15,7 +15,15 @@ import redis.asyncio
 import redis.asyncio.client
 
 from worqr._io import listening
-from worqr._io.flavors import AsyncBackground, AsyncEvent, AsyncLock, AsyncNotice, async_deliver, async_sleep
+from worqr._io.flavors import (
+    AsyncBackground,
+    AsyncEvent,
+    AsyncLock,
+    AsyncNotice,
+    async_deliver,
+    async_ping,
+    async_sleep,
+)
 from worqr._io.listening import ERRORS, ListenerCore, backoff, pubsub_pool_kwargs
 from worqr._protocol import flows
 from worqr._protocol.events import Callback
@@ -134,6 +142,7 @@ class AsyncListener:
         if taken.unsubscribe:
             await pubsub.unsubscribe(*taken.unsubscribe)
         deliveries = self.core.local(taken.events)
+        await self._check_health(pubsub)
         message = await pubsub.get_message(timeout=listening.READ_TIMEOUT)
         if message is not None:
             found, confirmed = self.core.on_message(message)
@@ -152,6 +161,18 @@ class AsyncListener:
                 await async_deliver(callback, event)
             except Exception:
                 log.exception("event callback %r failed on %s event of queue %r", callback, event.type, event.queue)
+
+    async def _check_health(self, pubsub: Any) -> None:
+        """Send a health PING when one is due; a connection that did not answer the last one
+        in time is broken (half-open): raise, so that the loop opens a new one."""
+        now = time.monotonic()
+        waited = self.core.health.overdue(now)
+        if waited is not None:
+            msg = f"no answer to a PING on the pub/sub connection for {waited:.1f} s (a half-open connection)"
+            raise redis.ConnectionError(msg)
+        token = self.core.ping_due(now)
+        if token is not None:
+            self.core.health.sent(token, await async_ping(pubsub, token), now)
 
     @staticmethod
     async def _discard(pubsub: Any) -> None:

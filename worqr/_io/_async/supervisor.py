@@ -12,11 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from worqr._io.flavors import AsyncBackground, AsyncEvent, async_sleep
+from worqr._io.flavors import AsyncAlarm, AsyncBackground, AsyncEvent, async_sleep
 from worqr._protocol import flows
 from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
-from worqr._protocol.supervision import Schedule, supervise
+from worqr._protocol.supervision import Schedule, fence_after, fence_reason, supervise
 from worqr.errors import WorqrError
 
 log = logging.getLogger("worqr")
@@ -31,17 +31,39 @@ class AsyncSupervisor:
         self._run = run
         self._stop = AsyncEvent()
         self._background = AsyncBackground("worqr-heartbeat")
+        self._alarm = AsyncAlarm(self._fence, "worqr-fence")
 
     @property
     def running(self) -> bool:
         return self._background.running
 
     def start(self) -> None:
+        self._arm()
         self._background.start(self._loop)
 
     async def stop(self) -> None:
         self._stop.set()
+        self._alarm.close()
         await self._background.stop(STOP_TIMEOUT)
+
+    def _arm(self) -> None:
+        """Set the fence for when the last confirmed heartbeat is too old (see `fence_after`)."""
+        after = fence_after(self._session)
+        state = self._session.state
+        if after is not None and not state.lost:
+            self._alarm.arm(after - state.unconfirmed_for())
+
+    def _fence(self) -> None:
+        state = self._session.state
+        after, unconfirmed = fence_after(self._session), state.unconfirmed_for()
+        if after is None or state.lost or self._stop.is_set():
+            return
+        if unconfirmed < after:  # confirmed meanwhile
+            self._arm()
+            return
+        reason = fence_reason(self._session, unconfirmed)
+        if state.mark_lost(reason, incarnation=state.incarnation):
+            log.error("worker %s %s", self._session.worker_id, reason)
 
     async def _loop(self) -> None:
         schedule = Schedule(self._session)
@@ -50,6 +72,7 @@ class AsyncSupervisor:
                 continue  # idle until start_worker() registers the worker again
             try:
                 await flows.adrive(supervise(self._session, cleanup=schedule.cleanup_due()), self._run, async_sleep)
+                self._arm()
             except WorqrError as exc:
                 log.warning("worker %s: heartbeat or cleanup failed, will retry: %s", self._session.worker_id, exc)
             except Exception:  # the heartbeat must outlive any surprise; say what it was

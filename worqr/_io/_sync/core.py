@@ -12,8 +12,7 @@ only through this object (see ``worqr._runtime``'s host), never through the face
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from worqr._io._sync.connect import SyncBackend
@@ -69,16 +68,26 @@ class SyncCore:
                 self.supervisor.start()
 
     def start_work(self, queue: str) -> None:
-        keys = self.session.queue(queue)
-        self.session.state.check_started(keys.queue, self.worker_id)
-        self.listener.add(keys.queue, keys.channel, working=True)
+        self.start_work_many([queue])
+
+    def start_work_many(self, queues: Sequence[str]) -> None:
+        """Subscribe to the queues' events and join them: all at once, a few round trips
+        whatever their number. Returns once the subscriptions are live; queues with waiting
+        tasks get a local ``work`` event."""
+        all_keys = [self.session.queue(queue) for queue in queues]
+        for keys in all_keys:
+            self.session.state.check_started(keys.queue, self.worker_id)
+        channels = [keys.channel for keys in all_keys if self.listener.want(keys.queue, keys.channel, working=True)]
         try:
-            pending = self.drive(flows.start_work(self.session, keys.queue))
+            self.confirm(channels)
+            pending = self.drive(flows.start_work_many(self.session, [keys.queue for keys in all_keys]))
         except BaseException:
-            self.listener.remove(keys.queue, keys.channel, working=True)
+            for keys in all_keys:
+                self.listener.remove(keys.queue, keys.channel, working=True)
             raise
-        if pending:
-            self.listener.emit(Event("work", keys.queue, str(pending)))
+        for queue, count in pending.items():
+            if count:
+                self.listener.emit(Event("work", queue, str(count)))
 
     def stop_work(self, queue: str) -> None:
         keys = self.session.queue(queue)
@@ -106,19 +115,27 @@ class SyncCore:
         for channel in (keys.channel, keys.work_channel, keys.done_channel):
             self.listener.remove(keys.queue, channel, callback)
 
-    def watch(self, queue: str, on_event: Callback, on_wake: Callback) -> Callable[[], None]:
-        """For the runtime: hear ``queue``'s events but its ``work`` and ``done`` ones
+    def watch(self, queues: Sequence[str], on_event: Callback, on_wake: Callback) -> Callable[[], None]:
+        """For the runtime: hear the queues' events but their ``work`` and ``done`` ones
         (``on_event``), and the wake-ups the scripts send this worker alone when it is idle
-        (``on_wake``; see ``lua/include/wake.lua``). Returns the function that stops it."""
-        keys = self.session.queue(queue)
-        wake = keys.wake_channel(self.session.worker_id)
-        self.listener.add(keys.queue, keys.channel, on_event)
-        self.listener.add(keys.queue, wake, on_wake)
+        (``on_wake``; see ``lua/include/wake.lua``); all subscribed at once. Returns the
+        function that stops it."""
+        wanted = []
+        for queue in queues:
+            keys = self.session.queue(queue)
+            wanted += [(keys.queue, keys.channel, on_event), (keys.queue, keys.wake_channel(self.worker_id), on_wake)]
 
         def unwatch() -> None:
-            self.listener.remove(keys.queue, keys.channel, on_event)
-            self.listener.remove(keys.queue, wake, on_wake)
+            for queue, channel, callback in wanted:
+                self.listener.remove(queue, channel, callback)
 
+        try:
+            self.confirm(
+                [channel for queue, channel, callback in wanted if self.listener.want(queue, channel, callback)]
+            )
+        except BaseException:
+            unwatch()
+            raise
         return unwatch
 
     # The runtime worker ------------------------------------------------------------------
@@ -136,9 +153,11 @@ class SyncCore:
             if self.runtime is worker:
                 self.runtime = None
 
-    def renew_identity(self) -> None:
-        """After this worker was declared dead: register again under a new worker id."""
-        self.session.worker_id = str(uuid.uuid4())
+    def rejoin(self) -> None:
+        """After this worker was lost: give back what an earlier incarnation may still hold
+        (a worker that fenced itself is still registered), then register again under the
+        same worker id, as a new incarnation. The caller joins its queues again."""
+        self.drive(flows.reap(self.session, [self.session.worker_id], force=True))
         self.start_worker()
 
     # Lifetime ----------------------------------------------------------------------------

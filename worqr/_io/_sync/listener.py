@@ -15,7 +15,15 @@ import redis
 import redis.client
 
 from worqr._io import listening
-from worqr._io.flavors import SyncBackground, SyncEvent, SyncLock, SyncNotice, sync_deliver, sync_sleep
+from worqr._io.flavors import (
+    SyncBackground,
+    SyncEvent,
+    SyncLock,
+    SyncNotice,
+    sync_deliver,
+    sync_ping,
+    sync_sleep,
+)
 from worqr._io.listening import ERRORS, ListenerCore, backoff, pubsub_pool_kwargs
 from worqr._protocol import flows
 from worqr._protocol.events import Callback
@@ -132,6 +140,7 @@ class SyncListener:
         if taken.unsubscribe:
             pubsub.unsubscribe(*taken.unsubscribe)
         deliveries = self.core.local(taken.events)
+        self._check_health(pubsub)
         message = pubsub.get_message(timeout=listening.READ_TIMEOUT)
         if message is not None:
             found, confirmed = self.core.on_message(message)
@@ -150,6 +159,18 @@ class SyncListener:
                 sync_deliver(callback, event)
             except Exception:
                 log.exception("event callback %r failed on %s event of queue %r", callback, event.type, event.queue)
+
+    def _check_health(self, pubsub: Any) -> None:
+        """Send a health PING when one is due; a connection that did not answer the last one
+        in time is broken (half-open): raise, so that the loop opens a new one."""
+        now = time.monotonic()
+        waited = self.core.health.overdue(now)
+        if waited is not None:
+            msg = f"no answer to a PING on the pub/sub connection for {waited:.1f} s (a half-open connection)"
+            raise redis.ConnectionError(msg)
+        token = self.core.ping_due(now)
+        if token is not None:
+            self.core.health.sent(token, sync_ping(pubsub, token), now)
 
     @staticmethod
     def _discard(pubsub: Any) -> None:

@@ -8,24 +8,34 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 
 from worqr import errors
 from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
-from worqr._io.flavors import SyncRetrying, sync_abandon
+from worqr._io.flavors import SyncRedisRetry, SyncRetrying, sync_abandon
 from worqr._io.replies import (
     CONNECTION_ERRORS,
+    PLAIN_PROBE_TIMEOUT,
+    PROTOCOL_ERRORS,
+    HandshakeError,
     after_loading,
     bad_credentials,
     check_demoted,
     check_loading,
     command_args,
+    databases,
     demoted,
     describe,
+    garbled,
+    handshake_refused,
     missing_scripts,
+    no_tls,
     readonly_cause,
     refused,
     resolve,
+    tls_refusal,
+    tls_timed_out,
     unavailable,
     with_asking,
     without_asking,
@@ -77,7 +87,7 @@ class SyncRunner:
         """Before the first durable write: check that the server accepts the wait."""
         try:
             self.run([probe(durability)])
-        except errors.RedisPermissionError:
+        except (errors.RedisPermissionError, HandshakeError):
             raise
         except errors.RedisCommandError as exc:
             raise unsupported(durability, self.where, exc) from exc
@@ -94,12 +104,7 @@ class SyncRunner:
 
     def _attempt(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
         """The replies of ``calls`` and, for a durable batch, of the wait after them."""
-        try:
-            conn: Any = self.pool.get_connection()
-        except redis.AuthenticationError as exc:
-            raise bad_credentials(self.where, exc) from exc
-        except CONNECTION_ERRORS as exc:
-            raise RetryableFailure from exc
+        conn = self._connection()
         try:
             replies, acked = self._exchange(conn, calls, durability)
             check_demoted(calls, replies)
@@ -120,6 +125,11 @@ class SyncRunner:
             if all(call.idempotent for call in calls):
                 raise RetryableFailure from exc
             raise unavailable(self.where, exc, maybe_applied=True) from exc
+        except PROTOCOL_ERRORS as exc:
+            # Not the Redis protocol: what is left in the connection cannot be trusted. Not
+            # retried either: a peer that answered garbage once will most likely do it again.
+            conn.disconnect()
+            raise garbled(self.where, exc, calls=calls) from exc
         except BaseException:
             # Cancelled (or interrupted) mid-exchange: a reply may still be unread, and the
             # next call on this connection would read it as its own. Drop the connection.
@@ -127,6 +137,71 @@ class SyncRunner:
             raise
         finally:
             self.pool.release(conn)
+
+    def _connection(self) -> Any:
+        """A connection from the pool; RetryableFailure if none could be opened for now (the
+        batch was not sent). What retrying cannot mend is raised at once, as a worqr error:
+        bad credentials, a refused TLS handshake, a refused setup, garbage in reply."""
+        try:
+            return self.pool.get_connection()
+        except redis.AuthenticationError as exc:
+            raise bad_credentials(self.where, exc) from exc
+        except CONNECTION_ERRORS as exc:
+            refusal = tls_refusal(self.where, exc)
+            if refusal is None and tls_timed_out(self.pool, exc) and self._answers_without_tls():
+                refusal = no_tls(self.where, self.pool)
+            if refusal is not None:
+                raise refusal from exc
+            raise RetryableFailure from exc
+        except PROTOCOL_ERRORS as exc:  # the connection's setup read garbage; redis-py dropped it
+            raise garbled(self.where, exc, calls=None) from exc
+        except ResponseError as exc:  # Redis refused the connection's setup (SELECT, HELLO...)
+            count = self._databases() if "DB index is out of range" in str(exc) else None
+            raise handshake_refused(self.where, self.pool.connection_kwargs.get("db", 0), exc, count) from exc
+
+    def _answers_without_tls(self) -> bool:
+        """After a TLS handshake timed out: whether the server answers a plain PING (or with
+        a Redis error), as a server without TLS does; a stalled server answers neither, and
+        is retried as before."""
+        kwargs = self.pool.connection_kwargs
+        if "host" not in kwargs:  # a Sentinel pool: the primary's address is not known here
+            return False
+        plain: Any = redis.Connection  # typed in one flavour of redis-py only
+        conn: Any = plain(
+            host=kwargs["host"],
+            port=kwargs.get("port", 6379),
+            socket_connect_timeout=PLAIN_PROBE_TIMEOUT,
+            socket_timeout=PLAIN_PROBE_TIMEOUT,
+            retry=SyncRedisRetry(NoBackoff(), 0),
+        )
+        try:
+            conn.connect()
+            conn.send_command("PING")
+            conn.read_response()
+        except (redis.AuthenticationError, ResponseError):
+            return True  # a Redis error reply (NOAUTH, say), in plain text
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            conn.disconnect()
+        return True
+
+    def _databases(self) -> int | None:
+        """How many databases the server has (``CONFIG GET databases`` on database 0), or
+        None if it will not say (CONFIG not granted, say). Only for the message of a
+        refused SELECT: nothing here may hide that error, so any failure is None."""
+        try:
+            conn: Any = self.pool.connection_class(**{**self.pool.connection_kwargs, "db": 0})
+        except (TypeError, ValueError):  # a connection class that takes other settings
+            return None
+        try:
+            conn.connect()
+            conn.send_command("CONFIG", "GET", "databases")
+            return databases(conn.read_response())
+        except (redis.RedisError, OSError, TypeError, ValueError, IndexError):
+            return None
+        finally:
+            conn.disconnect()
 
     def _exchange(self, conn: Any, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
         """Send ``calls`` (then the wait, if ``durability``) in one write; read the replies."""

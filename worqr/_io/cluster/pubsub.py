@@ -137,6 +137,10 @@ class _Shards:
                 dropped = True
         return {**message, "type": _KINDS[kind]}, dropped
 
+    def subscribed_nodes(self) -> set[str]:
+        """The nodes that hold a confirmed subscription (they answer a PING in pub/sub mode)."""
+        return {self.node_of[channel] for channel in self.confirmed if channel in self.node_of}
+
     def to_rejoin(self) -> list[str]:
         if not self.lost or time.monotonic() < self.rejoin_at:
             return []
@@ -187,6 +191,13 @@ class SyncShardedPubSub:
             node = self._shards.left(channel)
             if node is not None and node in self._nodes:
                 self._nodes[node].sunsubscribe(channel)  # type: ignore[no-untyped-call]
+
+    def ping_all(self, token: str) -> int:
+        """PING every subscribed node's connection with ``token``; how many pongs to expect."""
+        nodes = [self._nodes[name] for name in self._shards.subscribed_nodes() if name in self._nodes]
+        for pubsub in nodes:
+            pubsub.ping(token)
+        return len(nodes)
 
     def _node(self, name: str) -> redis.client.PubSub:
         if name not in self._nodes:
@@ -260,6 +271,13 @@ class AsyncShardedPubSub:
             node = self._shards.left(channel)
             if node is not None and node in self._nodes:
                 await self._nodes[node].sunsubscribe(channel)
+
+    async def ping_all(self, token: str) -> int:
+        """As `SyncShardedPubSub.ping_all`."""
+        nodes = [self._nodes[name] for name in self._shards.subscribed_nodes() if name in self._nodes]
+        for pubsub in nodes:
+            await pubsub.ping(token)
+        return len(nodes)
 
     def _node(self, name: str) -> redis.asyncio.client.PubSub:
         if name not in self._nodes:

@@ -9,7 +9,8 @@ from typing import Any, TypeVar, cast
 
 from worqr._protocol import ops
 from worqr._protocol.checks import check_max_attempts, check_seconds, check_take_count
-from worqr._protocol.codec import Codec
+from worqr._protocol.codec import Codec, json_refusal, shown
+from worqr._protocol.events import Outcome
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, check_listed, one
 from worqr._protocol.flows.tasks import encode_tasks
@@ -46,7 +47,7 @@ def take(session: Session, queue: str, codec: Codec[T], count: int) -> Flow[Batc
     check_take_count(count)
     session.state.check_can_dequeue(keys.queue, worker_id)
     try:
-        taken = yield from one(ops.dequeue(keys, worker_id, count))
+        taken = yield from one(ops.dequeue(keys, worker_id, count, session.state.incarnation))
     except WorkerLostError:
         session.state.mark_lost()
         raise
@@ -77,14 +78,15 @@ def result_json(result: object) -> str:
     try:
         return json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        msg = f"result {result!r:.80} cannot be encoded as JSON ({exc}); return plain JSON values"
+        msg = f"result {shown(result)} cannot be encoded as JSON ({json_refusal(exc)}); return plain JSON values"
         raise InvalidTaskTypeError(msg) from exc
 
 
-def finish_process(session: Session, process_id: str, result: object) -> Flow[None]:
+def finish_process(session: Session, process_id: str, result: object, *, outcome: Outcome = "succeeded") -> Flow[None]:
+    """Finish a process; its done event says how it ended (``outcome``)."""
     seq, queue = parse_process_id(process_id)
     keys = session.queue(queue)
-    yield [ops.finish(keys, session.worker_id, seq, result_json(result), process_id)]
+    yield [ops.finish(keys, session.worker_id, seq, result_json(result), process_id, outcome=outcome)]
 
 
 def finish_processes(session: Session, results: Sequence[tuple[str, str]]) -> Flow[list[bool]]:

@@ -3,7 +3,7 @@ the dead letters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, MappingView, Set
 from datetime import datetime, timezone
 from typing import TypeVar, cast
 
@@ -39,7 +39,10 @@ def encode_tasks(session: Session, codec: Codec[T], tasks: Iterable[T]) -> list[
 
 def as_batch(codec: Codec[T], task_or_tasks: object, *, many: bool = False) -> list[T]:
     """The tasks of one ``enqueue`` argument: a batch if ``many`` or if the codec takes
-    iterables as batches (text and bytes codecs, where a str or bytes is one task)."""
+    iterables as batches (text and bytes codecs, where a str or bytes is one task).
+
+    A batch keeps its order, so it must be an ordered sequence: a mapping (its keys), a set
+    or a dict view (in arbitrary order) is refused, before anything is written."""
     if many or (
         accepts_batches(codec)
         and isinstance(task_or_tasks, Iterable)
@@ -47,6 +50,18 @@ def as_batch(codec: Codec[T], task_or_tasks: object, *, many: bool = False) -> l
     ):
         if not isinstance(task_or_tasks, Iterable):
             msg = f"expected an iterable of tasks, got {type(task_or_tasks).__name__}"
+            raise InvalidTaskTypeError(msg)
+        if isinstance(task_or_tasks, Mapping | Set | MappingView):
+            if isinstance(task_or_tasks, Mapping):
+                why = "a mapping is not a batch (iterating it gives only its keys)"
+            elif isinstance(task_or_tasks, MappingView):
+                why = "a dict view is not a batch"
+            else:
+                why = "a set's order is arbitrary, and a batch is enqueued in its order"
+            msg = (
+                "a batch of tasks must be an ordered sequence (a list, a tuple, a generator...), "
+                f"got a {type(task_or_tasks).__name__}: {why}; pass a list of the tasks in the order you want"
+            )
             raise InvalidTaskTypeError(msg)
         return list(cast("Iterable[T]", task_or_tasks))
     return [cast("T", task_or_tasks)]

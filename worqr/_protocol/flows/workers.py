@@ -4,13 +4,14 @@ workers declared dead (their processes go back to the front of their queues)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from worqr._protocol import ops
 from worqr._protocol.checks import check_worker_id
 from worqr._protocol.flows.drive import Flow, Pause
 from worqr._protocol.flows.steps import batch, check_listed, one
-from worqr._protocol.session import Session
+from worqr._protocol.session import DECLARED_DEAD, Session
 from worqr.errors import RedisPermissionError, WorkerIdInUseError, WorkerLostError
 
 log = logging.getLogger("worqr")
@@ -24,7 +25,9 @@ def start_worker(session: Session) -> Flow[None]:
     # fixed id). If its heartbeat has a lease left it may be alive: wait the lease out once;
     # a worker that renewed it meanwhile is alive and keeps its id. Otherwise reap it first.
     waited = False
+    incarnation = session.state.new_incarnation()
     for _ in range(3):
+        sent_at = time.monotonic()
         lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms))
         if lease_ms is None:
             break
@@ -42,7 +45,7 @@ def start_worker(session: Session) -> Flow[None]:
     else:
         msg = f"worker id {worker_id!r} keeps being registered by another client; choose another worker_id"
         raise WorkerIdInUseError(msg)
-    session.state.mark_started()
+    session.state.mark_started(incarnation, sent_at)
     log.info("worker %s started", worker_id)
     yield from warn_if_keys_can_be_evicted()
 
@@ -70,22 +73,34 @@ def warn_if_keys_can_be_evicted() -> Flow[None]:
 
 def start_work(session: Session, queue: str) -> Flow[int]:
     """Join ``queue``; returns how many tasks are waiting there."""
-    keys = session.queue(queue)
-    session.state.check_started(keys.queue, session.worker_id)
-    # Queue first, registry second: a worker declared dead in between finds add_worker_queue
+    joined = yield from start_work_many(session, [queue])
+    return joined[session.queue(queue).queue]
+
+
+def start_work_many(session: Session, queues: Sequence[str]) -> Flow[dict[str, int]]:
+    """Join every queue of ``queues``, in two round trips whatever their number; returns how
+    many tasks wait on each."""
+    all_keys = [session.queue(queue) for queue in queues]
+    worker_id = session.worker_id
+    for keys in all_keys:
+        session.state.check_started(keys.queue, worker_id)
+    # Queues first, registry second: a worker declared dead in between finds add_worker_queue
     # refused and leaves again, so the reaper never misses a queue it could hold processes on.
-    pending = yield from one(ops.join_queue(keys, session.worker_id))
-    alive = yield from one(ops.add_worker_queue(session.registry, session.worker_id, keys.queue))
-    if not alive:
-        requeued = yield from one(ops.leave_queue(keys, session.worker_id, interrupted=False))
-        if requeued:
-            (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
-            check_listed(listed, keys.queue)
+    incarnation = session.state.incarnation
+    pending = yield from batch([ops.join_queue(keys, worker_id, incarnation) for keys in all_keys])
+    alive = yield from batch([ops.add_worker_queue(session.registry, worker_id, keys.queue) for keys in all_keys])
+    if not all(alive):
+        requeued = yield from batch([ops.leave_queue(keys, worker_id, interrupted=False) for keys in all_keys])
+        refilled = [keys.queue for keys, n in zip(all_keys, requeued, strict=True) if n]
+        listed = yield from batch([ops.add_queue(session.registry, queue) for queue in refilled])
+        for queue, result in zip(refilled, listed, strict=True):
+            check_listed(result, queue)
         session.state.mark_lost()
-        msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again"
+        msg = f"worker {worker_id!r} was declared dead; call start_worker() again"
         raise WorkerLostError(msg)
-    session.state.add_working(keys.queue)
-    return pending
+    for keys in all_keys:
+        session.state.add_working(keys.queue)
+    return {keys.queue: count for keys, count in zip(all_keys, pending, strict=True)}
 
 
 def stop_work(session: Session, queue: str) -> Flow[int]:
@@ -143,8 +158,11 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
             done, left = yield from one(ops.forget_worker(registry, worker_id, queues))
             if done:
                 forgotten.append(worker_id)
-                level = logging.INFO if worker_id == session.worker_id else logging.WARNING
-                log.log(level, "reaped worker %s: requeued %d task(s) on %s", worker_id, total, released)
+                if worker_id == session.worker_id and not interrupted:  # a clean leave (close)
+                    log.info("worker %s left: gave back %d task(s) on %s", worker_id, total, released)
+                else:
+                    level = logging.INFO if worker_id == session.worker_id else logging.WARNING
+                    log.log(level, "reaped worker %s: requeued %d task(s) on %s", worker_id, total, released)
             if not left:
                 break
     if session.worker_id in targets:
@@ -165,13 +183,31 @@ def fail_worker(session: Session, worker_id: str | None) -> Flow[None]:
 
 
 def heartbeat(session: Session) -> Flow[bool]:
-    """Renew this worker's heartbeat; if it is gone, requeue own processes and return False."""
-    alive = yield from one(ops.heartbeat(session.registry, session.worker_id, session.timeout_ms))
-    if not alive:
-        log.error("worker %s lost its heartbeat key: it was declared dead and stops taking work", session.worker_id)
-        yield from reap(session, [session.worker_id], force=True)
-        session.state.mark_lost()
-    return alive
+    """Renew this worker's heartbeat; if it is gone, requeue own processes and return False.
+
+    The reply is judged against the incarnation the heartbeat was sent for: a late reply
+    that finds an earlier registration gone says nothing of the current one."""
+    state, worker_id = session.state, session.worker_id
+    incarnation, sent_at = state.incarnation, time.monotonic()
+    alive = yield from one(ops.heartbeat(session.registry, worker_id, session.timeout_ms))
+    if alive:
+        state.confirm(incarnation, sent_at)
+        return True
+    if incarnation != state.incarnation:
+        return True  # registered again meanwhile: this reply was about the earlier incarnation
+    unconfirmed = state.unconfirmed_for()
+    reason = DECLARED_DEAD
+    if session.worker_timeout is not None and unconfirmed > session.worker_timeout:
+        reason = (
+            f"had no heartbeat confirmed for {unconfirmed:.1f} s, longer than worker_timeout "
+            f"({session.worker_timeout:g} s: Redis was unreachable, or this process was paused), "
+            "and its heartbeat expired meanwhile"
+        )
+    if not state.lost:  # else it fenced itself already, and said why
+        log.error("worker %s %s: it stops taking work", worker_id, reason)
+    state.mark_lost(reason, incarnation=incarnation)
+    yield from reap(session, [worker_id], force=True)
+    return False
 
 
 def pending_counts(session: Session, queues: Sequence[str]) -> Flow[dict[str, int]]:

@@ -73,6 +73,9 @@ class AsyncWorker(Generic[T]):
         #: Undo functions of the subscriptions `_join_queues` made (see the host's ``watch``).
         self._watching: list[Callable[[], None]] = []
         self._pace = Pace()
+        #: A take failed after its dequeue was sent: see what this worker holds before the next.
+        self._unsure = False
+        self._rejoins = rounds.RetryLog("join again")
 
     # What the caller sees ----------------------------------------------------------------
 
@@ -109,7 +112,7 @@ class AsyncWorker(Generic[T]):
             self._stopped.set()
             raise
         self._wake.bind()
-        self._host.session.state.lost_callbacks.append(self._wake.set_threadsafe)
+        self._host.session.state.lost_callbacks.append(self._on_lost)
         self._handlers.start()
         self._background.start(self._loop)
         log.info("worker %s serving %s (concurrency %d)", self._host.worker_id, self.queues, self.settings.concurrency)
@@ -137,7 +140,8 @@ class AsyncWorker(Generic[T]):
         or SIGTERM stops it gracefully and a second one at once (work is still given back).
 
         Raises:
-            WorkerLostError: the worker was declared dead and ``restart_on_loss`` is off.
+            WorkerLostError: the worker was lost (declared dead by its peers, or fenced
+                itself when it could not reach Redis) and ``restart_on_loss`` is off.
         """
         restore = async_catch_signals(self._on_signal)  # first: a signal during start() is not lost
         try:
@@ -170,9 +174,9 @@ class AsyncWorker(Generic[T]):
 
     async def _join_queues(self) -> None:
         self._unwatch()  # after a restart: the wake channels named the old worker id
-        for spec in self._specs:
-            self._watching.append(await self._host.watch(spec.name, self._on_event, self._on_wake))
-            await self._host.start_work(spec.name)
+        names = [spec.name for spec in self._specs]
+        self._watching.append(await self._host.watch(names, self._on_event, self._on_wake))
+        await self._host.start_work_many(names)
 
     def _unwatch(self) -> None:
         watching, self._watching = self._watching, []
@@ -180,30 +184,55 @@ class AsyncWorker(Generic[T]):
             unwatch()
 
     def _on_event(self, event: Event) -> None:
-        """A queue's broadcast event. ``work`` is not for us: the scripts wake idle workers one
-        by one on their own channels (`_on_wake`), so one task does not wake every worker."""
+        """An event of a queue. Broadcast ``work`` events go to a channel this worker does not
+        hear (the scripts wake idle workers one by one, `_on_wake`, so that one task does not
+        wake every worker); a ``work`` event that arrives is the client's own (its listener's
+        poll, or joining a queue with waiting tasks) and wakes the loop."""
         if event.type == "cancel":
             for job in self._jobs.cancelled_by(event):
                 self._handlers.cancel(job)
-        elif event.type == "scheduled":
+        elif event.type in ("scheduled", "work"):
             self._wake.set_threadsafe()
 
     def _on_wake(self, _event: Event) -> None:
         self._wake.set_threadsafe()
 
+    def _on_lost(self) -> None:
+        """The worker was lost (from whichever thread or task noticed): its handlers are told
+        at once, and none of their outcomes will be recorded."""
+        self._tell_handlers()
+        self._wake.set_threadsafe()
+
+    def _tell_handlers(self) -> None:
+        told = self._jobs.claim("lost", "worker lost")
+        for job in told:
+            self._handlers.cancel(job)
+        if told:
+            reason = self._host.session.state.lost_reason
+            log.error("worker %s %s; told %d handler(s) to stop", self._host.worker_id, reason, len(told))
+
     async def _loop(self) -> None:
         try:
             while not self._stop_requested:
                 self._wake.clear()
-                if self._host.session.state.lost and not await self._recover():
+                state = self._host.session.state
+                if state.lost and not await self._recover():
                     break
-                if self._host.session.state.missing(spec.name for spec in self._specs):
+                if state.missing(spec.name for spec in self._specs):
                     await self._rejoin()
                 await self._retry_settlements()
                 for job in self._jobs.expired(time.monotonic()):
                     self._handlers.cancel(job)
                     await self._settle(functools.partial(outcomes.time_out, self._ctx, job))
-                await self._wake.wait(await self._take())
+                if not state.is_live() or state.missing(spec.name for spec in self._specs):
+                    continue  # not (re)joined yet: the steps above waited before trying again
+                if self._unsure and not await self._reconcile():
+                    await self._wake.wait(rounds.ERROR_PAUSE)
+                    continue
+                wait = await self._take()
+                if self._retries or self._unsure:  # outcomes to record again, holdings to check
+                    wait = min(wait, rounds.ERROR_PAUSE)
+                await self._wake.wait(wait)
         except BaseException as exc:
             log.exception("worker %s: runtime loop failed", self._host.worker_id)
             self._error = exc
@@ -223,6 +252,7 @@ class AsyncWorker(Generic[T]):
         for job, _ in succeeded:
             self._jobs.remove(job)
         session = self._host.session
+        self._unsure = self._unsure or (plan.takes and rounds.maybe_took(results[0]))
         if not plan.takes:
             return rounds.idle_wait(session, None, self._jobs.next_deadline(), time.monotonic())
         taken = rounds.taken_or_wait(self._host.worker_id, results[0])
@@ -248,6 +278,8 @@ class AsyncWorker(Generic[T]):
         external = False
         try:
             if job.begin():  # else claimed (cancelled, released, lost) while it waited
+                if job.deadline is not None:
+                    self._wake.set_threadsafe()  # the loop now has a deadline to watch
                 result = await self._handler(job.process)
         except AsyncCancelled as exc:
             error = exc
@@ -311,30 +343,43 @@ class AsyncWorker(Generic[T]):
             await self._settle(make_flow)
 
     async def _recover(self) -> bool:
-        """The worker was declared dead: stop its handlers; restart under a new id if
-        configured to. Returns whether the loop goes on."""
-        told = self._jobs.claim("lost", "worker lost")
-        for job in told:
-            self._handlers.cancel(job)
-        if told:
-            log.error("worker %s was declared dead; told %d handler(s) to stop", self._host.worker_id, len(told))
+        """The worker was lost: its handlers were told to stop (`_on_lost`). Register again
+        under the same worker id, as a new incarnation, unless ``restart_on_loss`` is off;
+        keep trying, with backoff, for as long as the worker runs. Returns whether the loop
+        goes on."""
+        self._tell_handlers()  # a loss noticed before this worker started listening for it
+        state = self._host.session.state
         if not self.settings.restart_on_loss:
-            self._error = WorkerLostError(f"worker {self._host.worker_id!r} was declared dead by its peers")
+            self._error = WorkerLostError(f"worker {self._host.worker_id!r} {state.lost_reason}")
             return False
         try:
-            await self._host.renew_identity()
+            await self._host.rejoin()
         except WorqrError as exc:
-            log.warning("worker could not restart yet, will retry: %s", exc)
-            await self._wake.wait(rounds.ERROR_PAUSE)
+            await self._wake.wait(self._rejoins.failed(self._host.worker_id, exc, time.monotonic()))
+            return True
+        self._rejoins.succeeded(self._host.worker_id, time.monotonic())
+        self._unsure = True  # what did the earlier incarnation leave? (nothing, once reaped)
+        log.warning("worker %s registered again, as a new incarnation", self._host.worker_id)
         return True
 
     async def _rejoin(self) -> None:
-        """Join the queues this worker should serve but does not (after a restart)."""
+        """Join the queues this worker should serve but does not (after registering again)."""
         try:
             await self._join_queues()
         except WorqrError as exc:
-            log.warning("worker %s could not join its queues yet, will retry: %s", self._host.worker_id, exc)
-            await self._wake.wait(rounds.ERROR_PAUSE)
+            await self._wake.wait(self._rejoins.failed(self._host.worker_id, exc, time.monotonic()))
+
+    async def _reconcile(self) -> bool:
+        """After a take whose reply was lost: give back what this worker holds and does not
+        know of (see `rounds.reconcile`). False if Redis could not be asked yet."""
+        known = {job.process.id for job in self._jobs.all()}
+        try:
+            await flows.adrive(rounds.reconcile(self._ctx, self._specs, known), self._host.runner.run, async_sleep)
+        except WorqrError as exc:
+            log.warning("worker %s could not check what it holds yet, will retry: %s", self._host.worker_id, exc)
+            return False
+        self._unsure = False
+        return True
 
     async def _release_unstarted(self, *, lost: bool) -> None:
         """Give prefetched jobs whose handler has not begun back at once, not after grace."""
@@ -378,8 +423,8 @@ class AsyncWorker(Generic[T]):
                         await self._host.stop_work(spec.name)
         finally:
             self._handlers.close()
-            if self._wake.set_threadsafe in self._host.session.state.lost_callbacks:
-                self._host.session.state.lost_callbacks.remove(self._wake.set_threadsafe)
+            if self._on_lost in self._host.session.state.lost_callbacks:
+                self._host.session.state.lost_callbacks.remove(self._on_lost)
             self._host.release_runtime(self)
             self._stopped.set()
             log.info("worker %s stopped: %s", self._host.worker_id, self.stats)
