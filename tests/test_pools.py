@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from worqr import Worqr
+from worqr import AsyncWorqr, Worqr
 from worqr._io._async.connect import async_pool
 from worqr._io._sync.connect import sync_pool
 from worqr.testing import RedisServer
@@ -56,3 +56,12 @@ def test_a_stale_connection_after_a_restart_is_replaced_without_duplicating() ->
         server.restart()  # every pooled connection is now dead
         assert wq.enqueue("jobs", "b") == 1
         assert wq.get_tasks("jobs") == ["a", "b"]
+
+
+async def test_async_a_stale_connection_after_a_restart_is_replaced_without_duplicating() -> None:
+    with RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]) as server:
+        async with AsyncWorqr(redis=server.url) as wq:
+            await wq.enqueue("jobs", "a")
+            server.restart()  # every pooled connection is now dead
+            assert await wq.enqueue("jobs", "b") == 1  # not RedisUnavailableError(maybe_applied=True)
+            assert await wq.get_tasks("jobs") == ["a", "b"]

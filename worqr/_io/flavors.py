@@ -42,6 +42,19 @@ def sync_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+async def async_settle() -> None:
+    """Let the event loop read what its sockets received meanwhile (the threaded flavour's
+    sockets are polled when they are used: nothing to do). Two turns: in the first, the
+    loop polls its sockets and queues their callbacks behind this task; in the second they
+    run before it."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def sync_settle() -> None:
+    return None
+
+
 async def async_abandon(connection: Any) -> None:
     """Drop a connection whose exchange was interrupted (a reply may be left unread), without
     waiting for the server: the asyncio flavour may be running under a cancel."""

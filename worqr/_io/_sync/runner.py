@@ -13,7 +13,7 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 
 from worqr import errors
 from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
-from worqr._io.flavors import SyncRedisRetry, SyncRetrying, sync_abandon
+from worqr._io.flavors import SyncRedisRetry, SyncRetrying, sync_abandon, sync_settle
 from worqr._io.replies import (
     CONNECTION_ERRORS,
     PLAIN_PROBE_TIMEOUT,
@@ -104,6 +104,11 @@ class SyncRunner:
 
     def _attempt(self, calls: Sequence[Call[Any]], durability: Durability | None) -> tuple[list[Any], Any]:
         """The replies of ``calls`` and, for a durable batch, of the wait after them."""
+        if not all(call.idempotent for call in calls):
+            # Let the event loop see what came in meanwhile (a peer's FIN after a server
+            # restart): the pool then replaces a dead connection before a state change is
+            # sent on it, instead of the change failing after it was sent (maybe applied).
+            sync_settle()
         conn = self._connection()
         try:
             replies, acked = self._exchange(conn, calls, durability)
