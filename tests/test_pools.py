@@ -65,3 +65,19 @@ async def test_async_a_stale_connection_after_a_restart_is_replaced_without_dupl
             server.restart()  # every pooled connection is now dead
             assert await wq.enqueue("jobs", "b") == 1  # not RedisUnavailableError(maybe_applied=True)
             assert await wq.get_tasks("jobs") == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("worker_timeout", "durability", "expected"),
+    [(3.0, None, 6.0), (1.0, None, 5.0), (20.0, None, 30.0), (None, None, 30.0), (3.0, "replicated", 6.0)],
+)
+def test_the_read_timeout_of_worqrs_own_connections_follows_worker_timeout(
+    worker_timeout: float | None, durability: str | None, expected: float
+) -> None:
+    """A reply that has not come within twice the worker timeout (5 to 30 s) belongs to a
+    broken connection: waiting longer only keeps the worker stuck on it."""
+    url, beat = "redis://127.0.0.1:6399/0", (worker_timeout or 3.0) / 3
+    kwargs: dict[str, Any] = {"worker_timeout": worker_timeout, "heartbeat_interval": beat, "durability": durability}
+    with Worqr(redis=url, **kwargs) as wq:
+        runner: Any = wq._runner
+        assert runner.pool.connection_kwargs["socket_timeout"] == expected

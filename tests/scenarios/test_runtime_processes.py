@@ -360,6 +360,32 @@ def test_paused_worker_wakes_registers_again_under_its_id_and_takes_work(
 
 
 @pytest.mark.parametrize("kind", ["persistent", "async-persistent"])
+def test_a_paused_persistent_holder_stops_its_handler_as_soon_as_it_wakes(
+    kind: str, fleet: Fleet, producer: Worqr
+) -> None:
+    """SIGSTOP past worker_timeout: a standby takes the task over while the holder is frozen
+    (a frozen process runs nothing). When it is thawed, the holder's first act is to stop its
+    handler: its lease ran out on its own clock. The overlap is the time from SIGCONT to the
+    handler hearing its token."""
+    holder = fleet.spawn(kind, "hold", "holder")
+    producer.enqueue(QUEUE, "connection")
+    wait_until(lambda: fleet.records("start", "holder"), DEADLINE)
+    fleet.spawn(kind, "hold", "standby")
+    holder.send(signal.SIGSTOP)
+    wait_until(lambda: "holder" in producer.cleanup_workers() or fleet.records("start", "standby"), DEADLINE)
+    wait_until(lambda: fleet.records("start", "standby"), DEADLINE)
+    thawed_at = time.time()
+    holder.send(signal.SIGCONT)
+    wait_until(lambda: fleet.records("told", "holder"), DEADLINE)
+    (told,) = fleet.records("told", "holder")
+    print(
+        f"\n[singleton] SIGSTOP, {kind}: the thawed holder's handler stopped {told['t'] - thawed_at:.3f} s after SIGCONT"
+    )
+    assert told["t"] - thawed_at < 1.0
+    assert producer.get_matching_processes("connection") == [fleet.records("start", "standby")[0]["process"]]
+
+
+@pytest.mark.parametrize("kind", ["persistent", "async-persistent"])
 def test_persistent_task_of_a_sigkilled_worker_is_taken_over_by_an_idle_peer(
     kind: str, fleet: Fleet, producer: Worqr
 ) -> None:
