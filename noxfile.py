@@ -38,11 +38,25 @@ def examples(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "tests/test_examples.py")
 
 
+#: The long soak: one worker of each kind (the plain API, Worqr.worker, AsyncWorqr.worker, a
+#: threaded and an asyncio persistent worker), each behind its own fault proxy, through kills,
+#: pauses, Redis restarts and stalls, and partitions, swallowed replies and latency on their links.
+SOAK_ARGS = [
+    "--tasks", "250000",
+    "--workers", "5",
+    "--kinds", "plain,runtime,async-runtime,persistent,async-persistent",
+    "--kill-rate", "12", "--pause-rate", "8", "--restart-rate", "4", "--stall-rate", "3",
+    "--partition-rate", "12", "--swallow-rate", "6", "--latency-rate", "6",
+]  # fmt: skip
+
+
 @nox.session
 def soak(session: nox.Session) -> None:
-    """Run the long chaos soak (a few minutes; docs/reliability.md). Arguments after -- go to soak.run."""
+    """Run the long chaos soak (a few minutes; docs/reliability.md). Arguments after -- go to
+    soak.run and come after the defaults (--seed 1 unless given), so they override them."""
     session.install("-e", ".[server]")
-    session.run("python", "-m", "soak.run", "--tasks", "50000", "--workers", "5", "--seed", "1", *session.posargs)
+    seed = [] if "--seed" in session.posargs else ["--seed", "1"]
+    session.run("python", "-m", "soak.run", *SOAK_ARGS, *seed, *session.posargs)
 
 
 @nox.session

@@ -11,16 +11,24 @@ In the soak, worqr's scripts leave these traces (key names from `worqr._protocol
 
     RPUSH {P:Q}:queue t...                   enqueue
     HSET  {P:Q}:process:<W> <seq> <task>     dequeue: task into process <seq>:<Q> of worker W
-    HDEL  {P:Q}:process:<W> <seq>            finish (stop and fail also HDEL, with LPUSH / ZADD / HSET
-                                             beside it in the same script; the soak uses neither)
-    LPUSH {P:Q}:queue t...                   requeue at the front (reaping, stop_work)
+    HDEL  {P:Q}:process:<W> <seq>            finish (stop and fail also HDEL: stop with an LPUSH beside
+                                             it in the same script, fail with a ZADD of the delayed
+                                             tasks or an HSET of the dead letters; the soak never fails)
+    LPUSH {P:Q}:queue t...                   requeue at the front (reaping, stop_work, and the
+                                             runtime's stop_process of a process it did not know of)
     HINCRBY {P:Q}:attempts <task> 1          a requeued task's worker was interrupted
-    SMOVE {P}:workers {P}:reaping <W>        W declared dead (a reap begins)
+    DEL   {P:Q}:process:<W>                  beside them: whose processes were requeued (leave_queue)
+    SMOVE {P}:workers {P}:reaping <W>        W declared dead (a reap begins, or a clean leave)
+
+The runtime's finish_many shows up as one HDEL of a processes hash per finished process,
+in one MULTI/EXEC, which reads like that many finishes. Only the jobs queue is read; the
+persistent tasks' queue is not (they are never finished).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +55,13 @@ class Journal:
     requeued: int = 0
     #: requeued tasks whose worker was interrupted (died or declared dead)
     interrupted: int = 0
+    #: the same, per worker id whose processes they were
+    interrupted_of: Counter[str] = field(default_factory=Counter)
     #: worker ids declared dead, once per declaration
     declared_dead: list[str] = field(default_factory=list)
+    #: processes given back to the front of the queue one by one (stop_process: the runtime's
+    #: reconcile of a dequeue whose reply was lost, and its shutdown)
+    stopped: int = 0
     #: process removals that are neither a finish nor a requeue (none expected in the soak)
     other_removals: int = 0
 
@@ -129,6 +142,7 @@ class _Reader:
         registry = RegistryKeys(prefix)
         self.queue = keys.pending.encode()
         self.attempts = keys.attempts.encode()
+        self.delayed, self.dead = keys.delayed.encode(), keys.dead.encode()
         self.process_prefix = keys.processes("").encode()
         self.workers, self.reaping = registry.workers.encode(), registry.reaping.encode()
         self.journal = Journal()
@@ -136,10 +150,19 @@ class _Reader:
     def worker_of(self, key: bytes) -> str | None:
         return key[len(self.process_prefix) :].decode() if key.startswith(self.process_prefix) else None
 
+    def _attribute(self, group: list[list[bytes]]) -> None:
+        """Count a leave_queue's interrupted requeues for the worker whose processes hash it deleted."""
+        interrupted = sum(1 for a in group if a[0].upper() == b"HINCRBY" and a[1:2] == [self.attempts])
+        if interrupted:
+            emptied = [self.worker_of(a[1]) for a in group if a[0].upper() == b"DEL" and len(a) > 1]
+            self.journal.interrupted_of[next((w for w in emptied if w is not None), "?")] += interrupted
+
     def apply(self, group: list[list[bytes]]) -> None:
         journal = self.journal
         removed: list[tuple[str, int]] = []
-        gives_back = False  # the removed processes' tasks went elsewhere: not a finish
+        pushed_back = False  # the removed processes' tasks went back to the queue: a stop, not a finish
+        failed = False  # they went to the delayed tasks or the dead letters: fail_process
+        self._attribute(group)
         for name, *args in ([a[0].upper(), *a[1:]] for a in group):
             key = args[0] if args else b""
             worker = self.worker_of(key)
@@ -147,7 +170,7 @@ class _Reader:
                 journal.enqueued.extend(a.decode() for a in args[1:])
             elif name == b"LPUSH" and key == self.queue:
                 journal.requeued += len(args) - 1
-                gives_back = True
+                pushed_back = True
             elif name == b"HSET" and worker is not None:
                 for field_, value in zip(args[1::2], args[2::2], strict=True):
                     journal.dequeued[(worker, int(field_))] = value.decode()
@@ -157,10 +180,18 @@ class _Reader:
                 journal.interrupted += 1
             elif name == b"SMOVE" and key == self.workers and args[1] == self.reaping:
                 journal.declared_dead.append(args[2].decode())
-            elif name == b"ZADD" or (name in {b"HSET", b"HMSET"} and worker is None):
-                gives_back = True  # fail_process: to the delayed tasks or the dead letters
-        if gives_back:
+            elif (name == b"ZADD" and key == self.delayed) or (name in {b"HSET", b"HMSET"} and key == self.dead):
+                failed = True
+        self._ended(removed, pushed_back=pushed_back, failed=failed)
+
+    def _ended(self, removed: list[tuple[str, int]], *, pushed_back: bool, failed: bool) -> None:
+        """Record how the processes one script removed ended: failed, given back, or finished."""
+        journal = self.journal
+        if failed:
             journal.other_removals += len(removed)
+            return
+        if pushed_back:
+            journal.stopped += len(removed)
             return
         for owner, number in removed:
             task = journal.dequeued.get((owner, number))

@@ -5,7 +5,7 @@ Each worker process appends to its own file, one line per event, with an unbuffe
 and lines are never interleaved. A line is ``<event> <field> ...``; the fields never contain
 spaces (worker ids, process ids and tasks of the soak are plain tokens).
 
-Events, in the order a worker may write them:
+Events of the plain worker (`soak.worker`), in the order it may write them:
 
     start <pid>                     the process started
     ready                           start_worker() and start_work() succeeded (a new incarnation)
@@ -22,6 +22,30 @@ Events, in the order a worker may write them:
     lost                            WorkerLostError: this incarnation was declared dead
     released                        fail_worker() returned at a clean exit (SIGTERM)
     closed                          the client was closed; the process exits
+
+A runtime worker (`soak.runtime_worker`) writes ``start``, ``hold``, ``released`` and
+``closed`` as the plain one does, and:
+
+    ready                           the runtime serves its queue (its first start)
+    start-failed <error>            start() could not reach Redis; tried again
+    exec <process_id> <task>        a handler began
+    end <process_id> <task> <how>   it ended: "returned" (its result goes to the runtime) or
+                                    "told-<reason>" (told to stop: "told-worker-lost", ...)
+    accepted <process_id> <task>    the runtime recorded the finish (finish_many said it was still
+                                    this worker's process)
+    rejected <process_id> <task>    the runtime's finish was refused (no longer this worker's)
+    ambiguous <process_id> <task>   a batch of finishes that may have held this one broke after it
+                                    was sent (every result waiting then is marked)
+    ambiguous-refused <pid> <task>  refused after that: applied before, or reaped meanwhile
+    lost <how>                      the worker fenced itself ("fenced") or found itself declared
+                                    dead ("declared-dead")
+    rejoined                        it registered again under its own id, as a new incarnation
+    runtime-stopped                 the runtime stopped without being told to (the process exits 2)
+
+A persistent worker writes, instead of exec and end:
+
+    hold-start <process_id> <task> <time>          a persistent handler began (time.time())
+    hold-stop <process_id> <task> <time> <how>     it stopped, told to ("told-shutdown", ...)
 """
 
 from __future__ import annotations
@@ -61,6 +85,11 @@ class Entry:
     @property
     def task(self) -> str:
         return self.fields[1]
+
+    @property
+    def wall(self) -> float:
+        """The time.time() of a hold-start or hold-stop."""
+        return float(self.fields[2])
 
 
 def ledger_path(folder: Path, worker_id: str) -> Path:

@@ -1,5 +1,8 @@
-"""A soak worker process: drains one queue with the core client's public API, writes what it
-sees to its ledger, and carries on through Redis restarts and being declared dead.
+"""A plain soak worker process: drains one queue with the core client's public API, writes
+what it sees to its ledger, and carries on through Redis restarts, network faults and being
+declared dead (or fencing itself), following the documented recovery: after WorkerLostError
+it calls start_worker() and start_work() again. (The runtime workers are in
+`soak.runtime_worker`; this one tests the core protocol underneath them.)
 
     python -m soak.worker --redis URL --prefix P --queue Q --worker-id ID --ledger FILE
         [--worker-timeout 1.0] [--heartbeat-interval 0.3] [--cleanup-interval 0.5] [--work-ms 0]
@@ -9,7 +12,7 @@ hold its next task: it writes ``hold`` and waits, mid-task, until it is thawed (
 the orchestrator can freeze it while it holds a task and make a zombie of it. SIGUSR2
 withdraws that request.
 
-`work` is the worker loop, one small function, so that the worker runtime can replace it.
+`work` is the worker loop, one small function.
 """
 
 from __future__ import annotations
