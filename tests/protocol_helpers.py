@@ -10,6 +10,7 @@ from worqr._protocol import flows, ops
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
+from worqr.calls import ops as call_ops
 
 
 def all_calls(queue: str, worker: str) -> list[Call[Any]]:
@@ -46,6 +47,12 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         ops.declare_dead(r, [worker, worker + "2"], force=False),
         ops.forget_worker(r, worker, [queue]),
         ops.eviction_policy(),
+        call_ops.call(
+            q, "c:" + queue, due=None, key="k", result_ttl_ms=1, record_ttl_ms=1, function="f", caller=worker, task=b"t"
+        ),
+        call_ops.record(q, "c:" + queue),
+        call_ops.cancel(q, "c:" + queue),
+        call_ops.progress(q, worker, 1, "c:" + queue, "0.5"),
     ]
 
 

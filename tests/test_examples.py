@@ -42,6 +42,11 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "requeued, then finished; poison-4 purged",
         ),
         ("delayed_tasks.py", "delayed_tasks: ran 'now', then 'in 0.5 s', then 'at +1.0 s'; none before its due time"),
+        (
+            "calls.py",
+            "calls: quote(cake, 3) = 960 cents (succeeded, attempt 1); coffee failed: LookupError after 2 attempts; "
+            "the queued call was cancelled; found by id: 960 cents",
+        ),
     ],
     ids=[
         "producer",
@@ -51,6 +56,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "async_runtime_worker",
         "retries",
         "delayed_tasks",
+        "calls",
     ],
 )
 def test_example(script: str, expected: str) -> None:

@@ -17,7 +17,14 @@ import worqr
 ROOT = Path(worqr.__file__).parent
 #: Modules the protocol layer may never import: I/O of any kind.
 IMPURE = {"redis", "asyncio", "threading", "socket", "select", "selectors"}
-FACES = {"worqr._client", "worqr._async_client", "worqr.__init__"}
+FACES = {
+    "worqr._client",
+    "worqr._async_client",
+    "worqr._queue_client",
+    "worqr._async_queue_client",
+    "worqr._docs",
+    "worqr.__init__",
+}
 #: May import worqr.testing: the test servers themselves, the pytest plugin, and the demo
 #: (``python -m worqr demo`` starts the embedded server the tests use).
 TESTING_USERS = ("worqr.testing", "worqr.pytest_plugin", "worqr._demo")
@@ -145,3 +152,43 @@ def test_runtime_modules_import_no_face(name: str) -> None:
 @pytest.mark.parametrize("name", [n for n in modules() if not n.startswith(TESTING_USERS)])
 def test_package_code_does_not_import_the_test_servers(name: str) -> None:
     assert not {m for m in imports_of(name) if m == "worqr.testing" or m.startswith("worqr.testing.")}
+
+
+# worqr.calls: the same layers again -------------------------------------------------------------
+
+#: The pure part of worqr.calls: descriptions and flows (no I/O, no runtime, no face).
+CALLS_PURE = ("envelope", "registry", "status", "ops", "arguments", "flows", "waiting")
+
+
+def test_the_calls_checks_see_every_module_of_calls() -> None:
+    names = set(_layer("worqr.calls")) - {"worqr.calls", "worqr.calls._async", "worqr.calls._sync"}
+    known = {f"worqr.calls.{n}" for n in CALLS_PURE} | {"worqr.calls.serving"}
+    known |= {f"worqr.calls.{flavor}.{n}" for flavor in ("_async", "_sync") for n in ("calls", "face")}
+    assert names == known, "a new module of worqr.calls: give it its layer here"
+
+
+@pytest.mark.parametrize("name", [f"worqr.calls.{n}" for n in CALLS_PURE])
+def test_the_pure_modules_of_calls_do_no_io_and_import_only_the_protocol(name: str) -> None:
+    imported = imports_of(name)
+    assert not {m for m in imported if m.split(".")[0] in IMPURE}
+    worqr_modules = {m for m in imported if m.startswith("worqr")}
+    allowed = {
+        m
+        for m in worqr_modules
+        if m.startswith("worqr._protocol") or m in ("worqr", "worqr.errors", "worqr.calls")
+        or m in {f"worqr.calls.{n}" for n in CALLS_PURE}
+    }  # fmt: skip
+    assert worqr_modules == allowed
+
+
+@pytest.mark.parametrize("flavor", ["_async", "_sync"])
+def test_the_waiting_of_calls_is_io_that_imports_neither_the_runtime_nor_a_face(flavor: str) -> None:
+    imported = imports_of(f"worqr.calls.{flavor}.calls")
+    assert not {m for m in imported if m.startswith("worqr._runtime")}
+    assert not (imported & FACES)
+    assert not {m for m in imported if m.startswith("worqr.calls.serving")}
+
+
+@pytest.mark.parametrize("name", ["worqr.calls.serving", "worqr.calls._async.face", "worqr.calls._sync.face"])
+def test_serving_and_the_face_methods_of_calls_import_no_face(name: str) -> None:
+    assert not (imports_of(name) & FACES)

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from worqr import AsyncQueue, AsyncWorker, AsyncWorqr, Queue, Worker, Worqr
+from worqr import AsyncCall, AsyncQueue, AsyncWorker, AsyncWorqr, Call, Queue, Worker, Worqr
 
 #: Names only the async face has (the asyncio spelling of ``close``).
 ASYNC_ONLY = {"aclose"}
 #: Public methods that only register or build something locally: plain in both faces
 #: (CORE-NOTES.md). ``AsyncWorqr.on`` returns a future to await for the live subscription.
-LOCAL = {"on", "off", "queue", "worker", "persistent_worker", "request_stop"}
+LOCAL = {"on", "off", "queue", "worker", "persistent_worker", "request_stop", "serve", "get_call", "as_completed"}
 #: Docstrings the async face words differently on purpose: ``AsyncWorqr.on`` returns a future
 #: to await and accepts async callbacks, which ``Worqr.on``'s docstring cannot say; the async
 #: runtime builders take coroutine handlers and cancel them, which the threaded ones cannot.
@@ -24,6 +24,7 @@ PAIRS = [
     pytest.param(Worqr, AsyncWorqr, id="Worqr"),
     pytest.param(Queue, AsyncQueue, id="Queue"),
     pytest.param(Worker, AsyncWorker, id="Worker"),
+    pytest.param(Call, AsyncCall, id="Call"),
 ]
 
 

@@ -46,7 +46,7 @@ def test_header_lists_keys_and_argv_matching_the_call(name: str) -> None:
 def test_header_states_guarantee_and_reply(name: str) -> None:
     text = header(name)
     assert re.search(r"^-- \w+: ", text, re.MULTILINE), "first line: '<name>: <purpose>'"
-    assert text.startswith(f"-- {name}:")
+    assert text.startswith(f"-- {name.rpartition('/')[2]}:")  # "calls/call" is call.lua of worqr.calls
     assert "Guarantees:" in text
     assert "Returns:" in text
 

@@ -51,8 +51,10 @@ def granted_commands(rules: list[str]) -> set[str]:
 
 _CALLED = re.compile(r'(?:redis\.call|call_chunked)\("([A-Z]+)"')
 #: The scripts behind the producer's operations: enqueue (with add_queue, or schedule when
-#: delayed), cancel_tasks, delete_queue (with remove_queue).
-PRODUCER_SCRIPTS = ("add_queue", "enqueue", "schedule", "cancel", "delete_queue", "remove_queue")
+#: delayed), cancel_tasks, delete_queue (with remove_queue), and a call and its cancel.
+PRODUCER_SCRIPTS = (
+    "add_queue", "enqueue", "schedule", "cancel", "delete_queue", "remove_queue", "calls/call", "calls/call_cancel",
+)  # fmt: skip
 #: What the runner and the listener send besides the calls of worqr._protocol.ops (PING: the
 #: listener's health check on its subscribed connection).
 PROTOCOL = {"EVALSHA", "SCRIPT|LOAD", "SUBSCRIBE", "UNSUBSCRIBE", "PING"}
@@ -195,6 +197,34 @@ async def test_the_async_client_works_with_exactly_the_documented_acls(users: Us
                 break
             await asyncio.sleep(0.01)
         assert {e.type for e in events} >= {"work", "done", "scheduled"}
+    assert users.denials() == []
+
+
+ACL_FUNCTIONS = worqr.Functions()
+
+
+@ACL_FUNCTIONS.function(queue="acl-calls", max_attempts=1)
+def acl_double(n: int) -> int:
+    worqr.current_call().report_progress({"n": n})
+    return 2 * n
+
+
+def test_calls_work_with_exactly_the_documented_acls(users: Users) -> None:
+    """A producer with the producer ACL places, follows, cancels and waits for calls that a
+    worker with the worker ACL serves; nothing is refused."""
+    producer_url, worker_url = users.role("cproducer", "producer"), users.role("cworker", "worker")
+    with (
+        Worqr(redis=producer_url, prefix=users.prefix) as producer,
+        Worqr(redis=worker_url, prefix=users.prefix) as worker,
+    ):
+        waiting = producer.call(acl_double.with_options(delay=3600), 1)
+        assert waiting.cancel() is True
+        keyed = producer.call(acl_double.with_options(key="only"), 2)
+        assert producer.call(acl_double.with_options(key="only"), 3).id == keyed.id
+        with worker.serve(ACL_FUNCTIONS):
+            assert keyed.result(timeout=10) == 4
+            assert producer.get_call(keyed.id).status().state == "succeeded"
+        assert waiting.status().state == "cancelled"
     assert users.denials() == []
 
 

@@ -97,8 +97,9 @@ def test_worker_that_finds_its_key_gone_stops_and_requeues_its_work(
     wait_until(lambda: victim._session.state.lost)
     with pytest.raises(WorkerLostError):
         victim.dequeue("jobs")
-    assert peer.get_tasks("jobs") == ["a", "b"]
-    assert victim.worker_id not in peer.get_workers()
+    # It marks itself lost first (so that nothing more is taken), then reaps itself.
+    wait_until(lambda: peer.get_tasks("jobs") == ["a", "b"])
+    wait_until(lambda: victim.worker_id not in peer.get_workers())
     victim.start_worker()
     victim.start_work("jobs")
     process = victim.dequeue("jobs")

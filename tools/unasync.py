@@ -39,6 +39,8 @@ RULES: list[tuple[str, str]] = [
     (r"\bAwaitable\[([^\[\]]*(?:\[[^\[\]]*\])?[^\[\]]*)\]", r"\1"),
     (r"\bredis\.asyncio\b", "redis"),
     (r"\bAsyncWorker\b", "Worker"),
+    (r"\bAsyncCall\b", "Call"),
+    (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsync([A-Z]\w*)", r"Sync\1"),
     (r"\basync_([a-z]\w*)", r"sync_\1"),
     (r"\._async\b", "._sync"),

@@ -9,24 +9,38 @@ Layout, one folder a layer (docs/index.md draws it):
   generated threaded twin in ``_sync`` folders;
 - ``_runtime/``: the workers that run handlers (`Worker`, `AsyncWorker`);
 - the faces: `Worqr` and `AsyncWorqr` (``_client``, ``_async_client``), tables of one-line
-  methods over the flows; ``errors``, ``testing`` and ``pytest_plugin`` are public too.
+  methods over the flows; ``errors``, ``testing`` and ``pytest_plugin`` are public too;
+- ``calls/``: calls of registered functions (`Functions`, `Call`), the same layers again:
+  pure descriptions and flows, the I/O of waiting in ``_async``/``_sync``, serving on the
+  runtime, and the face methods the clients take from it.
 
 This module re-exports the public API.
 """
 
 import logging
 
-from worqr._async_client import AsyncQueue, AsyncWorqr
-from worqr._client import Queue, Worqr
+from worqr._async_client import AsyncWorqr
+from worqr._async_queue_client import AsyncQueue
+from worqr._client import Worqr
 from worqr._io.durability import Durability
 from worqr._protocol.codec import BytesCodec, Codec, JsonCodec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, EventType, Failure, Process
+from worqr._queue_client import Queue
 from worqr._runtime._async.worker import AsyncWorker
 from worqr._runtime._sync.worker import Worker
 from worqr._runtime.cancel import CancelToken, cancel_token
 from worqr._runtime.options import Backoff, PersistentOptions, WorkerOptions
 from worqr._runtime.stats import WorkerStats
+from worqr.calls._async.calls import AsyncCall
+from worqr.calls._sync.calls import Call
+from worqr.calls.registry import Function, Functions
+from worqr.calls.serving import CurrentCall, current_call
+from worqr.calls.status import CallState, CallStatus
 from worqr.errors import (
+    CallCancelledError,
+    CallFailedError,
+    CallNotFoundError,
+    CallTimeoutError,
     ClientClosedError,
     CodecError,
     DuplicateTaskError,
@@ -55,21 +69,32 @@ __version__ = "0.1.0"
 logging.getLogger("worqr").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AsyncCall",
     "AsyncQueue",
     "AsyncWorker",
     "AsyncWorqr",
     "Backoff",
     "BytesCodec",
+    "Call",
+    "CallCancelledError",
+    "CallFailedError",
+    "CallNotFoundError",
+    "CallState",
+    "CallStatus",
+    "CallTimeoutError",
     "CancelToken",
     "ClientClosedError",
     "Codec",
     "CodecError",
+    "CurrentCall",
     "DeadLetter",
     "DuplicateTaskError",
     "Durability",
     "Event",
     "EventType",
     "Failure",
+    "Function",
+    "Functions",
     "InvalidArgumentError",
     "InvalidNameError",
     "InvalidProcessIdError",
@@ -97,4 +122,5 @@ __all__ = [
     "WorqrError",
     "__version__",
     "cancel_token",
+    "current_call",
 ]

@@ -11,13 +11,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import redis.asyncio
 import redis.asyncio.cluster
 from typing_extensions import Unpack
 
-from worqr._client import Queue, Worqr
+from worqr._async_queue_client import AsyncQueue
+from worqr._client import Worqr
+from worqr._docs import docs_from
 from worqr._io._async.connect import async_backend
 from worqr._io._async.core import AsyncCore
 from worqr._io._async.supervisor import AsyncSupervisor
@@ -29,6 +31,8 @@ from worqr._protocol.models import DeadLetter, Event, Failure, Process
 from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
 from worqr._runtime._async.worker import AsyncWorker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
+from worqr.calls._async.calls import AsyncCalls
+from worqr.calls._async.face import AsyncCallsFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,27 +41,8 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-def _docs_from(source: type) -> Callable[[C], C]:
-    """Give each method of the decorated class the docstring of its namesake in ``source``."""
-
-    def decorate(cls: C) -> C:
-        for name, member in vars(cls).items():
-            original = getattr(source, name, None)
-            if original is None or member.__doc__ is not None:
-                continue
-            if isinstance(member, property):
-                setattr(cls, name, property(member.fget, member.fset, member.fdel, original.__doc__))
-            elif callable(member):
-                member.__doc__ = original.__doc__
-        if cls.__doc__ is None:
-            cls.__doc__ = source.__doc__
-        return cls
-
-    return decorate
-
-
-@_docs_from(Worqr)
-class AsyncWorqr:
+@docs_from(Worqr)
+class AsyncWorqr(AsyncCallsFace):
     def __init__(
         self,
         *,
@@ -87,6 +72,7 @@ class AsyncWorqr:
         self._backend = self._core.backend
         self._runner = self._core.runner
         self._listener = self._core.listener
+        self._calls = AsyncCalls(self._core)
 
     @property
     def _supervisor(self) -> AsyncSupervisor | None:
@@ -293,83 +279,3 @@ def _async_runtime_parts(queues: object, handler: object) -> tuple[list[QueueSpe
     """The checked queues and handler of ``AsyncWorqr.worker()`` / ``persistent_worker()``."""
     checked = check_handler(handler, asyncio=True)
     return queue_specs(queues), checked
-
-
-@_docs_from(Queue)
-class AsyncQueue(Generic[T]):
-    def __init__(self, client: AsyncWorqr, name: str, codec: Codec[T]) -> None:
-        self.client = client
-        self.name = name
-        self.codec = codec
-
-    # Text and bytes views take an iterable as a batch; other views take one task (a JSON
-    # list is one task: use enqueue_many for a batch).
-    @overload
-    async def enqueue(
-        self: AsyncQueue[str],
-        task_or_tasks: str | Iterable[str],
-        *,
-        unique: bool = False,
-        delay: float | None = None,
-        at: datetime | None = None,
-    ) -> int: ...
-    @overload
-    async def enqueue(
-        self: AsyncQueue[bytes],
-        task_or_tasks: bytes | Iterable[bytes],
-        *,
-        unique: bool = False,
-        delay: float | None = None,
-        at: datetime | None = None,
-    ) -> int: ...
-    @overload
-    async def enqueue(
-        self, task_or_tasks: T, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
-    ) -> int: ...
-    async def enqueue(
-        self, task_or_tasks: object, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
-    ) -> int:
-        tasks = flows.as_batch(self.codec, task_or_tasks)
-        flow = flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique, delay=delay, at=at)
-        return await self.client._drive(flow)
-
-    async def enqueue_many(
-        self, tasks: Iterable[T], *, unique: bool = False, delay: float | None = None, at: datetime | None = None
-    ) -> int:
-        batch = flows.as_batch(self.codec, tasks, many=True)
-        flow = flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique, delay=delay, at=at)
-        return await self.client._drive(flow)
-
-    async def dequeue(self) -> Process[T] | None:
-        return await self.client._drive(flows.dequeue(self.client._session, self.name, self.codec))
-
-    async def peek(self) -> T | None:
-        flow = flows.peek_queue(self.client._session, self.name, self.codec)
-        return await self.client._drive(flow)
-
-    async def tasks(self) -> list[T]:
-        return await self.client._drive(flows.get_tasks(self.client._session, self.name, self.codec))
-
-    async def count(self) -> int:
-        return await self.client._drive(flows.count_queue(self.client._session, self.name))
-
-    async def cancel(self, task: T) -> int:
-        return await self.client._drive(flows.cancel_tasks(self.client._session, self.name, self.codec, task))
-
-    async def count_delayed(self) -> int:
-        return await self.client._drive(flows.count_delayed(self.client._session, self.name))
-
-    async def dead_letters(self) -> list[DeadLetter[T]]:
-        return await self.client._drive(flows.get_dead_letters(self.client._session, self.name, self.codec))
-
-    async def count_dead_letters(self) -> int:
-        return await self.client._drive(flows.count_dead_letters(self.client._session, self.name))
-
-    async def requeue_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
-        return await self.client._drive(flows.requeue_dead_letters(self.client._session, self.name, ids))
-
-    async def purge_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
-        return await self.client._drive(flows.purge_dead_letters(self.client._session, self.name, ids))
-
-    def __repr__(self) -> str:
-        return f"<AsyncQueue {self.name!r} codec={self.codec!r}>"

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import redis
 import redis.cluster
@@ -24,8 +24,11 @@ from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
 from worqr._protocol.session import DEFAULT_MAX_PAYLOAD_SIZE, Session
+from worqr._queue_client import Queue
 from worqr._runtime._sync.worker import Worker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
+from worqr.calls._sync.calls import SyncCalls
+from worqr.calls._sync.face import SyncCallsFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,7 +36,7 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-class Worqr:
+class Worqr(SyncCallsFace):
     """A client of a worqr queue system on one Redis: producer, worker, or both.
 
     Safe to share between threads. Use it as a context manager, or call `close`: leaving
@@ -86,6 +89,7 @@ class Worqr:
         self._backend = self._core.backend
         self._runner = self._core.runner
         self._listener = self._core.listener
+        self._calls = SyncCalls(self._core)
 
     @property
     def _supervisor(self) -> SyncSupervisor | None:
@@ -150,7 +154,12 @@ class Worqr:
         return self._drive(flows.count_delayed(self._session, queue))
 
     def get_dead_letters(self, queue: str) -> list[DeadLetter[str]]:
-        """The dead letters of ``queue`` (tasks that used up their attempts), oldest first."""
+        """The dead letters of ``queue`` (tasks that used up their attempts), oldest first.
+
+        Their tasks are read as text. A letter whose payload is not UTF-8 is listed all the
+        same: its ``decode_error`` says so, its ``payload`` holds the bytes, and reading its
+        ``task`` raises the `CodecError` (see `DeadLetter`).
+        """
         return self._drive(flows.get_dead_letters(self._session, queue, _TEXT))
 
     def count_dead_letters(self, queue: str) -> int:
@@ -189,7 +198,11 @@ class Worqr:
     @overload
     def queue(self, name: str, codec: Codec[T]) -> Queue[T]: ...
     def queue(self, name: str, codec: Codec[Any] = _TEXT) -> Queue[Any]:
-        """A typed view of queue ``name`` whose tasks are encoded and decoded by ``codec``."""
+        """A typed view of queue ``name`` whose tasks are encoded and decoded by ``codec``.
+
+        A codec with a ``bind(prefix, queue)`` method (``worqr.crypto.AeadCodec``) is bound to
+        this client's prefix and ``name``: the view's ``codec`` is the bound one.
+        """
         self._session.queue(name)
         return Queue(self, name, codec)
 
@@ -377,100 +390,3 @@ def _runtime_parts(queues: object, handler: object) -> tuple[list[QueueSpec], An
     """The checked queues and handler of ``worker()`` / ``persistent_worker()``."""
     checked = check_handler(handler, asyncio=False)
     return queue_specs(queues), checked
-
-
-class Queue(Generic[T]):
-    """A typed view of one queue: tasks are encoded and decoded by the queue's codec.
-
-    Processes are finished and stopped through the client, as usual.
-    """
-
-    def __init__(self, client: Worqr, name: str, codec: Codec[T]) -> None:
-        self.client = client
-        self.name = name
-        self.codec = codec
-
-    # Text and bytes views take an iterable as a batch; other views take one task (a JSON
-    # list is one task: use enqueue_many for a batch).
-    @overload
-    def enqueue(
-        self: Queue[str],
-        task_or_tasks: str | Iterable[str],
-        *,
-        unique: bool = False,
-        delay: float | None = None,
-        at: datetime | None = None,
-    ) -> int: ...
-    @overload
-    def enqueue(
-        self: Queue[bytes],
-        task_or_tasks: bytes | Iterable[bytes],
-        *,
-        unique: bool = False,
-        delay: float | None = None,
-        at: datetime | None = None,
-    ) -> int: ...
-    @overload
-    def enqueue(
-        self, task_or_tasks: T, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
-    ) -> int: ...
-    def enqueue(
-        self, task_or_tasks: object, *, unique: bool = False, delay: float | None = None, at: datetime | None = None
-    ) -> int:
-        """Enqueue one task; with a text or bytes codec an ordered iterable of them (not a
-        mapping or a set) is a batch. ``delay``/``at`` as for `Worqr.enqueue`."""
-        tasks = flows.as_batch(self.codec, task_or_tasks)
-        flow = flows.enqueue(self.client._session, self.name, self.codec, tasks, unique=unique, delay=delay, at=at)
-        return self.client._drive(flow)
-
-    def enqueue_many(
-        self, tasks: Iterable[T], *, unique: bool = False, delay: float | None = None, at: datetime | None = None
-    ) -> int:
-        """Enqueue a batch of tasks (an ordered iterable, not a mapping or a set) atomically, in order."""
-        batch = flows.as_batch(self.codec, tasks, many=True)
-        flow = flows.enqueue(self.client._session, self.name, self.codec, batch, unique=unique, delay=delay, at=at)
-        return self.client._drive(flow)
-
-    def dequeue(self) -> Process[T] | None:
-        """Move the next task into a new process of this worker, decoded; None if empty."""
-        return self.client._drive(flows.dequeue(self.client._session, self.name, self.codec))
-
-    def peek(self) -> T | None:
-        """The next task to be dequeued, or None."""
-        flow = flows.peek_queue(self.client._session, self.name, self.codec)
-        return self.client._drive(flow)
-
-    def tasks(self) -> list[T]:
-        """The waiting tasks, in dequeue order."""
-        return self.client._drive(flows.get_tasks(self.client._session, self.name, self.codec))
-
-    def count(self) -> int:
-        """How many tasks wait."""
-        return self.client._drive(flows.count_queue(self.client._session, self.name))
-
-    def cancel(self, task: T) -> int:
-        """Remove every waiting copy of ``task``; returns how many."""
-        return self.client._drive(flows.cancel_tasks(self.client._session, self.name, self.codec, task))
-
-    def count_delayed(self) -> int:
-        """How many tasks wait for their due time."""
-        return self.client._drive(flows.count_delayed(self.client._session, self.name))
-
-    def dead_letters(self) -> list[DeadLetter[T]]:
-        """The dead letters, oldest first, decoded."""
-        return self.client._drive(flows.get_dead_letters(self.client._session, self.name, self.codec))
-
-    def count_dead_letters(self) -> int:
-        """How many dead letters the queue has."""
-        return self.client._drive(flows.count_dead_letters(self.client._session, self.name))
-
-    def requeue_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
-        """Move dead letters (one id, several, or all) back to the queue; returns how many."""
-        return self.client._drive(flows.requeue_dead_letters(self.client._session, self.name, ids))
-
-    def purge_dead_letters(self, ids: str | Iterable[str] | None = None) -> int:
-        """Drop dead letters (one id, several, or all) for good; returns how many."""
-        return self.client._drive(flows.purge_dead_letters(self.client._session, self.name, ids))
-
-    def __repr__(self) -> str:
-        return f"<Queue {self.name!r} codec={self.codec!r}>"

@@ -18,7 +18,11 @@ WorqrError
 ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
 │   └── RedisPermissionError             wrong credentials, or the ACL denies a command, key or channel
 ├── ClientClosedError                    the client was closed
-└── TaskCancelledError                   a handler was told to stop (cancel_token())
+├── TaskCancelledError                   a handler was told to stop (cancel_token())
+├── CallFailedError                      a call used up its attempts (its last error)
+├── CallCancelledError                   a call was cancelled
+├── CallNotFoundError (LookupError)      no such call, or its record expired
+└── CallTimeoutError (TimeoutError)      waiting for a call's result ran out (the call goes on)
 """
 
 from __future__ import annotations
@@ -145,6 +149,45 @@ class ClientClosedError(WorqrError):
 class TaskCancelledError(WorqrError):
     """Raised in a handler by ``cancel_token().raise_if_cancelled()`` once the worker told it
     to stop: its task was cancelled, it ran past its timeout, or the worker is shutting down."""
+
+
+class CallFailedError(WorqrError):
+    """Raised by ``Call.result()`` when the call failed: it used up its attempts (its task is a
+    dead letter), or could not run at all (an unknown function, arguments that do not fit).
+    ``error_type`` and ``message`` are those of its last attempt; ``attempts`` how many it used."""
+
+    def __init__(self, message: str, *, call_id: str, error_type: str, error: str, attempts: int) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+        self.error_type = error_type
+        self.message = error
+        self.attempts = attempts
+
+
+class CallCancelledError(WorqrError):
+    """Raised by ``Call.result()`` when the call was cancelled."""
+
+    def __init__(self, message: str, *, call_id: str) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+
+
+class CallNotFoundError(WorqrError, LookupError):
+    """Raised by ``Call.result()`` for a call that is unknown: no call has that id, or its
+    record expired (``result_ttl`` after it ended)."""
+
+    def __init__(self, message: str, *, call_id: str) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+
+
+class CallTimeoutError(WorqrError, TimeoutError):
+    """Raised by ``Call.result(timeout=...)`` (and ``gather``) when the wait ran out before the
+    call ended. The call is left alone: it may still end, and its result be read later."""
+
+    def __init__(self, message: str, *, call_id: str) -> None:
+        super().__init__(message)
+        self.call_id = call_id
 
 
 #: Status codes returned by the Lua scripts (first element of the reply), by name.

@@ -5,7 +5,9 @@ a slot moved live and a primary failed over."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -170,3 +172,17 @@ async def test_async_events_and_calls_follow_a_slot_moved_live_and_a_primary_fai
         await asyncio.to_thread(cluster.fail_over, cluster.owner_of(slot))
         await eventually(lambda: published(3), timeout=15)
         assert await wq.count_queue(queue) >= 6
+
+
+async def test_concurrent_first_calls_of_a_new_client_share_one_cluster_connection(
+    make_async_cluster_worqr: MakeAsyncWorqr,
+) -> None:
+    """Tasks that use a new client at once (a call and its listener, say) all wait on its
+    first connection: one cluster client is made, and closed with the client (none leaks)."""
+    client = make_async_cluster_worqr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert await asyncio.gather(*(client.count_queue(f"q{i}") for i in range(5))) == [0] * 5
+        await client.close()
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

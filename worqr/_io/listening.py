@@ -116,14 +116,30 @@ class ListenerCore:
         self.refused: dict[str, WorqrError] = {}
         self.next_poll = time.monotonic() + session.poll_interval
         self.health = Health(session)
+        #: Channels with a message to deliver when they are subscribed again (see `want`).
+        self.resync: dict[str, bytes] = {}
 
-    def want(self, queue: str, channel: str, callback: Callback | None, *, working: bool, quiet: bool = False) -> bool:
+    def want(
+        self,
+        queue: str,
+        channel: str,
+        callback: Callback | None,
+        *,
+        working: bool,
+        quiet: bool = False,
+        resync: bytes | None = None,
+    ) -> bool:
         """Record interest; True if the caller must wait for a SUBSCRIBE confirmation.
-        ``quiet``: the channel gets no events this client makes itself (see `Subscriptions`)."""
+        ``quiet``: the channel gets no events this client makes itself (see `Subscriptions`).
+        ``resync``: a message delivered to the channel's callbacks, as if published on it,
+        each time it is subscribed again after a broken connection (messages published
+        meanwhile were lost: call notices use it to read their records again)."""
         with self.lock:
             self.subs.queue_of[channel] = queue
             if quiet:
                 self.subs.quiet.add(channel)
+            if resync is not None:
+                self.resync[channel] = resync
             if callback is not None:
                 self.subs.callbacks.setdefault(channel, []).append(callback)
             if working:
@@ -143,6 +159,7 @@ class ListenerCore:
             if not self.subs.wanted(channel):
                 self.requests.subscribe.discard(channel)
                 self.requests.unsubscribe.add(channel)
+                self.resync.pop(channel, None)
 
     def emit(self, event: Event) -> None:
         with self.lock:
@@ -197,11 +214,13 @@ class ListenerCore:
         channel = channel.decode("utf-8", "surrogateescape") if isinstance(channel, bytes) else channel
         with self.lock:
             if message["type"] == "subscribe":
-                if channel in self.ever_confirmed and channel in self.subs.queue_of:
+                again = channel in self.ever_confirmed
+                if again and channel in self.subs.queue_of:
                     self.requests.check.add(self.subs.queue_of[channel])  # reconnected: look for missed work
                 self.subs.confirmed.add(channel)
                 self.ever_confirmed.add(channel)
-                return [], channel
+                resync = self.resync.get(channel) if again else None
+                return ([] if resync is None else self.subs.deliveries(channel, resync)), channel
             if message["type"] == "unsubscribe":
                 self.subs.confirmed.discard(channel)
                 return [], None

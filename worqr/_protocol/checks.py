@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeVar, cast
 
 from worqr._protocol import scripts
 from worqr.errors import InvalidArgumentError, InvalidNameError
+
+C = TypeVar("C")
 
 #: Longest queue name accepted, in characters. Keys stay short and logs readable.
 MAX_QUEUE_NAME_LENGTH = 1024
@@ -176,3 +179,32 @@ def check_dead_letter_ids(ids: object) -> list[str]:
         msg = "ids is empty: pass None to mean every dead letter"
         raise InvalidArgumentError(msg)
     return checked
+
+
+# Codecs --------------------------------------------------------------------------------------
+
+
+def bound_codec(codec: C, prefix: str, queue: str) -> C:
+    """The codec a view of ``queue`` uses: ``codec.bind(prefix, queue)`` for a codec that binds
+    itself to its queue (such as ``worqr.crypto.AeadCodec``, whose payloads decode only on the
+    queue they were made for), else ``codec`` itself."""
+    bind = getattr(codec, "bind", None)
+    if bind is None:
+        return codec
+    bound = bind(prefix, queue)
+    if not (callable(getattr(bound, "encode", None)) and callable(getattr(bound, "decode", None))):
+        msg = f"{codec!r}.bind(prefix, queue) must return a codec (with encode and decode), got {type(bound).__name__}"
+        raise InvalidArgumentError(msg)
+    return cast("C", bound)
+
+
+def check_matchable(codec: object, operation: str) -> None:
+    """Refuse ``operation``, which finds tasks by their payload bytes (``unique=True``, cancel,
+    ``get_matching_processes``), for a codec whose equal tasks do not give equal payloads: one
+    whose ``unmatchable`` attribute says why (``AeadCodec(mode="random")``)."""
+    why = getattr(codec, "unmatchable", None)
+    if why:
+        msg = (
+            f"{operation} finds tasks by their payload bytes, which {codec!r} cannot match: {why}; nothing was written"
+        )
+        raise InvalidArgumentError(msg)

@@ -6,38 +6,17 @@ No codec runs code found in a payload (there is no pickle).
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
-from collections.abc import Mapping
-from typing import Any, Generic, Protocol, TypeVar, cast, get_type_hints, overload, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
-from typing_extensions import is_typeddict
+from worqr._protocol.typed import TypedValue, canonical_json, json_refusal, shown, type_name
+from worqr.errors import CodecError, InvalidArgumentError, InvalidTaskTypeError
 
-from worqr.errors import CodecError, InvalidTaskTypeError
+# shown and json_refusal live in typed.py (which this module builds on) and are kept here too.
+__all__ = ["BytesCodec", "Codec", "JsonCodec", "StrCodec", "accepts_batches", "json_refusal", "shown"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-
-
-def shown(value: object) -> str:
-    """``value`` for a message: its repr, cut to 80 characters. A value whose repr fails (an
-    int longer than Python's int-to-str limit, or a container holding one) is named by type."""
-    try:
-        return f"{value!r:.80}"
-    except ValueError:
-        return f"<{type(value).__name__} too large to show>"
-
-
-def json_refusal(exc: TypeError | ValueError) -> str:
-    """Why ``json.dumps`` (or ``json.loads``) refused a value, in words."""
-    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
-        limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
-        return (
-            f"it holds an integer of more than {limit} digits, longer than Python turns into text "
-            "(sys.get_int_max_str_digits()); carry such a number as a string"
-        )
-    return str(exc)
 
 
 @runtime_checkable
@@ -98,87 +77,63 @@ class BytesCodec:
 
 
 class JsonCodec(Generic[T]):
-    """JSON tasks: plain JSON values, or, given ``type_``, a dataclass or TypedDict.
+    """JSON tasks: plain JSON values, or, given ``type_``, values of that type annotation.
 
-    With a dataclass type, tasks are encoded from its fields and decoded back into an instance
-    (nested dataclass fields included). With a TypedDict, the decoded object must be a JSON
-    object holding every required key. Keys are sorted, so equal values give equal payloads
-    (which is what ``unique=True`` and ``cancel`` compare).
+    ``JsonCodec()`` takes any JSON value (None, bool, int, float, str, and lists and dicts of
+    them) with no type, and needs nothing beyond the core. ``JsonCodec(type_)`` encodes and
+    decodes through a `TypedValue` (``worqr/_protocol/typed.py``): with pydantic installed
+    (the ``typed`` extra, ``pip install 'worqr[typed]'``), ``type_`` may be any annotation
+    pydantic handles: dataclasses, TypedDicts, pydantic models, enums, datetimes,
+    ``Optional``/``X | None``, lists and dicts of them, nested; the task is checked against
+    it strictly before anything is written, and rebuilt from it when read. Without pydantic,
+    the hand-written rebuild takes a dataclass (nested dataclass fields rebuilt too), a
+    TypedDict (an object holding every required key) or a plain JSON type, and refuses other
+    annotations with an error naming the ``typed`` extra. ``codec.typed.engine`` says which
+    engine a codec uses.
+
+    Keys are sorted and the JSON is compact, so equal values give equal payloads (which is
+    what ``unique=True`` and ``cancel`` compare). A payload with a field the type does not
+    know is refused with a `CodecError` naming it, unless ``ignore_unknown=True``: then such
+    fields are dropped, so that readers keep working while a rolling deploy adds a field.
     """
 
     @overload
-    def __init__(self: JsonCodec[Any], type_: None = None) -> None: ...
+    def __init__(self: JsonCodec[Any], type_: None = None, *, ignore_unknown: bool = False) -> None: ...
     @overload
-    def __init__(self, type_: type[T]) -> None: ...
-    def __init__(self, type_: type[T] | None = None) -> None:
-        if type_ is not None and not (dataclasses.is_dataclass(type_) or is_typeddict(type_)):
-            msg = f"JsonCodec(type_=...) takes a dataclass or a TypedDict, got {type_!r}"
-            raise InvalidTaskTypeError(msg)
+    def __init__(self, type_: type[T], *, ignore_unknown: bool = False) -> None: ...
+    @overload
+    def __init__(self: JsonCodec[Any], type_: Any, *, ignore_unknown: bool = False) -> None: ...
+    def __init__(self, type_: Any = None, *, ignore_unknown: bool = False) -> None:
+        flag: object = ignore_unknown  # checked at run time: callers are not always type-checked
+        if not isinstance(flag, bool):
+            msg = f"ignore_unknown must be True or False, got {shown(flag)}"
+            raise InvalidArgumentError(msg)
         self.type_ = type_
+        self.typed: TypedValue[T] | None = None if type_ is None else TypedValue(type_, ignore_unknown=ignore_unknown)
+        self.ignore_unknown = ignore_unknown
 
     def encode(self, task: T) -> bytes:
-        value: object = task
-        if self.type_ is not None and dataclasses.is_dataclass(self.type_):
-            if not isinstance(task, self.type_):
-                msg = f"a task must be a {self.type_.__name__}, got {type(task).__name__}: {shown(task)}"
-                raise InvalidTaskTypeError(msg)
-            value = dataclasses.asdict(task)
-        elif self.type_ is not None:  # a TypedDict: refuse now what decode would refuse later
-            try:
-                _build(self.type_, task)
-            except (TypeError, KeyError) as exc:
-                msg = (
-                    f"a task must be a {self.type_.__name__} (a dict with its required keys), got {shown(task)}: {exc}"
-                )
-                raise InvalidTaskTypeError(msg) from exc
+        if self.typed is not None:
+            return self.typed.to_json(task)
         try:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            return canonical_json(task)
         except (TypeError, ValueError) as exc:
             msg = f"task {shown(task)} cannot be encoded as JSON: {json_refusal(exc)}"
             raise InvalidTaskTypeError(msg) from exc
-        return text.encode("utf-8")
 
     def decode(self, payload: bytes) -> T:
+        if self.typed is not None:
+            return self.typed.from_json(payload)
         try:
-            value = json.loads(payload)
+            return cast("T", json.loads(payload))
         except ValueError as exc:
             msg = f"payload {payload[:40]!r} is not JSON: {json_refusal(exc)}"
             raise CodecError(msg, payload=payload) from exc
-        if self.type_ is None:
-            return cast("T", value)
-        try:
-            return cast("T", _build(self.type_, value))
-        except (TypeError, ValueError, KeyError) as exc:
-            msg = f"payload {payload[:40]!r} does not fit {self.type_.__name__}: {exc}"
-            raise CodecError(msg, payload=payload) from exc
 
     def __repr__(self) -> str:
-        name = "" if self.type_ is None else self.type_.__name__
-        return f"JsonCodec({name})"
-
-
-def _build(type_: type[Any], value: object) -> object:
-    if not isinstance(value, Mapping):
-        msg = f"expected a JSON object, got {type(value).__name__}"
-        raise TypeError(msg)
-    if is_typeddict(type_):
-        missing = sorted(type_.__required_keys__ - set(value))
-        if missing:
-            msg = f"missing keys {missing}"
-            raise KeyError(msg)
-        return dict(value)
-    hints = get_type_hints(type_)
-    fields = {f.name for f in dataclasses.fields(type_) if f.init}
-    unknown = sorted(set(value) - fields)
-    if unknown:
-        msg = f"unknown fields {unknown}"
-        raise TypeError(msg)
-    kwargs = {}
-    for name, item in value.items():
-        hint = hints.get(name)
-        is_nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
-        kwargs[name] = _build(hint, item) if is_nested else item  # type: ignore[arg-type]
-    return type_(**kwargs)
+        name = "" if self.type_ is None else type_name(self.type_)
+        unknown = ", ignore_unknown=True" if self.ignore_unknown and self.typed is not None else ""
+        return f"JsonCodec({name}{unknown})"
 
 
 def accepts_batches(codec: Codec[Any]) -> bool:

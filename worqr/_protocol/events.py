@@ -67,6 +67,8 @@ def parse_event(queue: str, data: bytes) -> Event | None:
     kind, _, body = data.partition(b"\n")
     if kind == b"work":
         return Event("work", queue, body.decode("ascii", "replace"))
+    if kind == b"call":
+        return Event("call", queue, body.decode("utf-8", "replace"))
     if kind == b"scheduled":
         return Event("scheduled", queue, body.decode("ascii", "replace"))
     if kind == b"delete":

@@ -18,6 +18,9 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:work             channel work events of Q (broadcast, for `on` listeners)
     {P:Q}:done             channel done events of Q (apart, so that workers need not hear them)
     {P:Q}:idle:<W>         channel wake-ups for worker W alone, sent when W is idle on Q
+    {P:Q}:call:<id>        HASH    the record of a call (worqr.calls): state, times, result
+    {P:Q}:call-keys        HASH    unique key -> id of the live call that holds it
+    {P:Q}:calls:<C>        channel notices for caller C: a call of its ended (or progressed)
 
     {P}:queues             SET     registry of existing queue names
     {P}:workers            SET     registered, live workers
@@ -108,6 +111,18 @@ class QueueKeys:
 
     def processes(self, worker_id: str) -> str:
         return self.tag + ":process:" + worker_id
+
+    def call(self, call_id: str) -> str:
+        """The record of call ``call_id`` (worqr.calls; lua/include/call_record.lua)."""
+        return self.tag + ":call:" + call_id
+
+    @property
+    def call_keys(self) -> str:
+        return self.tag + ":call-keys"
+
+    def notices(self, caller: str) -> str:
+        """The channel on which this queue's scripts tell caller ``caller`` that a call ended."""
+        return self.tag + ":calls:" + caller
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
-from worqr.errors import InvalidProcessIdError
+from worqr.errors import CodecError, InvalidProcessIdError
 
 T = TypeVar("T")
 
-EventType = Literal["work", "scheduled", "cancel", "delete", "done"]
+EventType = Literal["work", "scheduled", "cancel", "delete", "done", "call"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,22 +29,94 @@ class Process(Generic[T]):
     attempt: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+class _Undecoded:
+    """What a dead letter whose payload did not decode holds in place of its task."""
+
+    def __repr__(self) -> str:
+        return "<undecoded>"
+
+
+_UNDECODED: Any = _Undecoded()
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False, match_args=False)
 class DeadLetter(Generic[T]):
     """A task that used up its attempts, kept with its last error until it is requeued or purged.
 
     ``id`` names it for `requeue_dead_letters` and `purge_dead_letters`; ``failed_at`` is the
-    server's time of the last failure (UTC).
+    server's time of the last failure (UTC). ``payload`` is the task's bytes as stored.
+
+    ``task`` is the payload decoded by the view's codec. A dead letter whose payload no
+    longer decodes (its type changed since it failed, or another codec wrote it) is listed
+    all the same, in its place among the others: its ``decode_error`` holds the
+    `CodecError`, and reading its ``task`` raises that error. So ``task`` is always a ``T``
+    (even when ``T`` admits None), one bad letter does not hide the others, and it can still
+    be read as bytes (``payload``, or a `BytesCodec` view), requeued or purged by ``id``.
+    ``decode_error`` is None when ``task`` decoded: check it first to skip or report such
+    letters. Two dead letters are equal when their fields and tasks are (``payload`` and
+    ``decode_error`` are not compared).
     """
+
+    __match_args__ = ("id", "queue", "task", "error_type", "error", "attempts", "failed_at", "worker_id")
 
     id: str
     queue: str
-    task: T
+    _task: Any
     error_type: str
     error: str
     attempts: int
     failed_at: datetime
     worker_id: str
+    payload: bytes = field(compare=False)
+    decode_error: CodecError | None = field(compare=False)
+
+    def __init__(  # noqa: PLR0917 (positional in the order of the fields, as before)
+        self,
+        id: str,
+        queue: str,
+        task: T,
+        error_type: str,
+        error: str,
+        attempts: int,
+        failed_at: datetime,
+        worker_id: str,
+        *,
+        payload: bytes = b"",
+        decode_error: CodecError | None = None,
+    ) -> None:
+        """``task`` is ignored when ``decode_error`` is given (the payload did not decode)."""
+        values = {
+            "id": id,
+            "queue": queue,
+            "_task": _UNDECODED if decode_error is not None else task,
+            "error_type": error_type,
+            "error": error,
+            "attempts": attempts,
+            "failed_at": failed_at,
+            "worker_id": worker_id,
+            "payload": payload,
+            "decode_error": decode_error,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def task(self) -> T:
+        """The task, decoded; raises ``decode_error`` (a `CodecError`) if the payload did not decode."""
+        if self.decode_error is not None:
+            raise self.decode_error.with_traceback(None)
+        return cast("T", self._task)
+
+    def __repr__(self) -> str:
+        if self.decode_error is None:
+            task = f"task={self._task!r}"
+        else:
+            task = f"payload={self.payload[:40]!r}, decode_error={str(self.decode_error)!r}"
+        return (
+            f"DeadLetter(id={self.id!r}, queue={self.queue!r}, {task}, error_type={self.error_type!r}, "
+            f"error={self.error!r}, attempts={self.attempts!r}, failed_at={self.failed_at!r}, "
+            f"worker_id={self.worker_id!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +133,14 @@ class Event:
     """Something that happened on a queue, delivered to callbacks registered with ``on``.
 
     ``message`` depends on ``type``: ``work``: how many tasks arrived; ``scheduled``: a
-    delayed task was added (or a failed one will be retried), due in ``message`` ms; ``cancel``: the payload;
-    ``delete``: empty; ``done``: JSON with ``worker_id``, ``process_id``, ``task`` and ``result``.
-    Payloads that are not UTF-8 are carried as base64, and ``task_encoding`` says so.
+    delayed task was added (or a failed one will be retried), due in ``message`` ms;
+    ``cancel``: the payload (for a task over 4 KiB, a `DigestCancel` names it by digest);
+    ``delete``: empty; ``done``: JSON with ``worker_id``, ``process_id``, ``outcome``
+    (``"succeeded"`` or ``"cancelled"``), ``task`` (at most 4 KiB of it: then ``task_size`` and
+    ``task_truncated`` say so) and ``result``; ``call``: ``"<call id>\n<state>"``, a notice
+    for the client waiting on a call (it ended in that state, or reported ``progress``), heard
+    only on the caller's own channel. Payloads that are not UTF-8 are carried as base64, and
+    ``task_encoding`` says so.
     """
 
     type: EventType

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 _INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
 _LIMIT = re.compile(r"^local ([A-Z_]+) = (\d+)$", re.MULTILINE)
@@ -21,11 +22,22 @@ class Script:
     sha: str
 
 
-def _read(path: str) -> str:
-    folder = resources.files("worqr").joinpath("lua")
+#: The packages whose ``lua`` folder holds scripts: the core's, and each capability's. A
+#: capability's script is named ``<package>/<name>`` (``calls/call``); every script includes
+#: the fragments of ``worqr/lua/include``.
+SCRIPT_PACKAGES = ("", "calls")
+
+
+def _folder(package: str) -> Any:
+    folder = resources.files("worqr")
+    return (folder.joinpath(package) if package else folder).joinpath("lua")
+
+
+def _read(path: str, package: str = "") -> str:
+    folder = _folder(package)
     for part in path.split("/"):
         folder = folder.joinpath(part)
-    return folder.read_text(encoding="utf-8")
+    return str(folder.read_text(encoding="utf-8"))
 
 
 def _expand(source: str, seen: tuple[str, ...]) -> str:
@@ -51,16 +63,21 @@ def script(name: str, *, sharded: bool = False) -> Script:
     ``sharded``: the variant for a Redis Cluster, whose events go out with SPUBLISH (sharded
     pub/sub) so that they stay on the queue's shard instead of crossing the whole cluster.
     """
-    source = _expand(_read(f"{name}.lua"), (name,))
+    package, _, base = name.rpartition("/")
+    source = _expand(_read(f"{base}.lua", package), (name,))
     if sharded:
         source = source.replace(_PUBLISH, _SPUBLISH)
     return Script(name, source, hashlib.sha1(source.encode("utf-8")).hexdigest())  # noqa: S324 (Redis names scripts by SHA1)
 
 
 def script_names() -> list[str]:
-    """Names of all scripts shipped in ``worqr/lua``."""
-    folder = resources.files("worqr").joinpath("lua")
-    return sorted(p.name.removesuffix(".lua") for p in folder.iterdir() if p.name.endswith(".lua"))
+    """Names of all scripts shipped (see `SCRIPT_PACKAGES`)."""
+    return sorted(
+        f"{package}/{p.name.removesuffix('.lua')}" if package else p.name.removesuffix(".lua")
+        for package in SCRIPT_PACKAGES
+        for p in _folder(package).iterdir()
+        if p.name.endswith(".lua")
+    )
 
 
 @cache

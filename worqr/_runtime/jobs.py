@@ -5,14 +5,15 @@ returning, its timeout, a cancel event, shutdown and loss never settle a process
 from __future__ import annotations
 
 import base64
+import contextvars
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, Literal, TypeVar
 
 from worqr._protocol.events import DigestCancel
 from worqr._protocol.models import Event, Process, parse_process_id
-from worqr._runtime.cancel import CancelReason, CancelToken
+from worqr._runtime.cancel import CancelReason, CancelToken, bind_token
 
 T = TypeVar("T")
 
@@ -28,11 +29,28 @@ class Job(Generic[T]):
     returning, its timeout, a cancel event, shutdown and loss never settle a process twice.
     """
 
-    def __init__(self, process: Process[T], payload: bytes, timeout: float | None) -> None:
+    def __init__(
+        self,
+        process: Process[T],
+        payload: bytes,
+        timeout: float | None,
+        *,
+        max_attempts: int | None = None,
+        backoff: Any = None,
+        report: Callable[[Any, Process[Any], str], Any] | None = None,
+    ) -> None:
         self.process = process
         self.payload = payload
         self.token = CancelToken()
         self.timeout = timeout
+        #: This task's own limits (the worker's when its queue does not plan tasks).
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        #: How a value the handler reports is recorded (a flow maker; None: it cannot report),
+        #: and the value waiting to be recorded (the loop sends the latest in its next round).
+        self.report = report
+        self.reported: str | None = None
+        self.on_report: Callable[[], None] | None = None
         self.started = time.monotonic()
         #: None until the handler begins: a prefetched job's timeout starts with its handler.
         self.deadline: float | None = None
@@ -43,6 +61,21 @@ class Job(Generic[T]):
         #: the fence meets a failed process (see `reject_late`).
         self.timeout_recorded = False
         self._lock = threading.Lock()
+
+    def report_value(self, value_json: str) -> None:
+        """Keep ``value_json`` to be recorded in the loop's next round (only the latest is)."""
+        if self.report is None:
+            msg = "this task cannot report progress (only a call served by Worqr.serve can)"
+            raise RuntimeError(msg)
+        with self._lock:
+            self.reported = value_json
+        if self.on_report is not None:
+            self.on_report()
+
+    def take_reported(self) -> str | None:
+        with self._lock:
+            value, self.reported = self.reported, None
+            return value
 
     def claim(self, state: JobState) -> bool:
         with self._lock:
@@ -137,6 +170,10 @@ class Jobs:
             named = [job for job in self.all() if job.process.queue == event.queue and job.payload == payload]
         return self.claim("cancelled", "cancelled", named)
 
+    def reporting(self) -> list[Job[Any]]:
+        """The running jobs with a reported value waiting to be recorded."""
+        return [job for job in self.all() if job.reported is not None and job.state == "running"]
+
     def next_deadline(self) -> float | None:
         deadlines = [job.deadline for job in self.all() if job.deadline is not None and job.state == "running"]
         return min(deadlines, default=None)
@@ -154,3 +191,18 @@ def event_payload(event: Event) -> bytes:
     if event.task_encoding == "base64":
         return base64.b64decode(event.message)
     return event.message.encode("utf-8")
+
+
+_current_job: contextvars.ContextVar[Job[Any]] = contextvars.ContextVar("worqr_job")
+
+
+def bind_job(job: Job[Any]) -> None:
+    """Make ``job`` the current one of this thread's or task's context (its own: each job
+    runs in a context of its own), and its token the current cancellation token."""
+    _current_job.set(job)
+    bind_token(job.token)
+
+
+def current_job() -> Job[Any] | None:
+    """The job whose handler runs in this context, if any."""
+    return _current_job.get(None)

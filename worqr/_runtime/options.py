@@ -7,12 +7,13 @@ from __future__ import annotations
 import inspect
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from worqr._protocol import checks
 from worqr._protocol.codec import Codec, StrCodec
+from worqr._protocol.models import Process
 from worqr.errors import InvalidArgumentError
 
 _TEXT = StrCodec()
@@ -181,10 +182,24 @@ class Pace:
 
 @dataclass(frozen=True, slots=True)
 class QueueSpec:
-    """One queue a worker serves, with the codec its handler's tasks are decoded by."""
+    """One queue a worker serves, with the codec its handler's tasks are decoded by, and what
+    decides each task's own options (``plan``; None: the worker's for every task)."""
 
     name: str
     codec: Codec[Any]
+    plan: Callable[[Process[Any], bytes], TaskPlan] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPlan:
+    """One task's own options, where they differ from the worker's (None: the worker's), and
+    how a value its handler reports is recorded (``report``: a flow maker; calls report
+    their progress so)."""
+
+    timeout: float | None = None
+    max_attempts: int | None = None  # 0: no limit
+    backoff: Backoff | None = None
+    report: Callable[[Any, Process[Any], str], Any] | None = None
 
 
 def _is_async(handler: object) -> bool:

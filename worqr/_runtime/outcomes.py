@@ -91,10 +91,10 @@ def _unconfirmed(jobs: Sequence[Job[Any]], error: ReplicationTimeoutError) -> No
 def fail(ctx: Context, job: Job[Any], error: BaseException, *, counted: bool = True) -> flows.Flow[None]:
     """Record a failed attempt: retry after the backoff, or dead-letter at the limit."""
     settings = ctx.settings
-    delay = settings.backoff.delay(job.process.attempt)
+    delay = (job.backoff or settings.backoff).delay(job.process.attempt)
     try:
         failure = yield from flows.fail_process(
-            ctx.session, job.process.id, error, max_attempts=settings.max_attempts, retry_delay=delay, counted=counted
+            ctx.session, job.process.id, error, max_attempts=job.max_attempts, retry_delay=delay, counted=counted
         )
     except ProcessLostError:
         log.warning("process %s failed, but it no longer belonged to this worker", job.process.id, extra=ctx.extra(job))
@@ -173,22 +173,21 @@ def after_handler(ctx: Context, job: Job[Any], result: object, error: BaseExcept
 
 def time_out(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
     """Fail a job that ran past its timeout (the caller claimed it as timed_out)."""
-    timeout = ctx.settings.timeout
-    yield from fail(ctx, job, TimeoutError(f"the handler ran longer than its timeout of {timeout} s"))
+    yield from fail(ctx, job, TimeoutError(f"the handler ran longer than its timeout of {job.timeout} s"))
     job.timeout_recorded = True
 
 
 def over_limit(ctx: Context, job: Job[Any]) -> bool:
     """True for a task that used up its attempts in workers that died while running it:
     it goes to the dead letters instead of killing one more worker."""
-    limit = ctx.settings.max_attempts
+    limit = job.max_attempts
     return limit is not None and not ctx.settings.persistent and job.process.attempt > limit
 
 
 def dead_letter_over_limit(ctx: Context, job: Job[Any]) -> flows.Flow[None]:
     attempts = job.process.attempt - 1
     error = WorqrError(
-        f"the task used up its {attempts} attempt(s) (max_attempts={ctx.settings.max_attempts}); "
+        f"the task used up its {attempts} attempt(s) (max_attempts={job.max_attempts}); "
         "the last ended when the worker running it died"
     )
     yield from fail(ctx, job, error, counted=False)

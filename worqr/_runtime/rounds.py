@@ -15,7 +15,7 @@ from worqr._protocol.flows.steps import batch
 from worqr._protocol.models import make_process_id
 from worqr._protocol.session import Session
 from worqr._runtime.jobs import Job
-from worqr._runtime.options import QueueSpec
+from worqr._runtime.options import QueueSpec, TaskPlan
 from worqr._runtime.outcomes import Context, succeed_many
 from worqr.errors import NotWorkingError, ProcessLostError, RedisCommandError, RedisUnavailableError, WorkerLostError
 
@@ -39,7 +39,8 @@ def take_work(ctx: Context, specs: Sequence[QueueSpec], free: int) -> flows.Flow
     jobs: list[Job[Any]] = []
     undecodable: list[flows.Undecodable] = []
     dues: list[float] = []
-    timeout = None if ctx.settings.persistent else ctx.settings.timeout
+    settings = ctx.settings
+    timeout = None if settings.persistent else settings.timeout
     for spec in specs:
         wanted = free - len(jobs) - len(undecodable)
         if wanted <= 0:
@@ -52,7 +53,18 @@ def take_work(ctx: Context, specs: Sequence[QueueSpec], free: int) -> flows.Flow
             # Redis refused this queue (a clobbered key, an ACL): serve the others meanwhile.
             log.warning("worker %s: could not take work from %s, will retry: %s", ctx.session.worker_id, spec.name, exc)
             continue
-        jobs.extend(Job(process, payload, timeout) for process, payload in batch.processes)
+        for process, payload in batch.processes:
+            plan = spec.plan(process, payload) if spec.plan is not None else TaskPlan()
+            jobs.append(
+                Job(
+                    process,
+                    payload,
+                    timeout if plan.timeout is None or settings.persistent else plan.timeout,
+                    max_attempts=settings.max_attempts if plan.max_attempts is None else (plan.max_attempts or None),
+                    backoff=settings.backoff if plan.backoff is None else plan.backoff,
+                    report=plan.report,
+                )
+            )
         undecodable.extend(batch.undecodable)
         if batch.next_due is not None:
             dues.append(batch.next_due)
@@ -74,11 +86,19 @@ class Round:
 
 
 def plan_round(
-    ctx: Context, specs: Sequence[QueueSpec], succeeded: Sequence[tuple[Job[Any], object]], free: int
+    ctx: Context,
+    specs: Sequence[QueueSpec],
+    succeeded: Sequence[tuple[Job[Any], object]],
+    free: int,
+    reporting: Sequence[Job[Any]] = (),
 ) -> Round:
     settling: list[Callable[[], flows.Flow[None]]] = []
     if succeeded:
         settling.append(functools.partial(succeed_many, ctx, list(succeeded)))
+    for job in reporting:
+        value = job.take_reported()
+        if value is not None and job.report is not None:
+            settling.append(functools.partial(job.report, ctx.session, job.process, value))
     take = [take_work(ctx, specs, free)] if free > 0 else []
     return Round(settling, [*take, *(make_flow() for make_flow in settling)], bool(take))
 

@@ -16,9 +16,12 @@
 -- Returns: {0, removed}
 -- Publishes: "cancel\n<task>", or for a task over EVENT_TASK_PREVIEW bytes
 -- "cancel-digest\n<sha1 hex>\n<task size>\n<task preview>"
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include check_types
 -- @include publish
 -- @include event_task
+-- @include server_time
+-- @include call_record
 local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, task = ARGV[1], ARGV[2]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
@@ -37,6 +40,7 @@ end
 if removed > 0 then
   redis.call("SREM", unique, task)
   redis.call("HDEL", attempts, task)
+  call_end(queue_tag(queue), task, "cancelled")
 end
 publish(channel, cancel_message(task))
 return {0, removed}

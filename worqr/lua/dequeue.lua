@@ -27,6 +27,7 @@
 --   when nothing is delayed.
 -- Publishes: "work\n<n>" when more tasks became due than this call took, and wakes as many
 --   other idle workers (wake include)
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include limits
 -- @include call_chunked
 -- @include check_types
@@ -35,6 +36,7 @@
 -- @include server_time
 -- @include publish
 -- @include wake
+-- @include call_record
 local queue, workers, processes, seq, delayed, attempts, idle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local incarnations = KEYS[8]
 local channel, worker_id, count, incarnation = ARGV[1], ARGV[2], math.min(tonumber(ARGV[3]), MAX_TAKE), ARGV[4]
@@ -61,6 +63,9 @@ if redis.call("EXISTS", delayed) == 1 then
     end
     call_chunked("RPUSH", queue, tasks, 1, #tasks)
     call_chunked("ZREM", delayed, due, 1, #due)
+    for _, task in ipairs(tasks) do
+      call_update(queue_tag(queue), task, "state", "queued")
+    end
     if #due > count then
       redis.call("ZREM", idle, worker_id)  -- wake others: this worker is taking what it can
       wake(idle, #due - count)
@@ -93,5 +98,9 @@ if redis.call("EXISTS", attempts) == 1 then
   for i = 1, #tasks do
     counts[i] = tonumber(counts[i]) or 0
   end
+end
+local tag, started = queue_tag(queue), server_time()
+for i, task in ipairs(tasks) do
+  call_update(tag, task, "state", "running", "started_at", started, "worker", worker_id, "attempts", (counts[i] or 0) + 1)
 end
 return {0, id(1), tasks, counts, next_due}

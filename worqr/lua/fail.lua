@@ -25,12 +25,14 @@
 -- Returns: {0, attempts, dead_letter_id (a string; 0 when retried)} | {-1} PROCESS_LOST
 -- Publishes: "scheduled\n<retry_in_ms>" when retried
 -- Dead-letter envelope: "<attempts>\n<failed_at_ms>\n<worker_id>\n<error_type>\n<len>\n<message><payload>"
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include check_types
 -- @include owned
 -- @include check_counter
 -- @include next_ids
 -- @include server_time
 -- @include publish
+-- @include call_record
 local processes, attempts, delayed, dead, unique, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, process_seq, worker_id = ARGV[1], ARGV[2], ARGV[3]
 local max_attempts, retry_in, counted = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == "1"
@@ -59,9 +61,12 @@ if max_attempts > 0 and n >= max_attempts then
   redis.call("HSET", dead, id, envelope)
   redis.call("HDEL", attempts, task)
   redis.call("SREM", unique, task)
+  call_end(queue_tag(processes), task, "failed", "attempts", n, "error_type", error_type, "error", message)
   return {0, n, id}
 end
 redis.call("HSET", attempts, task, n)
-redis.call("ZADD", delayed, now + retry_in, pad_number(next_ids(seq, 1)(1)) .. ":" .. task)
+local member = pad_number(next_ids(seq, 1)(1)) .. ":" .. task
+redis.call("ZADD", delayed, now + retry_in, member)
+call_update(queue_tag(processes), task, "state", "scheduled", "attempts", n, "error_type", error_type, "error", message, "member", member)
 publish(channel, "scheduled\n" .. string.format("%d", retry_in))
 return {0, n, 0}

@@ -15,10 +15,13 @@
 -- ARGV[5] outcome          how the process ended: "succeeded", or "cancelled" (a cancel event named it)
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>"
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include check_types
 -- @include owned
 -- @include publish
 -- @include event_task
+-- @include server_time
+-- @include call_record
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq, worker_id, result, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
@@ -32,5 +35,6 @@ if not task then
 end
 redis.call("SREM", unique, task)
 redis.call("HDEL", attempts, task)
+call_end(queue_tag(processes), task, outcome == "cancelled" and "cancelled" or "succeeded", "result", result)
 publish(channel, done_message(worker_id, seq, outcome, result, task))
 return {0}

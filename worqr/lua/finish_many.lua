@@ -16,10 +16,13 @@
 -- Returns: {0, {status...}}: per process, in order, 0 finished or -1 PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>" per
 -- finished process, as finish does
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include check_types
 -- @include owned
 -- @include publish
 -- @include event_task
+-- @include server_time
+-- @include call_record
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, worker_id, outcome = ARGV[1], ARGV[2], ARGV[3]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
@@ -34,6 +37,7 @@ for i = 4, #ARGV - 1, 2 do
   if task then
     redis.call("SREM", unique, task)
     redis.call("HDEL", attempts, task)
+    call_end(queue_tag(processes), task, outcome == "cancelled" and "cancelled" or "succeeded", "result", result)
     publish(channel, done_message(worker_id, seq, outcome, result, task))
     statuses[#statuses + 1] = 0
   else

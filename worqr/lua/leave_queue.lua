@@ -18,11 +18,14 @@
 -- ARGV[3] interrupted      "1": count an attempt for each requeued task; "0": a clean leave
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include call_chunked
 -- @include by_number
 -- @include check_types
 -- @include publish
 -- @include wake
+-- @include server_time
+-- @include call_record
 local workers, processes, queue, attempts, idle, incarnations = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, worker_id, interrupted = ARGV[1], ARGV[2], ARGV[3] == "1"
 local type_error = check_types({
@@ -57,6 +60,9 @@ end
 if #tasks > 0 then
   call_chunked("LPUSH", queue, tasks, 1, #tasks)
   redis.call("DEL", processes)
+  for _, task in ipairs(tasks) do
+    call_update(queue_tag(queue), task, "state", "queued")
+  end
   wake(idle, #tasks)
   publish(channel, "work\n" .. #tasks)
 end

@@ -11,10 +11,13 @@
 -- ARGV[2] seq              the process's sequence number
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "work\n1"; wakes one idle worker (wake include)
+-- Derived keys: the record of a call task, and its caller's channel (include call_record).
 -- @include check_types
 -- @include owned
 -- @include publish
 -- @include wake
+-- @include server_time
+-- @include call_record
 local processes, queue, idle = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq = ARGV[1], ARGV[2]
 local type_error = check_types({{processes, "hash"}, {queue, "list"}, {idle, "zset"}})
@@ -27,6 +30,7 @@ if not task then
   return {-1}
 end
 redis.call("LPUSH", queue, task)
+call_update(queue_tag(queue), task, "state", "queued")
 wake(idle, 1)
 publish(channel, "work\n1")
 return {0}

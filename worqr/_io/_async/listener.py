@@ -72,11 +72,19 @@ class AsyncListener:
         self._start_lock = AsyncLock()
 
     def want(
-        self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False, quiet: bool = False
+        self,
+        queue: str,
+        channel: str,
+        callback: Callback | None = None,
+        *,
+        working: bool = False,
+        quiet: bool = False,
+        resync: bytes | None = None,
     ) -> bool:
         """Record interest at once; True if Redis must still confirm the subscription (see
-        `confirm`). ``quiet``: the channel gets no events this client makes itself."""
-        must_wait = self.core.want(queue, channel, callback, working=working, quiet=quiet)
+        `confirm`). ``quiet``: the channel gets no events this client makes itself;
+        ``resync``: see `ListenerCore.want`."""
+        must_wait = self.core.want(queue, channel, callback, working=working, quiet=quiet, resync=resync)
         self._ensure_running()
         return must_wait
 
@@ -85,6 +93,10 @@ class AsyncListener:
         if not await self._confirmed.wait_for(lambda: self.core.outcome(channel), listening.SUBSCRIBE_TIMEOUT):
             msg = f"Redis did not confirm the subscription to {channel!r} within {listening.SUBSCRIBE_TIMEOUT} s"
             raise RedisUnavailableError(msg)
+
+    def confirmed(self, channel: str) -> bool:
+        """True once Redis confirmed the subscription to ``channel`` on the current connection."""
+        return self.core.outcome(channel)
 
     async def add(
         self, queue: str, channel: str, callback: Callback | None = None, *, working: bool = False, quiet: bool = False

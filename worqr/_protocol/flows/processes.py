@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from worqr._protocol import ops
-from worqr._protocol.checks import check_max_attempts, check_seconds, check_take_count
+from worqr._protocol.checks import check_matchable, check_max_attempts, check_seconds, check_take_count
 from worqr._protocol.codec import Codec, json_refusal, shown
 from worqr._protocol.events import Outcome
 from worqr._protocol.flows.drive import Flow
@@ -160,6 +160,7 @@ def stop_process(session: Session, process_id: str) -> Flow[None]:
 
 
 def get_matching_processes(session: Session, codec: Codec[T], task: T) -> Flow[list[str]]:
+    check_matchable(codec, "get_matching_processes")
     (payload,) = encode_tasks(session, codec, [task])
     registry = session.registry
     live, reaping = yield [ops.members(registry.workers), ops.members(registry.reaping)]

@@ -8,13 +8,13 @@ from datetime import datetime, timezone
 from typing import TypeVar, cast
 
 from worqr._protocol import ops
-from worqr._protocol.checks import check_dead_letter_ids, check_flag, due_time_ms
+from worqr._protocol.checks import check_dead_letter_ids, check_flag, check_matchable, due_time_ms
 from worqr._protocol.codec import Codec, accepts_batches
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import check_listed, one
 from worqr._protocol.models import DeadLetter
 from worqr._protocol.session import Session
-from worqr.errors import InvalidTaskTypeError, PayloadTooLargeError, WorqrError
+from worqr.errors import CodecError, InvalidTaskTypeError, PayloadTooLargeError, WorqrError
 
 T = TypeVar("T")
 
@@ -78,7 +78,8 @@ def enqueue(
     at: datetime | None = None,
 ) -> Flow[int]:
     keys = session.queue(queue)
-    check_flag("unique", unique)
+    if check_flag("unique", unique):
+        check_matchable(codec, "enqueue(..., unique=True)")
     due = due_time_ms(delay, at)
     payloads = encode_tasks(session, codec, tasks)
     if not payloads:
@@ -131,6 +132,7 @@ def delete_queue(session: Session, queue: str) -> Flow[int]:
 
 def cancel_tasks(session: Session, queue: str, codec: Codec[T], task: T) -> Flow[int]:
     keys = session.queue(queue)
+    check_matchable(codec, "cancel_tasks (Queue.cancel)")
     (payload,) = encode_tasks(session, codec, [task])
     return (yield from one(ops.cancel(keys, payload)))
 
@@ -139,9 +141,18 @@ def cancel_tasks(session: Session, queue: str, codec: Codec[T], task: T) -> Flow
 
 
 def _dead_letter(queue: str, codec: Codec[T], entry: ops.DeadEntry) -> DeadLetter[T]:
+    """One dead letter, decoded; one whose payload does not decode comes back with its
+    ``decode_error`` (reading its ``task`` raises it) instead of failing the whole list."""
     failed_at = datetime.fromtimestamp(entry.failed_at_ms / 1000, tz=timezone.utc)
-    task = codec.decode(entry.payload)
-    return DeadLetter(entry.id, queue, task, entry.error_type, entry.error, entry.attempts, failed_at, entry.worker_id)
+    fields = (entry.error_type, entry.error, entry.attempts, failed_at, entry.worker_id)
+    try:
+        task = codec.decode(entry.payload)
+    except CodecError as exc:
+        msg = f"dead letter {entry.id} of queue {queue!r} does not decode: {exc}"
+        error = CodecError(msg, payload=entry.payload)
+        error.__cause__ = exc
+        return DeadLetter(entry.id, queue, cast("T", None), *fields, payload=entry.payload, decode_error=error)
+    return DeadLetter(entry.id, queue, task, *fields, payload=entry.payload)
 
 
 def get_dead_letters(session: Session, queue: str, codec: Codec[T]) -> Flow[list[DeadLetter[T]]]:

@@ -24,9 +24,8 @@ from worqr._protocol import checks, flows
 from worqr._protocol.models import Event, Process
 from worqr._runtime import outcomes, rounds
 from worqr._runtime._sync.host import SyncHost
-from worqr._runtime.cancel import bind_token
 from worqr._runtime.hosting import SyncHandlerFailure, SyncHandlers, sync_catch_signals
-from worqr._runtime.jobs import Job, Jobs, release_order
+from worqr._runtime.jobs import Job, Jobs, bind_job, release_order
 from worqr._runtime.options import Pace, QueueSpec, Settings
 from worqr._runtime.stats import Counters, WorkerStats
 from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostError, WorqrError
@@ -246,7 +245,7 @@ class Worker(Generic[T]):
         with self._lock:
             succeeded, self._succeeded = self._succeeded, []
         free = self.settings.capacity(self._pace) - self._jobs.busy()
-        plan = rounds.plan_round(self._ctx, self._specs, succeeded, free)
+        plan = rounds.plan_round(self._ctx, self._specs, succeeded, free, self._jobs.reporting())
         results = flows.drive_together(plan.flows, self._host.runner.run, sync_sleep)
         for make_flow, outcome in zip(plan.settling, results[plan.takes :], strict=True):
             self._after_settle(make_flow, outcome)
@@ -265,6 +264,7 @@ class Worker(Generic[T]):
             if outcomes.over_limit(self._ctx, job):
                 self._settle(functools.partial(outcomes.dead_letter_over_limit, self._ctx, job))
                 continue
+            job.on_report = self._wake.set_threadsafe
             self._jobs.add(job)
             self._handlers.submit(job)
         if len(taken.jobs) + len(taken.undecodable) == free:
@@ -273,7 +273,7 @@ class Worker(Generic[T]):
 
     def _execute(self, job: Job[Any]) -> None:
         """Run one job's handler (in a handler slot) and settle what it did."""
-        bind_token(job.token)  # each job runs in a context of its own
+        bind_job(job)  # each job runs in a context of its own
         result: object = None
         error: BaseException | None = None
         external = False

@@ -49,13 +49,23 @@ class AsyncTopology:
         with self._lock:
             if self._cluster is None:
                 try:
-                    self._cluster = await self._connect()
+                    made = await self._connect()
                 except _CONNECT_ERRORS as exc:
                     raise cannot_connect(self.where, exc) from exc
-                self._learned.reset()
+                if not self._adopt(made) and self._owned:  # another task connected meanwhile: keep one
+                    await made.aclose()
             if self.sharded is None:
                 self.sharded = await self._probe_sharded()
             return self._cluster
+
+    def _adopt(self, made: Any) -> bool:
+        """Take ``made`` as the cluster client, unless another task made one while this one
+        connected (asyncio: the first use of a client can come from two tasks at once)."""
+        if self._cluster is not None:
+            return False
+        self._cluster = made
+        self._learned.reset()
+        return True
 
     async def _probe_sharded(self) -> bool:
         """Whether every primary has sharded pub/sub."""
