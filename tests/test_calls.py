@@ -34,7 +34,10 @@ from worqr import (
     cancel_token,
     current_call,
 )
+from worqr._protocol.keys import QueueKeys
 from worqr.calls.serving import Invocation
+from worqr.calls.status import CallStatus, Record
+from worqr.calls.waiting import Heard
 
 MakeWorqr = Callable[..., Worqr]
 functions = Functions()
@@ -115,6 +118,11 @@ def held(name: str) -> int:
 @functions.function(queue="math", name="custom.name", timeout=0.2, max_attempts=1)
 def sleepy() -> None:
     cancel_token().wait(LONG)
+
+
+@functions.function(queue="math", max_attempts=1)
+def wide(n: int) -> str:
+    return "x" * n
 
 
 @functions.function(queue="math", max_attempts=1)
@@ -463,6 +471,68 @@ def test_gather_and_as_completed(producer: Worqr, serving: Callable[..., Worker[
     gate("gather-hangs").set()
     with pytest.raises(InvalidArgumentError, match="list of calls"):
         producer.gather(quick, timeout=1)  # type: ignore[arg-type]
+
+
+def test_an_end_notice_carries_a_small_outcome_and_only_names_a_large_one(
+    producer: Worqr, serving: Callable[..., Worker[Invocation]], raw: redis.Redis
+) -> None:
+    serving()
+    pubsub = raw.pubsub()
+    pubsub.subscribe(QueueKeys(producer.prefix, "math").notices(producer.worker_id))
+    assert pubsub.get_message(timeout=LONG)["type"] == "subscribe"
+    small, failing, large = producer.call(factorial, 5), producer.call(flaky, 9), producer.call(wide, 2000)
+    assert (small.result(timeout=LONG), large.result(timeout=LONG)) == (120, "x" * 2000)
+    with pytest.raises(CallFailedError, match="attempt 3 failed"):
+        failing.result(timeout=LONG)
+    heard: dict[str, bytes] = {}
+    while len(heard) < 3:
+        message = pubsub.get_message(timeout=LONG)
+        assert message is not None, heard
+        if message["type"] == "message":
+            heard[message["data"].split(b"\n")[1].decode()] = message["data"]
+    pubsub.close()
+    assert heard[small.id] == f"call\n{small.id}\nsucceeded\n1\n{factorial.name}\n120".encode()
+    assert heard[failing.id] == f"call\n{failing.id}\nfailed\n3\n{flaky.name}\nValueError\nattempt 3 failed".encode()
+    assert heard[large.id] == f"call\n{large.id}\nsucceeded".encode()  # over 1 KiB: read the record
+
+
+def test_a_waiter_of_its_own_call_reads_no_record_when_the_notice_tells_the_outcome(
+    producer: Worqr, serving: Callable[..., Worker[Invocation]], raw: redis.Redis
+) -> None:
+    serving()
+    assert producer.call(factorial, 3).result(timeout=LONG) == 6  # its notice channel is confirmed now
+
+    def reads() -> int:
+        stats: dict[str, Any] = raw.info("commandstats")
+        return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+    before = reads()
+    assert [producer.call(factorial, n).result(timeout=LONG) for n in (4, 5, 6)] == [24, 120, 720]
+    assert reads() == before
+    large = producer.call(wide, 2000)
+    assert large.result(timeout=LONG) == "x" * 2000
+    assert reads() > before  # the notice only named it: the waiter read its record
+
+
+def test_a_call_is_fresh_once_and_not_after_a_resync_or_an_unwatched_notice() -> None:
+    heard = Heard()
+    heard.placed("a", heard.resyncs)
+    heard.placed("b", heard.resyncs)
+    heard.placed("c", heard.resyncs)
+    heard.hear("b\nsucceeded\n1\nf\n1")  # heard before anyone watched it: the wait must read
+    heard.watch(["a", "b"])
+    assert heard.fresh("a")
+    assert not heard.fresh("a")  # once
+    assert not heard.fresh("b")
+    heard.hear("*\nresync")
+    assert not heard.fresh("c")  # notices may have been lost meanwhile
+    heard.hear("a\nfailed\n2\nf\nValueError\nno")
+    assert heard.ended("a") == Record(
+        CallStatus("failed", attempts=2), function="f", error_type="ValueError", error="no"
+    )
+    assert heard.ended("b") is None  # not watched when it was heard
+    heard.unwatch(["a", "b"])
+    assert heard.ended("a") is None
 
 
 # One outcome ----------------------------------------------------------------------------------

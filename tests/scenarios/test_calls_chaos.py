@@ -201,7 +201,7 @@ class Ends:
                     if message["data"] == MARKER.encode():
                         self.marked.set()
                         return
-                    _, call_id, state = message["data"].decode().split("\n")
+                    _, call_id, state, *_outcome = message["data"].decode().split("\n", 3)
                     if state != "progress":
                         self.counts[call_id] += 1
         finally:

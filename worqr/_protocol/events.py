@@ -62,13 +62,22 @@ def preview_text(preview: bytes, *, truncated: bool) -> tuple[str, Literal["utf-
     return payload_text(preview)
 
 
+def _call_notice(body: bytes) -> str:
+    """A call notice's text; one whose outcome is not UTF-8 is cut to ``<id>\n<state>``, so
+    that its waiter reads the record rather than trust a mangled result."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return b"\n".join(body.split(b"\n", 2)[:2]).decode("utf-8", "replace")
+
+
 def parse_event(queue: str, data: bytes) -> Event | None:
     """The event carried by one pub/sub message, or None if it is not one of worqr's."""
     kind, _, body = data.partition(b"\n")
     if kind == b"work":
         return Event("work", queue, body.decode("ascii", "replace"))
     if kind == b"call":
-        return Event("call", queue, body.decode("utf-8", "replace"))
+        return Event("call", queue, _call_notice(body))
     if kind == b"scheduled":
         return Event("scheduled", queue, body.decode("ascii", "replace"))
     if kind == b"delete":

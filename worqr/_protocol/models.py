@@ -138,8 +138,9 @@ class Event:
     ``delete``: empty; ``done``: JSON with ``worker_id``, ``process_id``, ``outcome``
     (``"succeeded"`` or ``"cancelled"``), ``task`` (at most 4 KiB of it: then ``task_size`` and
     ``task_truncated`` say so) and ``result``; ``call``: ``"<call id>\n<state>"``, a notice
-    for the client waiting on a call (it ended in that state, or reported ``progress``), heard
-    only on the caller's own channel. Payloads that are not UTF-8 are carried as base64, and
+    for the client waiting on a call (it ended in that state, or reported ``progress``),
+    followed for an ended call by ``"\n<attempts>\n<function>\n<outcome>"`` when its outcome
+    is small (docs/calls.md, "The notices"), heard only on the caller's own channel. Payloads that are not UTF-8 are carried as base64, and
     ``task_encoding`` says so.
     """
 

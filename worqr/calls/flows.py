@@ -23,10 +23,12 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-def place(session: Session, fn: Function[Any, Any], args: Sequence[object], kwargs: dict[str, object]) -> Flow[str]:
+def place(
+    session: Session, fn: Function[Any, Any], args: Sequence[object], kwargs: dict[str, object]
+) -> Flow[ops.Placed]:
     """Call ``fn`` with these arguments: its task and its record, in one script. Returns the
-    call's id (with a unique key held by a live call: that call's id). Everything is checked
-    before anything is written."""
+    call's id (with a unique key held by a live call: that call's id, and ``existing``).
+    Everything is checked before anything is written."""
     chosen = fn.call_options
     due = due_time_ms(chosen.delay, chosen.at)
     body = fn.signature.encode(args, kwargs)
@@ -58,7 +60,7 @@ def place(session: Session, fn: Function[Any, Any], args: Sequence[object], kwar
         except WorqrError as exc:  # the call is in: report it, never invite a retry
             listed = exc
         check_listed(listed, keys.queue)
-    return placed.call_id
+    return placed
 
 
 def records(session: Session, call_ids: Sequence[str]) -> Flow[list[Record]]:

@@ -99,8 +99,11 @@ if redis.call("EXISTS", attempts) == 1 then
     counts[i] = tonumber(counts[i]) or 0
   end
 end
-local tag, started = queue_tag(queue), server_time()
+local tag, started = queue_tag(queue), nil
 for i, task in ipairs(tasks) do
-  call_update(tag, task, "state", "running", "started_at", started, "worker", worker_id, "attempts", (counts[i] or 0) + 1)
+  if is_call(task) then -- the server's clock is read only when a call is taken
+    started = started or server_time()
+    call_update(tag, task, "state", "running", "started_at", started, "worker", worker_id, "attempts", (counts[i] or 0) + 1)
+  end
 end
 return {0, id(1), tasks, counts, next_due}

@@ -99,8 +99,14 @@ class SyncCalls:
         own = keys.notices(self._session.worker_id)  # this client's calls' notices: kept subscribed
         self._channels.keep(own)
         self._want(own, keys.queue)
-        call_id = self._core.drive(flows.place(self._session, fn, args, kwargs))
-        return Call(self, call_id, fn.signature)
+        confirmed = self._core.listener.confirmed(own)
+        with self._lock:
+            resyncs = self._heard.resyncs
+        placed = self._core.drive(flows.place(self._session, fn, args, kwargs))
+        if confirmed and not placed.existing:  # its ending cannot pass unheard: no read before its first wait
+            with self._lock:
+                self._heard.placed(placed.call_id, resyncs)
+        return Call(self, placed.call_id, fn.signature)
 
     def get(self, call_id: str) -> Call[Any]:
         envelope.queue_of(call_id)
@@ -139,17 +145,24 @@ class SyncCalls:
         used: set[str] = set()
         with self._lock:
             self._heard.watch(watched)
+        fresh: set[str] | None = None  # the first round's fresh calls (taken with its stamp)
         try:
             while True:
                 with self._lock:
+                    if fresh is None:
+                        fresh = {call_id for call_id in pending if self._heard.fresh(call_id)}
                     stamp = self._heard.stamp(pending)
+                    told = {call_id: r for call_id in pending if (r := self._heard.ended(call_id)) is not None}
+                ended.update(told)
+                unread = [call_id for call_id in pending if call_id not in told and call_id not in fresh]
                 waiting: list[tuple[str, Record]] = []
-                for call_id, record in zip(pending, self.records(pending), strict=True):
+                for call_id, record in zip(unread, self.records(unread) if unread else [], strict=True):
                     if record.ended or record.status.state == "unknown":
                         ended[call_id] = record
                     else:
                         waiting.append((call_id, record))
-                pending = [call_id for call_id, _ in waiting]
+                pending = [call_id for call_id in pending if call_id not in ended]
+                fresh.clear()  # after a wake, read what the notices did not tell
                 if not pending or (first and ended):
                     return ended
                 if self._listen(waiting, used):

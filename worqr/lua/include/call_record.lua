@@ -11,18 +11,27 @@
 --                           enqueued_at, started_at, finished_at, progress, result,
 --                           error_type, error, ttl (result_ttl in ms), key, task, member
 --   {P:Q}:call-keys   HASH  unique key -> id of the live call that holds it
--- Publishes: "call\n<id>\n<state>" on {P:Q}:calls:<caller> when a call ends (and "call\n<id>\nprogress"
---   when it reports progress): one channel per caller, whatever the number of its calls.
+-- Publishes on {P:Q}:calls:<caller> (one channel per caller, whatever the number of its calls),
+--   when a call ends: "call\n<id>\n<state>\n<attempts>\n<function>\n<outcome>", the outcome
+--   being the result (succeeded), "<error type>\n<error>" (failed) or empty (cancelled), so that
+--   a waiter needs no read; when the outcome is over NOTICE_OUTCOME_LIMIT bytes, the short
+--   "call\n<id>\n<state>" (read the record). "call\n<id>\nprogress" when it reports progress.
 -- Needs the server_time and publish includes.
 local CALL_HEADER = "worqr-call/1\n"
+local NOTICE_OUTCOME_LIMIT = 1024
 
 local function queue_tag(key)
   return string.sub(key, 1, string.find(key, "}", 1, true))
 end
 
+-- True if the task is a call's (its payload starts with the call header).
+local function is_call(task)
+  return string.sub(task, 1, #CALL_HEADER) == CALL_HEADER
+end
+
 -- The record key, id and caller of a call's task; nil for any other task.
 local function call_record(tag, task)
-  if string.sub(task, 1, #CALL_HEADER) ~= CALL_HEADER then
+  if not is_call(task) then
     return nil
   end
   local start = #CALL_HEADER + 1
@@ -66,5 +75,16 @@ local function call_end(tag, task, state, ...)
     end
   end
   redis.call("PEXPIRE", record, tonumber(redis.call("HGET", record, "ttl")) or 3600000)
-  publish(tag .. ":calls:" .. caller, "call\n" .. id .. "\n" .. state)
+  local notice = "call\n" .. id .. "\n" .. state
+  local fields = redis.call("HMGET", record, "attempts", "function", "result", "error_type", "error")
+  local outcome = ""
+  if state == "succeeded" then
+    outcome = fields[3] or ""
+  elseif state == "failed" then
+    outcome = (fields[4] or "") .. "\n" .. (fields[5] or "")
+  end
+  if #outcome <= NOTICE_OUTCOME_LIMIT then
+    notice = notice .. "\n" .. (fields[1] or "0") .. "\n" .. (fields[2] or "") .. "\n" .. outcome
+  end
+  publish(tag .. ":calls:" .. caller, notice)
 end
