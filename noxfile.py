@@ -68,6 +68,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_calls(session: nox.Session) -> None:
+    """Run the calls benchmark: round trip and calls/s beside the raw redis-py RPC and the peers
+    (a few minutes; docs/performance.md, "Calls"). Arguments after -- go to bench.calls."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench.calls", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")

@@ -1,6 +1,8 @@
 """The benchmark harness cannot rot: ``python -m bench.run --quick`` (tiny counts, worqr and
 the raw ceiling, no peers; a few seconds) runs on its own fresh server and prints its table
-with every row filled. No figure is checked against a timing: only that each was measured."""
+with every row filled; ``python -m bench.calls --quick --no-peers`` likewise measures the raw
+RPC ceiling and both clients' calls. No figure is checked against a timing: only that each
+was measured."""
 
 from __future__ import annotations
 
@@ -90,3 +92,27 @@ def test_the_scaling_benchmark_drains_on_clusters_of_one_and_two_primaries() -> 
     assert [row.split("|")[1].strip() for row in rows] == ["1", "2"], done.stdout
     for row in rows:
         assert _is_figure(row.split("|")[3].strip()), row
+
+
+def test_the_quick_calls_benchmark_measures_the_raw_ceiling_and_both_clients() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.calls", "--quick", "--no-peers", "--seconds", "0.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2:5] for line in done.stdout.splitlines() if line.startswith("| ")
+    }
+    for name in ("raw redis-py RPC", "worqr sync", "worqr async"):
+        (label,) = [label for label in rows if label.startswith(name)]
+        p50, p99, rate = (cell.strip() for cell in rows[label])
+        assert _is_figure(p50), (label, p50)
+        assert _is_figure(p99), (label, p99)
+        assert _is_figure(rate), (label, rate)
+    assert "- worqr sync: p50 " in done.stdout
+    assert "- peers: not measured in this run (--no-peers)" in done.stdout
