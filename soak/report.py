@@ -81,6 +81,8 @@ class Chaos:
     left_over: tuple[int, int, int] = (0, 0, 0)
     #: the persistent tasks waiting in their queue at the end
     connections_left: list[str] = field(default_factory=list)
+    #: the queue's exact counters ({P:Q}:counters) at the end
+    counters: dict[str, int] = field(default_factory=dict)
     #: worker processes that exited without being told to: worker id, exit code, last stderr line
     exited: list[tuple[str, int | None, str]] = field(default_factory=list)
     #: worker processes told to stop that exited with an error code
@@ -253,11 +255,20 @@ def _seconds(spell: Spell | Overlap | None) -> float:
     return 0.0 if spell is None else spell.seconds
 
 
+def _refusals_heard(fig: Figures) -> int:
+    """Ends the workers heard refused by the fence: late finishes rejected, and retries of an
+    ambiguous finish refused (its first attempt applied, or its process reaped meanwhile).
+    The fenced counter counts these and also refusals no ledger heard (a worker killed
+    before it recorded the answer, a refused stop), so it is at least this."""
+    return fig.rejected + fig.ambiguous_refused_applied + fig.ambiguous_refused_not_applied
+
+
 def checks(fig: Figures, chaos: Chaos, settings: Settings) -> list[tuple[str, bool]]:
     """Every claim the run makes, and whether it held."""
     persistent = settings.persistent_slots > 0 and settings.connections > 0
     connections = [f"connection-{i}" for i in range(1, settings.connections + 1)] if persistent else []
     bound = settings.held_unrun_bound
+    counted = chaos.counters
     return [
         ("lost tasks = 0 (every enqueued task was finished, per the server's journal)", fig.lost == 0),
         ("duplicate accepted completions = 0 (no task acknowledged twice to workers)", fig.duplicate_accepted == 0),
@@ -288,6 +299,15 @@ def checks(fig: Figures, chaos: Chaos, settings: Settings) -> list[tuple[str, bo
             chaos.workers_killed_at_exit == 0 and not chaos.exit_errors,
         ),
         ("nothing left: no queued task, no process, no registered worker", chaos.left_over == (0, 0, 0)),
+        (
+            "counters: enqueued = tasks enqueued, finished = finishes applied (journal)",
+            (counted.get("enqueued", 0), counted.get("finished", 0)) == (fig.enqueued, fig.applied),
+        ),
+        ("counters: fenced >= the refused ends the workers heard", counted.get("fenced", 0) >= _refusals_heard(fig)),
+        (
+            "counters: no failure, dead letter, requeue or cancel counted (the soak has none)",
+            not {n: v for n, v in counted.items() if v and n not in ("enqueued", "finished", "fenced")},
+        ),
         ("every persistent task is back in its queue, once", chaos.connections_left == connections),
         (
             f"longest time a held task went unrun while its worker lived <= {bound:g} s (a read timeout + 2 s)",
@@ -357,6 +377,11 @@ def markdown(settings_rows: Sequence[tuple[str, object]], fig: Figures, chaos: C
         ("samples of what live workers hold (one per tick)", chaos.samples),
         ("acknowledged finishes missing from the journal", fig.accepted_not_applied),
         ("late finishes rejected (the process was no longer the worker's)", fig.rejected),
+        (
+            "the queue's counters at the end: enqueued / finished / fenced (refused ends heard)",
+            f"{chaos.counters.get('enqueued', 0)} / {chaos.counters.get('finished', 0)} / "
+            f"{chaos.counters.get('fenced', 0)} ({_refusals_heard(fig)})",
+        ),
         (
             "zombies (frozen mid-task, thawed after reaping) / their finish not applied",
             f"{fig.zombies} / {fig.zombies_refused}",

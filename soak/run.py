@@ -520,6 +520,8 @@ class Soak:
             self.reap_leftovers(client)
         self.watch.close()
         self.chaos.left_over = self.census()
+        counters = self.raw.hgetall(self.keys.counters)
+        self.chaos.counters = {_text(name): int(value) for name, value in counters.items()}
         self.chaos.connections_left = self.connections_left()
         self.chaos.seconds = self.now()
         self.chaos.run_end_wall = time.time()
@@ -649,6 +651,10 @@ def run_soak(settings: Settings, workdir: Path | None = None, *, progress: bool 
         outcome.exit_codes = [p.returncode for p in soak.all_processes]
         outcome.server_running = soak.server.process is not None
         return outcome
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ import redis
 pytest.register_assert_rewrite(
     "tests.acl_helpers",
     "tests.async_runtime_helpers",
+    "tests.cli_helpers",
     "tests.dequeue_helpers",
     "tests.heartbeat_helpers",
     "tests.helpers",
@@ -28,3 +30,20 @@ def raw(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def worqr_processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Where `tests.cli_helpers.spawn_worqr` puts its processes: killed, if still running,
+    and their pipes closed at the end of the test."""
+    from tests.runtime_helpers import LONG  # after the assert rewrite is registered
+
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(LONG)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -11,6 +11,7 @@ from worqr._protocol.keys import QueueKeys, RegistryKeys
 from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
 from worqr.calls import ops as call_ops
+from worqr.operations import reads as operation_reads
 
 
 def all_calls(queue: str, worker: str) -> list[Call[Any]]:
@@ -40,7 +41,7 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         ops.members(r.queues),
         ops.add_queue(r, queue),
         ops.remove_queue(r, queue),
-        ops.register_worker(r, worker, 1000),
+        ops.register_worker(r, worker, 1000, {"host": "h"}),
         ops.heartbeat(r, worker, 1000),
         ops.add_worker_queue(r, worker, queue),
         ops.remove_worker_queue(r, worker, queue),
@@ -53,6 +54,15 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         call_ops.record(q, "c:" + queue),
         call_ops.cancel(q, "c:" + queue),
         call_ops.progress(q, worker, 1, "c:" + queue, "0.5"),
+        operation_reads.counters(q),
+        operation_reads.paused(q),
+        operation_reads.in_flight(q, worker),
+        operation_reads.attempts(q, [b"t"]),
+        operation_reads.worker_record(r, worker),
+        operation_reads.heartbeat_ttl(r, worker),
+        operation_reads.ended(r),
+        operation_reads.pause(q),
+        operation_reads.resume(q),
     ]
 
 

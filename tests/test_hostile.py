@@ -299,7 +299,7 @@ def every_call(world: World) -> list[Call[Any]]:
         ops.members(registry.queues), ops.members(registry.workers), ops.members(registry.queues_of(worker_id)),
         ops.add_queue(registry, "jobs"),
         ops.remove_queue(registry, "jobs"),
-        ops.register_worker(registry, "newcomer", 1000),
+        ops.register_worker(registry, "newcomer", 1000, {"host": "h"}),
         ops.heartbeat(registry, worker_id, 30_000),
         ops.add_worker_queue(registry, worker_id, "other"),
         ops.remove_worker_queue(registry, worker_id, "jobs"),

@@ -192,3 +192,64 @@ def test_the_waiting_of_calls_is_io_that_imports_neither_the_runtime_nor_a_face(
 @pytest.mark.parametrize("name", ["worqr.calls.serving", "worqr.calls._async.face", "worqr.calls._sync.face"])
 def test_serving_and_the_face_methods_of_calls_import_no_face(name: str) -> None:
     assert not (imports_of(name) & FACES)
+
+
+# worqr.operations and worqr.cli -----------------------------------------------------------------
+
+#: The pure part of worqr.operations: the typed answers, the reads and the flows.
+OPERATIONS_PURE = ("views", "reads", "flows")
+
+
+def test_the_operations_checks_see_every_module_of_operations() -> None:
+    names = set(_layer("worqr.operations")) - {"worqr.operations", "worqr.operations._async", "worqr.operations._sync"}
+    known = {f"worqr.operations.{n}" for n in OPERATIONS_PURE}
+    known |= {f"worqr.operations.{flavor}.face" for flavor in ("_async", "_sync")}
+    assert names == known, "a new module of worqr.operations: give it its layer here"
+
+
+@pytest.mark.parametrize("name", [f"worqr.operations.{n}" for n in OPERATIONS_PURE])
+def test_the_pure_modules_of_operations_do_no_io_and_import_only_the_protocol(name: str) -> None:
+    imported = imports_of(name)
+    assert not {m for m in imported if m.split(".")[0] in IMPURE}
+    worqr_modules = {m for m in imported if m.startswith("worqr")}
+    allowed = {
+        m
+        for m in worqr_modules
+        if m.startswith("worqr._protocol") or m in ("worqr", "worqr.errors", "worqr.operations")
+        or m in {f"worqr.operations.{n}" for n in OPERATIONS_PURE}
+    }  # fmt: skip
+    assert worqr_modules == allowed
+
+
+@pytest.mark.parametrize("name", ["worqr.operations._async.face", "worqr.operations._sync.face"])
+def test_the_face_methods_of_operations_import_no_face_and_no_runtime(name: str) -> None:
+    imported = imports_of(name)
+    assert not (imported & FACES)
+    assert not {m for m in imported if m.startswith("worqr._runtime")}
+
+
+def test_the_command_line_is_a_face_over_the_clients_only() -> None:
+    """worqr.cli talks to Redis only through the public client: no flow, script or key of its own."""
+    for name in _layer("worqr.cli"):
+        worqr_modules = {m for m in imports_of(name) if m.startswith("worqr")}
+        allowed = {"worqr", "worqr.cli", "worqr._demo", "worqr.operations.views", "worqr.metrics.prometheus"}
+        assert worqr_modules <= allowed | {m for m in worqr_modules if m.startswith("worqr.cli.")}, name
+
+
+# worqr.metrics --------------------------------------------------------------------------------
+
+
+def test_the_metrics_families_are_pure_over_the_typed_answers() -> None:
+    imported = imports_of("worqr.metrics.families")
+    assert not {m for m in imported if m.split(".")[0] in IMPURE}
+    assert {m for m in imported if m.startswith("worqr")} == {"worqr.operations.views"}
+
+
+@pytest.mark.parametrize("name", ["worqr.metrics.prometheus", "worqr.metrics.otel"])
+def test_the_metrics_faces_read_through_the_public_client_only(name: str) -> None:
+    assert {m for m in imports_of(name) if m.startswith("worqr")} == {"worqr", "worqr.metrics.families"}
+
+
+def test_the_metrics_checks_see_every_module_of_metrics() -> None:
+    names = set(_layer("worqr.metrics")) - {"worqr.metrics"}
+    assert names == {"worqr.metrics.families", "worqr.metrics.prometheus", "worqr.metrics.otel"}

@@ -371,6 +371,7 @@ def test_a_zombie_cannot_fail_a_requeued_process(wq: Worqr, make_worqr: MakeWorq
         zombie.fail_process(held.id, "late", max_attempts=1)
     assert caught.value.process_id == held.id
     assert snapshot(raw, wq.prefix) == before
+    assert wq.inspect_queues(["jobs"])[0].counters.fenced == 1
     assert stored_attempts(raw, wq, b"a") == 1  # the reap's, not the zombie's
     assert (wq.get_tasks("jobs"), wq.count_dead_letters("jobs")) == (["a"], 0)
 

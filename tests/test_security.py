@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
 import worqr
 from tests.acl_helpers import acl_for, documented_acl
@@ -40,6 +41,8 @@ from worqr._io import listening as _listener
 from worqr._protocol import flows
 from worqr._protocol.keys import RegistryKeys
 from worqr._protocol.scripts import script
+from worqr.cli import main as cli_main
+from worqr.metrics.prometheus import WorqrCollector
 from worqr.testing import RedisServer, ServerNotFoundError, TlsFiles, server_binaries
 
 # The documented ACLs ---------------------------------------------------------------------------
@@ -77,6 +80,10 @@ def test_the_documented_acls_grant_exactly_the_commands_worqr_sends() -> None:
     producer = commands_of_scripts(PRODUCER_SCRIPTS) | (read_commands() - {"INFO"}) | PROTOCOL
     assert granted_commands(documented_acl("worker")) == worker
     assert granted_commands(documented_acl("producer")) == producer
+    assert granted_commands(documented_acl("monitor")) == (read_commands() - {"INFO"}) | PROTOCOL - {
+        "EVALSHA",
+        "SCRIPT|LOAD",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +139,54 @@ def users(acl_server: RedisServer) -> Iterator[Users]:
     for name in made.made:
         admin.execute_command("ACL", "DELUSER", name)
     admin.close()
+
+
+def test_the_monitor_acl_reads_everything_and_every_write_is_refused_before_anything_happens(
+    users: Users, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monitor_url, worker_url = users.role("monitor", "monitor"), users.role("worker", "worker")
+    with Worqr(redis=worker_url, prefix=users.prefix, heartbeat_interval=0.1) as worker:
+        worker.enqueue("jobs", ["one", "two", "three"])
+        worker.start_worker()
+        worker.start_work("jobs")
+        held, failing = worker.dequeue("jobs"), worker.dequeue("jobs")
+        assert held and failing
+        assert worker.fail_process(failing.id, "boom", max_attempts=1).dead_letter_id is not None
+        (dead_letter,) = worker.get_dead_letters("jobs")
+
+        def run(*args: str) -> tuple[int, str]:
+            capsys.readouterr()
+            status = cli_main(["--redis", monitor_url, "--prefix", users.prefix, "--json", *args])
+            out, err = capsys.readouterr()
+            return status, out + err
+
+        for read in (["status"], ["queues"], ["workers"], ["processes"], ["dead", "list", "jobs"], ["check"]):
+            assert run(*read)[0] == 0, read
+        with Worqr(redis=monitor_url, prefix=users.prefix) as monitor:
+            (queue,) = monitor.inspect_queues()
+            assert (queue.queued, queue.in_flight, queue.dead_letters) == (1, 1, 1)
+            assert [w.id for w in monitor.inspect_workers()] == [worker.worker_id]
+            registry = CollectorRegistry()
+            registry.register(WorqrCollector(monitor))
+            assert registry.get_sample_value("worqr_up") == 1
+            assert users.denials() == []
+            before = snapshot(users.admin, users.prefix)
+            writes = [
+                ["pause", "jobs"],
+                ["dead", "requeue", "jobs"],
+                ["dead", "purge", "jobs", dead_letter.id, "--yes"],
+                ["reap", worker.worker_id, "--yes"],
+                ["cancel", "jobs", "one"],
+                ["delete", "jobs", "--yes"],
+            ]
+            for write in writes:
+                status, said = run(*write)
+                assert status == 1, write
+                assert said.startswith("worqr: error: ") and "may not" in said and said.count("\n") == 1, said
+            with pytest.raises(RedisPermissionError, match="may not"):
+                monitor.enqueue("jobs", "four")
+            assert snapshot(users.admin, users.prefix) == before
+        assert all("evalsha" in denial for denial in users.denials())
 
 
 def test_a_producer_and_workers_work_with_exactly_the_documented_acls(users: Users) -> None:

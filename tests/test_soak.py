@@ -83,6 +83,10 @@ def test_chaos_soak_loses_no_task_accepts_none_twice_and_no_worker_exits(tmp_pat
     assert figures.overlap_running is None or figures.overlap_running.seconds <= 0, report
     assert figures.overlap_thawed is None or figures.overlap_thawed.seconds <= OVERLAP_BOUND_SECONDS, report
     assert chaos.connections_left == ["connection-1", "connection-2"], report
+    # The queue's exact counters agree with the journal and the ledger.
+    assert chaos.counters["enqueued"] == SETTINGS.tasks, report
+    assert chaos.counters["finished"] == figures.applied, report
+    assert chaos.counters.get("fenced", 0) >= figures.rejected, report
     assert outcome.passed, report
     # No process outlived the run.
     assert None not in outcome.exit_codes
@@ -135,7 +139,7 @@ def test_the_report_fails_a_run_with_a_lost_task_or_a_task_finished_twice() -> N
     )
     entries = [Entry("w1", "accepted", ("1:jobs", "a")), Entry("w2", "accepted", ("2:jobs", "a"))]
     settings = Settings(kinds=("plain",), workers=2, connections=0)
-    chaos = Chaos(drained=True, kinds={"w1": "plain", "w2": "plain"})
+    chaos = Chaos(drained=True, kinds={"w1": "plain", "w2": "plain"}, counters={"enqueued": 2, "finished": 2})
     figures = compute(["a", "b"], entries, journal, chaos, settings)
     assert (figures.lost, figures.duplicate_accepted, figures.duplicate_applied) == (1, 1, 1)
     failed = [name for name, ok in checks(figures, chaos, settings) if not ok]
@@ -162,6 +166,7 @@ def test_the_report_fails_a_run_with_an_exited_worker_or_an_overlap() -> None:
         exited=[("w1", 1, "RuntimeError: boom")],
         connections_left=["connection-1"],
         run_end_wall=110.0,
+        counters={"enqueued": 1, "finished": 1},
     )
     figures = compute(["a"], entries, journal, chaos, settings)
     assert figures.overlap_running is not None
@@ -171,6 +176,34 @@ def test_the_report_fails_a_run_with_an_exited_worker_or_an_overlap() -> None:
         "workers that exited = 0",
         "longest singleton overlap",
     ]
+
+
+@pytest.mark.parametrize(
+    ("counters", "failing"),
+    [
+        ({"enqueued": 2, "finished": 1}, "counters: enqueued = tasks enqueued"),
+        ({"enqueued": 2, "finished": 2, "fenced": 0}, "counters: fenced >= the refused ends the workers heard"),
+        ({"enqueued": 2, "finished": 2, "fenced": 1, "failed": 1}, "counters: no failure"),
+    ],
+)
+def test_the_report_fails_a_run_whose_counters_disagree_with_the_ledger_and_journal(
+    counters: dict[str, int], failing: str
+) -> None:
+    journal = Journal(
+        enqueued=["a", "b"], dequeued={("w1", 1): "a", ("w1", 2): "b"}, finished=[("w1", 1, "a"), ("w1", 2, "b")]
+    )
+    entries = [
+        Entry("w1", "accepted", ("1:jobs", "a")),
+        Entry("w1", "accepted", ("2:jobs", "b")),
+        Entry("w2", "rejected", ("3:jobs", "a")),  # a late finish refused: fenced counts it
+    ]
+    settings = Settings(kinds=("plain",), workers=2, connections=0)
+    chaos = Chaos(drained=True, kinds={"w1": "plain", "w2": "plain"}, counters={"fenced": 1} | counters)
+    failed = [
+        name for name, ok in checks(compute(["a", "b"], entries, journal, chaos, settings), chaos, settings) if not ok
+    ]
+    assert len(failed) == 1
+    assert failed[0].startswith(failing)
 
 
 def test_a_held_task_with_no_handler_is_unrun_and_a_returned_one_is_waiting() -> None:

@@ -25,6 +25,7 @@ from worqr._client import Worqr
 from worqr._io.durability import Durability
 from worqr._protocol.codec import BytesCodec, Codec, JsonCodec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, EventType, Failure, Process
+from worqr._protocol.version import VERSION
 from worqr._queue_client import Queue
 from worqr._runtime._async.worker import AsyncWorker
 from worqr._runtime._sync.worker import Worker
@@ -62,7 +63,7 @@ from worqr.errors import (
     WorqrError,
 )
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 # A library leaves logging to the application; without this, warnings would reach stderr
 # through logging.lastResort in programs that never configured logging.

@@ -33,6 +33,7 @@ from worqr._runtime._async.worker import AsyncWorker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 from worqr.calls._async.calls import AsyncCalls
 from worqr.calls._async.face import AsyncCallsFace
+from worqr.operations._async.face import AsyncOperationsFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,7 +43,7 @@ _TEXT = StrCodec()
 
 
 @docs_from(Worqr)
-class AsyncWorqr(AsyncCallsFace):
+class AsyncWorqr(AsyncCallsFace, AsyncOperationsFace):
     def __init__(
         self,
         *,

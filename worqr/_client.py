@@ -29,6 +29,7 @@ from worqr._runtime._sync.worker import Worker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 from worqr.calls._sync.calls import SyncCalls
 from worqr.calls._sync.face import SyncCallsFace
+from worqr.operations._sync.face import SyncOperationsFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,7 +37,7 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-class Worqr(SyncCallsFace):
+class Worqr(SyncCallsFace, SyncOperationsFace):
     """A client of a worqr queue system on one Redis: producer, worker, or both.
 
     Safe to share between threads. Use it as a context manager, or call `close`: leaving

@@ -20,6 +20,8 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:idle:<W>         channel wake-ups for worker W alone, sent when W is idle on Q
     {P:Q}:call:<id>        HASH    the record of a call (worqr.calls): state, times, result
     {P:Q}:call-keys        HASH    unique key -> id of the live call that holds it
+    {P:Q}:counters         HASH    the queue's exact totals (enqueued, finished, failed...)
+    {P:Q}:paused           STRING  set while Q is paused: it takes tasks and hands none out
     {P:Q}:calls:<C>        channel notices for caller C: a call of its ended (or progressed)
 
     {P}:queues             SET     registry of existing queue names
@@ -27,6 +29,10 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P}:reaping            SET     workers declared dead whose processes are being requeued
     {P}:heartbeat:<W>      STRING  W's heartbeat; expires after worker_timeout (server time)
     {P}:queues-of:<W>      SET     queues W works on
+    {P}:ended              ZSET    workers declared dead in the last day, by when
+    {P}:worker:<W>         HASH    W's record: host, pid, version, started_at, timeout_ms
+                                   (and concurrency, from the runtime); ended_at once it
+                                   was declared dead, then kept a day
 
 All keys of one queue share the hash tag ``{P:Q}`` and so one Redis Cluster slot; the
 registries share ``{P}``. Nothing else in worqr concatenates key names.
@@ -120,6 +126,15 @@ class QueueKeys:
     def call_keys(self) -> str:
         return self.tag + ":call-keys"
 
+    @property
+    def paused(self) -> str:
+        return self.tag + ":paused"
+
+    @property
+    def counters(self) -> str:
+        """The queue's exact totals (lua/include/counters.lua)."""
+        return self.tag + ":counters"
+
     def notices(self, caller: str) -> str:
         """The channel on which this queue's scripts tell caller ``caller`` that a call ended."""
         return self.tag + ":calls:" + caller
@@ -146,6 +161,15 @@ class RegistryKeys:
     @property
     def reaping(self) -> str:
         return self.tag + ":reaping"
+
+    @property
+    def ended(self) -> str:
+        """Workers declared dead in the last day, scored by when (lua/declare_dead.lua)."""
+        return self.tag + ":ended"
+
+    def worker(self, worker_id: str) -> str:
+        """The worker's record (lua/register_worker.lua)."""
+        return self.tag + ":worker:" + worker_id
 
     def heartbeat(self, worker_id: str) -> str:
         return self.tag + ":heartbeat:" + worker_id

@@ -7,7 +7,7 @@ Every factory's keys and arguments match the header of its ``lua/<script>.lua``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -139,7 +139,7 @@ def dequeue(keys: QueueKeys, worker_id: str, count: int, incarnation: str) -> Ca
 
     key_list = (
         keys.pending, keys.workers, keys.processes(worker_id), keys.seq, keys.delayed, keys.attempts, keys.idle,
-        keys.incarnations,
+        keys.incarnations, keys.paused,
     )  # fmt: skip
     return _script("dequeue", key_list, (keys.work_channel, worker_id, count, incarnation), parse, idempotent=False)
 
@@ -332,9 +332,10 @@ def remove_queue(keys: RegistryKeys, queue: str) -> Call[None]:
     return _script("remove_queue", (keys.queues,), (queue,), _ok, idempotent=True)
 
 
-def register_worker(keys: RegistryKeys, worker_id: str, timeout_ms: int) -> Call[int | None]:
-    """Parses to None when registered; when the id is still registered or being reaped
-    (WORKER_KNOWN), to the lease left on its heartbeat in ms (-1: no expiry, -2: none)."""
+def register_worker(keys: RegistryKeys, worker_id: str, timeout_ms: int, record: Mapping[str, str]) -> Call[int | None]:
+    """Parses to None when registered (its ``record`` written); when the id is still
+    registered or being reaped (WORKER_KNOWN), to the lease left on its heartbeat in ms
+    (-1: no expiry, -2: none)."""
 
     def parse(reply: list[Any]) -> int | None:
         if reply[0] == errors.STATUS_WORKER_KNOWN:
@@ -342,8 +343,9 @@ def register_worker(keys: RegistryKeys, worker_id: str, timeout_ms: int) -> Call
         _ok(reply)
         return None
 
-    key_list = (keys.workers, keys.reaping, keys.heartbeat(worker_id))
-    return _script("register_worker", key_list, (worker_id, timeout_ms), parse, idempotent=False)
+    key_list = (keys.workers, keys.reaping, keys.heartbeat(worker_id), keys.worker(worker_id))
+    fields = [item for pair in record.items() for item in pair]
+    return _script("register_worker", key_list, (worker_id, timeout_ms, *fields), parse, idempotent=False)
 
 
 def _alive(reply: list[Any]) -> bool:

@@ -168,6 +168,9 @@ class Session:
         self.registry = RegistryKeys(self.prefix)
         self._queue_keys: dict[str, QueueKeys] = {}
         self.state = WorkerState(lock)
+        #: More fields of this worker's record, set by whoever runs it (the runtime: its
+        #: concurrency) before it registers.
+        self.worker_details: dict[str, str] = {}
 
     @property
     def timeout_ms(self) -> int:

@@ -17,11 +17,13 @@
 -- Publishes: "cancel\n<task>", or for a task over EVENT_TASK_PREVIEW bytes
 -- "cancel-digest\n<sha1 hex>\n<task size>\n<task preview>"
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
+-- Counts: cancelled, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include publish
 -- @include event_task
 -- @include server_time
 -- @include call_record
+-- @include counters
 local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel, task = ARGV[1], ARGV[2]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
@@ -41,6 +43,7 @@ if removed > 0 then
   redis.call("SREM", unique, task)
   redis.call("HDEL", attempts, task)
   call_end(queue_tag(queue), task, "cancelled")
+  count_change(queue, "cancelled", removed)
 end
 publish(channel, cancel_message(task))
 return {0, removed}

@@ -3,6 +3,8 @@
 -- Guarantees: a worker leaves the live registry only here, atomically with losing its
 -- heartbeat, so from then on it can neither heartbeat nor add queues; workers already in
 -- the reaping set (a reaper died half-way) are returned again so their reaping completes.
+-- A declared worker's record gets ended_at (server time) and is kept one more day, so that
+-- operators see it as reaped rather than vanished.
 --
 -- KEYS[1] workers          SET     registered, live workers
 -- KEYS[2] reaping          SET     workers being reaped
@@ -10,9 +12,13 @@
 -- ARGV[1] force                   "1" to declare the candidates dead even if alive
 -- ARGV[2..] worker_ids            the candidates
 -- Returns: {0, worker_id, ...}  every member of the reaping set
+-- Derived keys: each declared worker's record ({P}:worker:<W>) and the ended set ({P}:ended,
+--   ZSET: worker -> when it was declared dead, the last day's), from the registry's tag
 -- @include check_types
+-- @include server_time
 local workers, reaping = KEYS[1], KEYS[2]
 local force = ARGV[1] == "1"
+local RECORD_KEPT_MS = 86400000
 local type_error = check_types({{workers, "set"}, {reaping, "set"}})
 if type_error then
   return type_error
@@ -24,6 +30,14 @@ for i = 2, #ARGV do
   if registered and (force or redis.call("EXISTS", heartbeat) == 0) then
     redis.call("SMOVE", workers, reaping, worker_id)
     redis.call("DEL", heartbeat)
+    local tag = string.sub(workers, 1, string.find(workers, "}", 1, true))
+    local record, now = tag .. ":worker:" .. worker_id, server_time()
+    if redis.call("EXISTS", record) == 1 then
+      redis.call("HSET", record, "ended_at", now)
+      redis.call("PEXPIRE", record, RECORD_KEPT_MS)
+    end
+    redis.call("ZADD", tag .. ":ended", now, worker_id)
+    redis.call("ZREMRANGEBYSCORE", tag .. ":ended", "-inf", now - RECORD_KEPT_MS)
   end
 end
 local reply = {0}

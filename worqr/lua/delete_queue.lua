@@ -13,6 +13,7 @@
 -- KEYS[5] listed    STRING  the enqueue's registry marker (see enqueue): cleared, so the next
 --                         enqueue lists the queue again (the caller unlisted it just before)
 -- ARGV[1] channel       the queue's event channel
+-- Derived keys: the queue's counters ({P:Q}:counters), deleted with it (include/counters.lua).
 -- Returns: {0, removed}  how many waiting tasks were dropped
 -- Publishes: "delete\n"
 -- @include call_chunked
@@ -32,7 +33,7 @@ if #tasks > 0 then
   call_chunked("HDEL", attempts, tasks, 1, #tasks)
   redis.call("DEL", queue, delayed)
 end
-redis.call("DEL", listed)
+redis.call("DEL", listed, string.sub(queue, 1, string.find(queue, "}", 1, true)) .. ":counters")
 local removed = #tasks
 publish(ARGV[1], "delete\n")
 return {0, removed}

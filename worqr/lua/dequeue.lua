@@ -17,6 +17,8 @@
 -- KEYS[7] idle       ZSET    workers idle on this queue: this worker joins it when it takes
 --                            fewer than count tasks, and leaves it when it takes count
 -- KEYS[8] incarnations HASH  worker_id -> the token of its incarnation that joined
+-- KEYS[9] paused     STRING  set while the queue is paused (operations/lua/pause.lua): then
+--                            nothing is taken and the worker waits in the idle set
 -- ARGV[1] channel            the queue's work channel ({P:Q}:work)
 -- ARGV[2] worker_id
 -- ARGV[3] count              most tasks to take (1 to MAX_TAKE: limits include)
@@ -38,11 +40,11 @@
 -- @include wake
 -- @include call_record
 local queue, workers, processes, seq, delayed, attempts, idle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local incarnations = KEYS[8]
+local incarnations, paused = KEYS[8], KEYS[9]
 local channel, worker_id, count, incarnation = ARGV[1], ARGV[2], math.min(tonumber(ARGV[3]), MAX_TAKE), ARGV[4]
 local type_error = check_types({
   {queue, "list"}, {workers, "set"}, {processes, "hash"}, {seq, "string"}, {delayed, "zset"}, {attempts, "hash"}, {idle, "zset"},
-  {incarnations, "hash"},
+  {incarnations, "hash"}, {paused, "string"},
 }) or check_counter(seq)
 if type_error then
   return type_error
@@ -50,6 +52,10 @@ end
 
 if redis.call("SISMEMBER", workers, worker_id) == 0 or redis.call("HGET", incarnations, worker_id) ~= incarnation then
   return {-3}
+end
+if redis.call("EXISTS", paused) == 1 then
+  redis.call("ZADD", idle, "NX", server_time(), worker_id)  -- resume wakes it
+  return {0, 0, {}, {}, -1}
 end
 
 local next_due = -1

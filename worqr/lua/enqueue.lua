@@ -17,11 +17,13 @@
 --   first enqueue, then at most once per LISTED_TTL, so the registry heals from a crash
 --   between the two steps; 0 otherwise (one round trip, one script call).
 -- Publishes: "work\n<count>"; wakes up to <count> idle workers (wake include)
+-- Counts: enqueued, in the queue's counters ({P:Q}:counters; include counters).
 -- @include call_chunked
 -- @include check_types
 -- @include mark_unique
 -- @include publish
 -- @include wake
+-- @include counters
 local queue, unique, idle, listed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local LISTED_TTL = 60
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
@@ -39,6 +41,7 @@ if is_unique then
 end
 
 call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
+count_change(queue, "enqueued", count)
 wake(idle, count)  -- first: a woken worker hears it before the broadcast
 publish(channel, "work\n" .. count)
 local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0

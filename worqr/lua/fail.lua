@@ -26,6 +26,7 @@
 -- Publishes: "scheduled\n<retry_in_ms>" when retried
 -- Dead-letter envelope: "<attempts>\n<failed_at_ms>\n<worker_id>\n<error_type>\n<len>\n<message><payload>"
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
+-- Counts: failed, dead_lettered; fenced, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include owned
 -- @include check_counter
@@ -33,6 +34,7 @@
 -- @include server_time
 -- @include publish
 -- @include call_record
+-- @include counters
 local processes, attempts, delayed, dead, unique, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel, process_seq, worker_id = ARGV[1], ARGV[2], ARGV[3]
 local max_attempts, retry_in, counted = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == "1"
@@ -45,6 +47,7 @@ if type_error then
 end
 local task = owned_task(processes, process_seq)
 if not task then
+  count_change(processes, "fenced", 1)
   return {-1}
 end
 local previous = redis.call("HGET", attempts, task)
@@ -53,6 +56,7 @@ if previous and not tonumber(previous) then
 end
 
 take_owned(processes, process_seq)
+count_change(processes, "failed", 1)
 local n = (tonumber(previous) or 0) + (counted and 1 or 0)
 local now = server_time()
 if max_attempts > 0 and n >= max_attempts then
@@ -62,6 +66,7 @@ if max_attempts > 0 and n >= max_attempts then
   redis.call("HDEL", attempts, task)
   redis.call("SREM", unique, task)
   call_end(queue_tag(processes), task, "failed", "attempts", n, "error_type", error_type, "error", message)
+  count_change(processes, "dead_lettered", 1)
   return {0, n, id}
 end
 redis.call("HSET", attempts, task, n)

@@ -16,12 +16,14 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>"
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
+-- Counts: finished or cancelled; fenced, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include owned
 -- @include publish
 -- @include event_task
 -- @include server_time
 -- @include call_record
+-- @include counters
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq, worker_id, result, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
@@ -31,8 +33,10 @@ end
 
 local task = take_owned(processes, seq)
 if not task then
+  count_change(processes, "fenced", 1)
   return {-1}
 end
+count_change(processes, outcome == "cancelled" and "cancelled" or "finished", 1)
 redis.call("SREM", unique, task)
 redis.call("HDEL", attempts, task)
 call_end(queue_tag(processes), task, outcome == "cancelled" and "cancelled" or "succeeded", "result", result)

@@ -17,12 +17,14 @@
 -- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>" per
 -- finished process, as finish does
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
+-- Counts: finished or cancelled; fenced, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include owned
 -- @include publish
 -- @include event_task
 -- @include server_time
 -- @include call_record
+-- @include counters
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
 local channel, worker_id, outcome = ARGV[1], ARGV[2], ARGV[3]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
@@ -30,7 +32,7 @@ if type_error then
   return type_error
 end
 
-local statuses = {}
+local statuses, ended, refused = {}, 0, 0
 for i = 4, #ARGV - 1, 2 do
   local seq, result = ARGV[i], ARGV[i + 1]
   local task = take_owned(processes, seq)
@@ -40,8 +42,12 @@ for i = 4, #ARGV - 1, 2 do
     call_end(queue_tag(processes), task, outcome == "cancelled" and "cancelled" or "succeeded", "result", result)
     publish(channel, done_message(worker_id, seq, outcome, result, task))
     statuses[#statuses + 1] = 0
+    ended = ended + 1
   else
     statuses[#statuses + 1] = -1
+    refused = refused + 1
   end
 end
+count_change(processes, outcome == "cancelled" and "cancelled" or "finished", ended)
+count_change(processes, "fenced", refused)
 return {0, statuses}

@@ -11,11 +11,13 @@
 -- ARGV[2..] ids        dead letter ids; none: all of them
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
+-- Counts: requeued, in the queue's counters ({P:Q}:counters; include counters).
 -- @include by_number
 -- @include call_chunked
 -- @include check_types
 -- @include publish
 -- @include wake
+-- @include counters
 local dead, queue, idle = KEYS[1], KEYS[2], KEYS[3]
 local channel = ARGV[1]
 local type_error = check_types({{dead, "hash"}, {queue, "list"}, {idle, "zset"}})
@@ -57,6 +59,7 @@ end
 if #tasks > 0 then
   call_chunked("RPUSH", queue, tasks, 1, #tasks)
   call_chunked("HDEL", dead, found, 1, #found)
+  count_change(queue, "requeued", #tasks)
   wake(idle, #tasks)
   publish(channel, "work\n" .. #tasks)
 end

@@ -15,6 +15,7 @@
 -- ARGV[5..] tasks          payloads, in order
 -- Returns: {0, count, due_in_ms} | {-2, index}  DUPLICATE: 1-based index of the first duplicate task
 -- Publishes: "scheduled\n<due_in_ms>" (idle workers wake up in time)
+-- Counts: enqueued, in the queue's counters ({P:Q}:counters; include counters).
 -- @include call_chunked
 -- @include check_types
 -- @include check_counter
@@ -22,6 +23,7 @@
 -- @include mark_unique
 -- @include server_time
 -- @include publish
+-- @include counters
 local delayed, unique, seq = KEYS[1], KEYS[2], KEYS[3]
 local channel, is_unique, mode, ms = ARGV[1], ARGV[2] == "1", ARGV[3], tonumber(ARGV[4])
 local type_error = check_types({{delayed, "zset"}, {unique, "set"}, {seq, "string"}}) or check_counter(seq)
@@ -47,6 +49,7 @@ for i = 5, #ARGV do
   entries[#entries + 1] = pad_number(id(i - 4)) .. ":" .. ARGV[i]
 end
 call_chunked("ZADD", delayed, entries, 1, #entries)
+count_change(delayed, "enqueued", count)
 local due_in = math.max(0, due - now)
 publish(channel, "scheduled\n" .. string.format("%d", due_in))
 return {0, count, due_in}

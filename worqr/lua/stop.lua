@@ -12,12 +12,14 @@
 -- Returns: {0} | {-1} PROCESS_LOST
 -- Publishes: "work\n1"; wakes one idle worker (wake include)
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
+-- Counts: fenced, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include owned
 -- @include publish
 -- @include wake
 -- @include server_time
 -- @include call_record
+-- @include counters
 local processes, queue, idle = KEYS[1], KEYS[2], KEYS[3]
 local channel, seq = ARGV[1], ARGV[2]
 local type_error = check_types({{processes, "hash"}, {queue, "list"}, {idle, "zset"}})
@@ -27,6 +29,7 @@ end
 
 local task = take_owned(processes, seq)
 if not task then
+  count_change(processes, "fenced", 1)
   return {-1}
 end
 redis.call("LPUSH", queue, task)

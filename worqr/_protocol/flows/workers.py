@@ -4,6 +4,8 @@ workers declared dead (their processes go back to the front of their queues)."""
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import time
 from collections.abc import Sequence
 
@@ -12,9 +14,21 @@ from worqr._protocol.checks import check_worker_id
 from worqr._protocol.flows.drive import Flow, Pause
 from worqr._protocol.flows.steps import batch, check_listed, one
 from worqr._protocol.session import DECLARED_DEAD, Session
+from worqr._protocol.version import VERSION
 from worqr.errors import RedisPermissionError, WorkerIdInUseError, WorkerLostError
 
 log = logging.getLogger("worqr")
+
+
+def worker_record(session: Session) -> dict[str, str]:
+    """What this worker's record says of it (the fields of {P}:worker:<W> but started_at)."""
+    return {
+        "host": platform.node(),
+        "pid": str(os.getpid()),
+        "version": VERSION,
+        "timeout_ms": str(session.timeout_ms),
+        **session.worker_details,
+    }
 
 
 def start_worker(session: Session) -> Flow[None]:
@@ -28,7 +42,7 @@ def start_worker(session: Session) -> Flow[None]:
     incarnation = session.state.new_incarnation()
     for _ in range(3):
         sent_at = time.monotonic()
-        lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms))
+        lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms, worker_record(session)))
         if lease_ms is None:
             break
         if lease_ms > 0 and waited:

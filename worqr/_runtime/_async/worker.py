@@ -103,6 +103,7 @@ class AsyncWorker(Generic[T]):
             raise WorqrError(msg)
         self._host.claim_runtime(self)
         self._started = True
+        self._host.session.worker_details["concurrency"] = str(self.settings.concurrency)  # in its record
         try:
             await self._host.start_worker()
             await self._join_queues()

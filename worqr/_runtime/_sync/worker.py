@@ -104,6 +104,7 @@ class Worker(Generic[T]):
             raise WorqrError(msg)
         self._host.claim_runtime(self)
         self._started = True
+        self._host.session.worker_details["concurrency"] = str(self.settings.concurrency)  # in its record
         try:
             self._host.start_worker()
             self._join_queues()

@@ -27,12 +27,14 @@
 -- Derived keys: the record of the call that holds the key ({P:Q}:call:<its id>)
 -- Returns: {0, id, unlisted} | {-2, id}  DUPLICATE: the live call that holds the key (its id)
 -- Publishes: "work\n1" and wakes one idle worker, or "scheduled\n<due_in_ms>" when delayed
+-- Counts: enqueued, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include check_counter
 -- @include next_ids
 -- @include server_time
 -- @include publish
 -- @include wake
+-- @include counters
 local queue, idle, listed, delayed, seq, record, call_keys = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local work_channel, channel, id, mode, ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local key, result_ttl, record_ttl, name, caller, task = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11]
@@ -75,5 +77,6 @@ end
 redis.call("HSET", record, "state", state, "function", name, "caller", caller, "attempts", 0, "enqueued_at", now,
   "ttl", result_ttl, "key", key, "task", task, "member", member)
 redis.call("PEXPIRE", record, record_ttl)
+count_change(queue, "enqueued", 1)
 local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0
 return {0, id, unlisted}

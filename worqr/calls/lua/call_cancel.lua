@@ -16,11 +16,13 @@
 -- Publishes: "cancel\n<task>" (or its digest form) when the call runs; the caller's notice
 --   when it was waiting (include call_record)
 -- Derived keys: the call-keys hash (include call_record)
+-- Counts: cancelled, in the queue's counters ({P:Q}:counters; include counters).
 -- @include check_types
 -- @include server_time
 -- @include publish
 -- @include event_task
 -- @include call_record
+-- @include counters
 local record, queue, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel = ARGV[1]
 local type_error = check_types({{record, "hash"}, {queue, "list"}, {delayed, "zset"}, {attempts, "hash"}})
@@ -45,6 +47,7 @@ if (state == "queued" or state == "scheduled") and task then
   end
   redis.call("HDEL", attempts, task)
   call_end(queue_tag(queue), task, "cancelled")
+  count_change(queue, "cancelled", 1)
   return {0, "cancelled"}
 end
 if task then

@@ -1,0 +1,332 @@
+"""Each ``worqr`` command: what it asks the client, and the answer as a JSON document plus
+the text a person reads. `CliError` is an error of the command's input (an unknown queue,
+a missing confirmation): one line on stderr, exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from worqr import Event, Functions, Worqr
+from worqr.cli import render
+from worqr.operations.views import QueueInfo, WorkerInfo
+
+#: Exit status of `check` when it finds a problem.
+CHECK_FAILED = 3
+
+
+class CliError(Exception):
+    """A bad command line input: its message is the one line printed."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    document: Any
+    text: str
+    status: int = 0
+
+
+def _queue_row(info: QueueInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "queued": info.queued,
+        "delayed": info.delayed,
+        "in_flight": info.in_flight,
+        "dead_letters": info.dead_letters,
+        "workers": info.workers,
+        "paused": info.paused,
+        "counters": info.counters.as_dict(),
+    }
+
+
+def _worker_row(info: WorkerInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "queues": list(info.queues),
+        "host": info.host,
+        "pid": info.pid,
+        "started_at": info.started_at,
+        "heartbeat_age": info.heartbeat_age,
+        "in_flight": info.in_flight,
+        "alive": info.alive,
+        "state": info.state,
+        "version": info.version,
+        "concurrency": info.concurrency,
+        "ended_at": info.ended_at,
+    }
+
+
+QUEUE_COLUMNS = ("name", "queued", "delayed", "in_flight", "dead_letters", "workers", "paused", "enqueued", "finished")
+WORKER_COLUMNS = ("id", "state", "host", "pid", "queues", "in_flight", "heartbeat_age", "started_at")
+
+
+def _queues_text(rows: list[dict[str, Any]]) -> str:
+    flat = [{**row, **row["counters"]} for row in rows]
+    return render.table(flat, QUEUE_COLUMNS, empty="no queues")
+
+
+def _known_queues(wq: Worqr, queues: list[str]) -> list[str]:
+    known = wq.get_queues()
+    unknown = [q for q in queues if q not in known]
+    if unknown:
+        listed = ", ".join(repr(q) for q in known[:10]) or "none"
+        msg = f"no queue named {unknown[0]!r} under prefix {wq.prefix!r} (known: {listed})"
+        raise CliError(msg)
+    return queues
+
+
+def queues(wq: Worqr, args: argparse.Namespace) -> Answer:
+    chosen = _known_queues(wq, args.queue) if args.queue else None
+    rows = [_queue_row(info) for info in wq.inspect_queues(chosen)]
+    return Answer(rows, _queues_text(rows))
+
+
+def workers(wq: Worqr, args: argparse.Namespace) -> Answer:
+    del args
+    rows = [_worker_row(info) for info in wq.inspect_workers()]
+    return Answer(rows, render.table(rows, WORKER_COLUMNS, empty="no workers"))
+
+
+def status(wq: Worqr, args: argparse.Namespace) -> Answer:
+    del args
+    queue_rows = [_queue_row(info) for info in wq.inspect_queues()]
+    worker_rows = [_worker_row(info) for info in wq.inspect_workers()]
+    text = "\n\n".join([_queues_text(queue_rows), render.table(worker_rows, WORKER_COLUMNS, empty="no workers")])
+    return Answer({"queues": queue_rows, "workers": worker_rows}, text)
+
+
+def processes(wq: Worqr, args: argparse.Namespace) -> Answer:
+    if args.queue is not None:
+        _known_queues(wq, [args.queue])
+    found = wq.inspect_processes(args.queue, args.worker)
+    rows = [
+        {
+            "id": p.id,
+            "queue": p.queue,
+            "worker_id": p.worker_id,
+            **render.task_fields(p.task, full=args.show_tasks),
+            "attempt": p.attempt,
+        }
+        for p in found
+    ]
+    shown = [{**row, "task": row.get("task", row.get("task_base64"))} for row in rows]
+    return Answer(
+        rows, render.table(shown, ("id", "queue", "worker_id", "attempt", "task"), empty="no tasks in flight")
+    )
+
+
+def _ids(args: argparse.Namespace) -> list[str] | None:
+    return list(args.ids) or None
+
+
+def dead(wq: Worqr, args: argparse.Namespace) -> Answer:
+    _known_queues(wq, [args.queue])
+    if args.action == "list":
+        rows = [
+            {
+                "id": letter.id,
+                **render.task_fields(letter.payload, full=args.show_tasks),
+                "error_type": letter.error_type,
+                "error": letter.error,
+                "attempts": letter.attempts,
+                "failed_at": letter.failed_at,
+            }
+            for letter in wq.get_dead_letters(args.queue)
+        ]
+        shown = [{**row, "task": row.get("task", row.get("task_base64"))} for row in rows]
+        columns = ("id", "attempts", "failed_at", "error_type", "error", "task")
+        return Answer(rows, render.table(shown, columns, empty="no dead letters"))
+    if args.action == "requeue":
+        n = wq.requeue_dead_letters(args.queue, _ids(args))
+        return Answer({"requeued": n}, f"requeued {n} dead letter(s) of {args.queue!r}")
+    ids = _ids(args)
+    present = {letter.id for letter in wq.get_dead_letters(args.queue)}
+    would = len(present) if ids is None else len(present & set(ids))
+    if args.dry_run:
+        return Answer({"purged": 0, "would_purge": would, "dry_run": True}, f"would purge {would} dead letter(s)")
+    confirm(args, f"purge {would} dead letter(s) of {args.queue!r} for good")
+    n = wq.purge_dead_letters(args.queue, ids)
+    return Answer({"purged": n}, f"purged {n} dead letter(s) of {args.queue!r}")
+
+
+def confirm(args: argparse.Namespace, action: str) -> None:
+    """Ask on a terminal before a destructive action; refuse without one unless --yes."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        msg = f"refusing to {action} without confirmation: pass --yes (or --dry-run to see what would happen)"
+        raise CliError(msg)
+    reply = input(f"{action}? [y/N] ").strip().lower()
+    if reply not in ("y", "yes"):
+        msg = f"not confirmed: did not {action}"
+        raise CliError(msg)
+
+
+def reap(wq: Worqr, args: argparse.Namespace) -> Answer:
+    infos = {info.id: info for info in wq.inspect_workers()}
+    if args.worker is None:
+        expired = [w for w, info in infos.items() if info.state in ("overdue", "reaping")]
+        if args.dry_run:
+            return Answer(
+                {"reaped": [], "would_reap": expired, "dry_run": True}, f"would reap {len(expired)} worker(s)"
+            )
+        reaped = wq.cleanup_workers()
+        return Answer({"reaped": reaped}, f"reaped {len(reaped)} worker(s): {', '.join(reaped) or 'none expired'}")
+    info = infos.get(args.worker)
+    if info is None or info.state == "ended":
+        msg = f"no registered worker {args.worker!r} under prefix {wq.prefix!r} (see `worqr workers`)"
+        raise CliError(msg)
+    if args.dry_run:
+        text = f"would reap {args.worker!r} ({info.state}) and requeue its {info.in_flight} task(s)"
+        return Answer({"reaped": [], "would_reap": [args.worker], "dry_run": True}, text)
+    if info.alive:
+        confirm(args, f"reap the live worker {args.worker!r} and requeue its {info.in_flight} task(s)")
+    wq.fail_worker(args.worker)
+    return Answer({"reaped": [args.worker]}, f"reaped {args.worker!r}")
+
+
+def cancel(wq: Worqr, args: argparse.Namespace) -> Answer:
+    _known_queues(wq, [args.queue])
+    n = wq.cancel_tasks(args.queue, args.task)
+    return Answer({"cancelled": n}, f"cancelled {n} waiting task(s) of {args.queue!r}")
+
+
+def delete(wq: Worqr, args: argparse.Namespace) -> Answer:
+    _known_queues(wq, [args.queue])
+    if args.dry_run:
+        (info,) = wq.inspect_queues([args.queue])
+        would = info.queued + info.delayed
+        return Answer({"deleted": 0, "would_delete": would, "dry_run": True}, f"would delete {would} task(s)")
+    confirm(args, f"delete queue {args.queue!r} and its waiting and delayed tasks")
+    n = wq.delete_queue(args.queue)
+    return Answer({"deleted": n}, f"deleted {args.queue!r} and {n} waiting task(s)")
+
+
+def pause(wq: Worqr, args: argparse.Namespace) -> Answer:
+    _known_queues(wq, [args.queue])
+    was = wq.pause_queue(args.queue)
+    return Answer({"queue": args.queue, "paused": True, "was_paused": was}, f"paused {args.queue!r}")
+
+
+def resume(wq: Worqr, args: argparse.Namespace) -> Answer:
+    _known_queues(wq, [args.queue])
+    was = wq.resume_queue(args.queue)
+    return Answer({"queue": args.queue, "paused": False, "was_paused": was}, f"resumed {args.queue!r}")
+
+
+def check(wq: Worqr, args: argparse.Namespace) -> Answer:
+    del args
+    problems = [
+        f"worker {info.id} ({info.host or '?'} pid {info.pid or '?'}) is registered but its heartbeat expired: "
+        "it is not reaped yet (run `worqr reap`)"
+        for info in wq.inspect_workers()
+        if info.state == "overdue"
+    ]
+    ok = not problems
+    text = "ok: the server answers and no worker's heartbeat is overdue" if ok else "\n".join(problems)
+    return Answer({"ok": ok, "problems": problems}, text, 0 if ok else CHECK_FAILED)
+
+
+def watch(wq: Worqr, args: argparse.Namespace) -> Answer:
+    chosen = _known_queues(wq, args.queue) if args.queue else wq.get_queues()
+
+    def show(event: Event) -> None:
+        line = {"queue": event.queue, "type": event.type, "message": event.message}
+        print(render.dumps(line), flush=True)
+
+    for queue in chosen:
+        wq.on(queue, show)
+    print(render.dumps({"watching": chosen}), flush=True)
+    _wait_for_a_signal()
+    return Answer(None, "")
+
+
+def _wait_for_a_signal() -> None:
+    """Block until SIGTERM or an interrupt (Ctrl-C)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+
+
+def metrics(wq: Worqr, args: argparse.Namespace) -> Answer:
+    try:
+        from worqr.metrics import prometheus  # noqa: PLC0415 (an optional extra)
+    except ImportError as exc:
+        msg = f"worqr metrics needs prometheus-client ({exc}): pip install 'worqr[metrics]'"
+        raise CliError(msg) from exc
+    if not 0 <= args.port <= 65535:  # noqa: PLR2004
+        msg = f"--port must be from 0 (any free port) to 65535, got {args.port}"
+        raise CliError(msg)
+    host, port = prometheus.serve(wq, args.port, args.host)
+    url = f"http://{host}:{port}/metrics"
+    print(render.dumps({"metrics": url}) if args.json else f"serving {url} (Ctrl-C or SIGTERM stops)", flush=True)
+    _wait_for_a_signal()
+    return Answer(None, "")
+
+
+def _load(target: str) -> object:
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        msg = f"the worker target must be MODULE:ATTR (like 'app.tasks:functions'), got {target!r}"
+        raise CliError(msg)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        msg = f"cannot import {module_name!r}: {exc}"
+        raise CliError(msg) from exc
+    for part in attr.split("."):
+        if not hasattr(found, part):
+            msg = f"{module_name!r} has no attribute {attr!r}"
+            raise CliError(msg)
+        found = getattr(found, part)
+    return found
+
+
+def worker(wq: Worqr, args: argparse.Namespace) -> Answer:
+    target = _load(args.target)
+    if args.concurrency < 1:
+        msg = f"--concurrency must be at least 1, got {args.concurrency}"
+        raise CliError(msg)
+    if isinstance(target, Functions):
+        if args.queue:
+            msg = "a Functions registry serves the queues of its functions: drop --queue"
+            raise CliError(msg)
+        wq.serve(target, concurrency=args.concurrency).run()
+    elif callable(target):
+        if not args.queue:
+            msg = f"{args.target} is a handler: name its queues with --queue Q (repeat for more)"
+            raise CliError(msg)
+        wq.worker(args.queue, target, concurrency=args.concurrency).run()
+    else:
+        msg = f"{args.target} is neither a Functions registry nor a handler (a callable taking a Process)"
+        raise CliError(msg)
+    return Answer(None, "")
+
+
+COMMANDS: dict[str, Callable[[Worqr, argparse.Namespace], Answer]] = {
+    "status": status,
+    "queues": queues,
+    "workers": workers,
+    "processes": processes,
+    "dead": dead,
+    "reap": reap,
+    "cancel": cancel,
+    "delete": delete,
+    "pause": pause,
+    "resume": resume,
+    "watch": watch,
+    "check": check,
+    "worker": worker,
+    "metrics": metrics,
+}
