@@ -307,6 +307,26 @@ def test_the_producer_acl_refuses_worker_operations_before_writing_anything(user
         assert snapshot(admin, users.prefix) == before
 
 
+def test_a_producer_acl_without_the_counters_is_refused_before_anything_is_written(users: Users) -> None:
+    """The producer line of a worqr before the counters: every producer script names the
+    queue's counters among its KEYS, so Redis refuses it before the script starts (a key
+    the script only derived would be refused half-way, after the task went in)."""
+    older = users.role("older", "producer", drop=(f"~{{{users.prefix}:*}}:counters",))
+    with Worqr(redis=users.role("worker", "worker"), prefix=users.prefix) as worker:
+        worker.enqueue("jobs", ["a", "b"])  # the queue is listed and holds tasks
+    before = snapshot(users.admin, users.prefix)
+    with Worqr(redis=older, prefix=users.prefix) as producer:
+        attempts: list[Callable[[], object]] = [
+            lambda: producer.enqueue("jobs", "c"),
+            lambda: producer.enqueue("jobs", "d", delay=60),
+            lambda: producer.cancel_tasks("jobs", "a"),
+        ]
+        for attempt in attempts:
+            with pytest.raises(RedisPermissionError, match="may not run"):
+                attempt()
+    assert snapshot(users.admin, users.prefix) == before
+
+
 def test_a_user_whose_acl_covers_another_prefix_gets_a_clear_error(users: Users) -> None:
     url = users.role("elsewhere", "worker", prefix="other-app")
     before = snapshot(users.admin, users.prefix)

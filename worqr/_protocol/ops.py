@@ -105,7 +105,7 @@ def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call
         return Enqueued(counted(reply), int(reply[2]) == 1)
 
     args = (keys.work_channel, "1" if unique else "0", *payloads)
-    key_list = (keys.pending, keys.unique, keys.idle, keys.listed)
+    key_list = (keys.pending, keys.unique, keys.idle, keys.listed, keys.counters)
     return _script("enqueue", key_list, args, parse, idempotent=False, durable=True)
 
 
@@ -113,7 +113,7 @@ def schedule(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool, at_ms:
     """Delayed enqueue: due at ``at_ms`` (ms since the epoch) if given, else in ``in_ms``."""
     mode, ms = ("in", in_ms) if at_ms is None else ("at", at_ms)
     args = (keys.channel, "1" if unique else "0", mode, ms, *payloads)
-    key_list = (keys.delayed, keys.unique, keys.seq)
+    key_list = (keys.delayed, keys.unique, keys.seq, keys.counters)
     return _script("schedule", key_list, args, _counted(keys, payloads), idempotent=False, durable=True)
 
 
@@ -164,7 +164,12 @@ def finish(
     args = (keys.done_channel, seq, worker_id, result_json, outcome)
     parse = _owned(process_id, worker_id)
     return _script(
-        "finish", (keys.processes(worker_id), keys.unique, keys.attempts), args, parse, idempotent=False, durable=True
+        "finish",
+        (keys.processes(worker_id), keys.unique, keys.attempts, keys.counters),
+        args,
+        parse,
+        idempotent=False,
+        durable=True,
     )
 
 
@@ -182,7 +187,7 @@ def finish_many(
     args: list[Arg] = [keys.done_channel, worker_id, outcome]
     for seq, result_json in finished:
         args += (seq, result_json)
-    key_list = (keys.processes(worker_id), keys.unique, keys.attempts)
+    key_list = (keys.processes(worker_id), keys.unique, keys.attempts, keys.counters)
     return _script("finish_many", key_list, args, parse, idempotent=False, durable=True)
 
 
@@ -205,31 +210,31 @@ def fail(
         dead_id = int(reply[2])
         return Failure(int(reply[1]), str(dead_id) if dead_id else None)
 
-    key_list = (keys.processes(worker_id), keys.attempts, keys.delayed, keys.dead, keys.unique, keys.seq)
+    key_list = (keys.processes(worker_id), keys.attempts, keys.delayed, keys.dead, keys.unique, keys.seq, keys.counters)
     args = (keys.channel, seq, worker_id, max_attempts, retry_in_ms, "1" if counted else "0", error_type, message)
     return _script("fail", key_list, args, parse, idempotent=False, durable=True)
 
 
 def stop(keys: QueueKeys, worker_id: str, seq: int, process_id: str) -> Call[None]:
     parse = _owned(process_id, worker_id)
-    key_list = (keys.processes(worker_id), keys.pending, keys.idle)
+    key_list = (keys.processes(worker_id), keys.pending, keys.idle, keys.counters)
     return _script("stop", key_list, (keys.work_channel, seq), parse, idempotent=False, durable=True)
 
 
 def cancel(keys: QueueKeys, payload: bytes) -> Call[int]:
-    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts)
+    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts, keys.counters)
     return _script("cancel", key_list, (keys.channel, payload), _second, idempotent=False, durable=True)
 
 
 def delete_queue(keys: QueueKeys) -> Call[int]:
-    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts, keys.listed)
+    key_list = (keys.pending, keys.unique, keys.delayed, keys.attempts, keys.listed, keys.counters)
     return _script("delete_queue", key_list, (keys.channel,), _second, idempotent=False, durable=True)
 
 
 def requeue_dead(keys: QueueKeys, ids: Sequence[str]) -> Call[int]:
     return _script(
         "requeue_dead",
-        (keys.dead, keys.pending, keys.idle),
+        (keys.dead, keys.pending, keys.idle, keys.counters),
         (keys.work_channel, *ids),
         _second,
         idempotent=False,

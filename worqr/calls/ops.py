@@ -53,7 +53,16 @@ def call(
         return Placed(placed, existing=False, unlisted=int(reply[2]) == 1)
 
     mode, ms = ("now", 0) if due is None else (("in", due[1]) if due[0] is None else ("at", due[0]))
-    key_list = (keys.pending, keys.idle, keys.listed, keys.delayed, keys.seq, keys.call(call_id), keys.call_keys)
+    key_list = (
+        keys.pending,
+        keys.idle,
+        keys.listed,
+        keys.delayed,
+        keys.seq,
+        keys.call(call_id),
+        keys.call_keys,
+        keys.counters,
+    )
     args = (
         keys.work_channel, keys.channel, call_id, mode, ms, key or "", result_ttl_ms, record_ttl_ms, function, caller, task,
     )  # fmt: skip
@@ -79,7 +88,7 @@ def cancel(keys: QueueKeys, call_id: str) -> Call[str]:
             raise errors.status_error(reply[0], "a status the call does not expect")
         return reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
 
-    key_list = (keys.call(call_id), keys.pending, keys.delayed, keys.attempts)
+    key_list = (keys.call(call_id), keys.pending, keys.delayed, keys.attempts, keys.counters)
     return _script("call_cancel", key_list, (keys.channel, call_id), parse, idempotent=False, durable=True)
 
 

@@ -11,6 +11,7 @@
 -- KEYS[2] unique    SET   the queue's unique markers
 -- KEYS[3] delayed   ZSET  tasks not due yet: "<n>:<payload>"
 -- KEYS[4] attempts  HASH  payload -> attempts that failed or were interrupted so far
+-- KEYS[5] counters  HASH  the queue's counters (include counters)
 -- ARGV[1] channel       the queue's event channel
 -- ARGV[2] task          the payload to cancel
 -- Returns: {0, removed}
@@ -25,6 +26,7 @@
 -- @include call_record
 -- @include counters
 local queue, unique, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local counters = KEYS[5]
 local channel, task = ARGV[1], ARGV[2]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
 if type_error then
@@ -43,7 +45,7 @@ if removed > 0 then
   redis.call("SREM", unique, task)
   redis.call("HDEL", attempts, task)
   call_end(queue_tag(queue), task, "cancelled")
-  count_change(queue, "cancelled", removed)
+  count_change(counters, "cancelled", removed)
 end
 publish(channel, cancel_message(task))
 return {0, removed}

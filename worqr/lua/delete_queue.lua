@@ -12,14 +12,15 @@
 -- KEYS[4] attempts  HASH  payload -> attempts that failed or were interrupted so far
 -- KEYS[5] listed    STRING  the enqueue's registry marker (see enqueue): cleared, so the next
 --                         enqueue lists the queue again (the caller unlisted it just before)
+-- KEYS[6] counters  HASH  the queue's counters (include/counters.lua): deleted with it
 -- ARGV[1] channel       the queue's event channel
--- Derived keys: the queue's counters ({P:Q}:counters), deleted with it (include/counters.lua).
 -- Returns: {0, removed}  how many waiting tasks were dropped
 -- Publishes: "delete\n"
 -- @include call_chunked
 -- @include check_types
 -- @include publish
 local queue, unique, delayed, attempts, listed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local counters = KEYS[6]
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {delayed, "zset"}, {attempts, "hash"}})
 if type_error then
   return type_error
@@ -33,7 +34,7 @@ if #tasks > 0 then
   call_chunked("HDEL", attempts, tasks, 1, #tasks)
   redis.call("DEL", queue, delayed)
 end
-redis.call("DEL", listed, string.sub(queue, 1, string.find(queue, "}", 1, true)) .. ":counters")
+redis.call("DEL", listed, counters)
 local removed = #tasks
 publish(ARGV[1], "delete\n")
 return {0, removed}

@@ -9,6 +9,7 @@
 -- KEYS[3] idle      ZSET  workers idle on this queue (see the wake include)
 -- KEYS[4] listed    STRING  set (for LISTED_TTL seconds) while the queue is known to be in
 --                         the queue registry; its absence asks the caller to list it
+-- KEYS[5] counters  HASH  the queue's counters (include counters)
 -- ARGV[1] channel         the queue's work channel ({P:Q}:work)
 -- ARGV[2] unique          "1" to refuse and mark duplicates, "0" otherwise
 -- ARGV[3..] tasks         payloads, in order
@@ -25,6 +26,7 @@
 -- @include wake
 -- @include counters
 local queue, unique, idle, listed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local counters = KEYS[5]
 local LISTED_TTL = 60
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
 local type_error = check_types({{queue, "list"}, {unique, "set"}, {idle, "zset"}, {listed, "string"}})
@@ -41,7 +43,7 @@ if is_unique then
 end
 
 call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
-count_change(queue, "enqueued", count)
+count_change(counters, "enqueued", count)
 wake(idle, count)  -- first: a woken worker hears it before the broadcast
 publish(channel, "work\n" .. count)
 local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0

@@ -13,6 +13,7 @@
 -- KEYS[4] dead       HASH    dead letters: id -> envelope
 -- KEYS[5] unique     SET     the queue's unique markers
 -- KEYS[6] seq        STRING  the queue's counter (next_ids: numbers delayed entries and dead letters)
+-- KEYS[7] counters   HASH    the queue's counters (include counters)
 -- ARGV[1] channel            the queue's event channel
 -- ARGV[2] seq                the process's sequence number
 -- ARGV[3] worker_id
@@ -36,6 +37,7 @@
 -- @include call_record
 -- @include counters
 local processes, attempts, delayed, dead, unique, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local counters = KEYS[7]
 local channel, process_seq, worker_id = ARGV[1], ARGV[2], ARGV[3]
 local max_attempts, retry_in, counted = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == "1"
 local error_type, message = ARGV[7], ARGV[8]
@@ -47,7 +49,7 @@ if type_error then
 end
 local task = owned_task(processes, process_seq)
 if not task then
-  count_change(processes, "fenced", 1)
+  count_change(counters, "fenced", 1)
   return {-1}
 end
 local previous = redis.call("HGET", attempts, task)
@@ -56,7 +58,7 @@ if previous and not tonumber(previous) then
 end
 
 take_owned(processes, process_seq)
-count_change(processes, "failed", 1)
+count_change(counters, "failed", 1)
 local n = (tonumber(previous) or 0) + (counted and 1 or 0)
 local now = server_time()
 if max_attempts > 0 and n >= max_attempts then
@@ -66,7 +68,7 @@ if max_attempts > 0 and n >= max_attempts then
   redis.call("HDEL", attempts, task)
   redis.call("SREM", unique, task)
   call_end(queue_tag(processes), task, "failed", "attempts", n, "error_type", error_type, "error", message)
-  count_change(processes, "dead_lettered", 1)
+  count_change(counters, "dead_lettered", 1)
   return {0, n, id}
 end
 redis.call("HSET", attempts, task, n)

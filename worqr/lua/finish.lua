@@ -8,6 +8,7 @@
 -- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
 -- KEYS[2] unique     SET   the queue's unique markers
 -- KEYS[3] attempts   HASH  payload -> attempts that failed or were interrupted so far
+-- KEYS[4] counters   HASH  the queue's counters (include counters)
 -- ARGV[1] done channel     the queue's channel for done events ({P:Q}:done)
 -- ARGV[2] seq              the process's sequence number
 -- ARGV[3] worker_id
@@ -25,6 +26,7 @@
 -- @include call_record
 -- @include counters
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
+local counters = KEYS[4]
 local channel, seq, worker_id, result, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
 if type_error then
@@ -33,10 +35,10 @@ end
 
 local task = take_owned(processes, seq)
 if not task then
-  count_change(processes, "fenced", 1)
+  count_change(counters, "fenced", 1)
   return {-1}
 end
-count_change(processes, outcome == "cancelled" and "cancelled" or "finished", 1)
+count_change(counters, outcome == "cancelled" and "cancelled" or "finished", 1)
 redis.call("SREM", unique, task)
 redis.call("HDEL", attempts, task)
 call_end(queue_tag(processes), task, outcome == "cancelled" and "cancelled" or "succeeded", "result", result)

@@ -9,6 +9,7 @@
 -- KEYS[1] processes  HASH  the finishing worker's processes on this queue: seq -> payload
 -- KEYS[2] unique     SET   the queue's unique markers
 -- KEYS[3] attempts   HASH  payload -> attempts that failed or were interrupted so far
+-- KEYS[4] counters   HASH  the queue's counters (include counters)
 -- ARGV[1] done channel     the queue's channel for done events ({P:Q}:done)
 -- ARGV[2] worker_id
 -- ARGV[3] outcome          how the processes ended: "succeeded", or "cancelled"
@@ -26,6 +27,7 @@
 -- @include call_record
 -- @include counters
 local processes, unique, attempts = KEYS[1], KEYS[2], KEYS[3]
+local counters = KEYS[4]
 local channel, worker_id, outcome = ARGV[1], ARGV[2], ARGV[3]
 local type_error = check_types({{processes, "hash"}, {unique, "set"}, {attempts, "hash"}})
 if type_error then
@@ -48,6 +50,6 @@ for i = 4, #ARGV - 1, 2 do
     refused = refused + 1
   end
 end
-count_change(processes, outcome == "cancelled" and "cancelled" or "finished", ended)
-count_change(processes, "fenced", refused)
+count_change(counters, outcome == "cancelled" and "cancelled" or "finished", ended)
+count_change(counters, "fenced", refused)
 return {0, statuses}

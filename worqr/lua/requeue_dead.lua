@@ -7,6 +7,7 @@
 -- KEYS[1] dead   HASH  dead letters: id -> envelope (see fail)
 -- KEYS[2] queue  LIST  pending tasks, front = index 0
 -- KEYS[3] idle   ZSET  workers idle on this queue (see the wake include)
+-- KEYS[4] counters HASH  the queue's counters (include counters)
 -- ARGV[1] channel      the queue's work channel ({P:Q}:work)
 -- ARGV[2..] ids        dead letter ids; none: all of them
 -- Returns: {0, requeued}
@@ -19,6 +20,7 @@
 -- @include wake
 -- @include counters
 local dead, queue, idle = KEYS[1], KEYS[2], KEYS[3]
+local counters = KEYS[4]
 local channel = ARGV[1]
 local type_error = check_types({{dead, "hash"}, {queue, "list"}, {idle, "zset"}})
 if type_error then
@@ -59,7 +61,7 @@ end
 if #tasks > 0 then
   call_chunked("RPUSH", queue, tasks, 1, #tasks)
   call_chunked("HDEL", dead, found, 1, #found)
-  count_change(queue, "requeued", #tasks)
+  count_change(counters, "requeued", #tasks)
   wake(idle, #tasks)
   publish(channel, "work\n" .. #tasks)
 end

@@ -8,6 +8,7 @@
 -- KEYS[1] delayed  ZSET    tasks not due yet: "<n>:<payload>" scored by due time (ms)
 -- KEYS[2] unique   SET     the queue's unique markers
 -- KEYS[3] seq      STRING  the queue's counter (next_ids: numbers the delayed entries)
+-- KEYS[4] counters HASH    the queue's counters (include counters)
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] unique           "1" to refuse and mark duplicates, "0" otherwise
 -- ARGV[3] mode             "in": ARGV[4] is a delay in ms; "at": ARGV[4] is a due time in ms since the epoch
@@ -25,6 +26,7 @@
 -- @include publish
 -- @include counters
 local delayed, unique, seq = KEYS[1], KEYS[2], KEYS[3]
+local counters = KEYS[4]
 local channel, is_unique, mode, ms = ARGV[1], ARGV[2] == "1", ARGV[3], tonumber(ARGV[4])
 local type_error = check_types({{delayed, "zset"}, {unique, "set"}, {seq, "string"}}) or check_counter(seq)
 if type_error then
@@ -49,7 +51,7 @@ for i = 5, #ARGV do
   entries[#entries + 1] = pad_number(id(i - 4)) .. ":" .. ARGV[i]
 end
 call_chunked("ZADD", delayed, entries, 1, #entries)
-count_change(delayed, "enqueued", count)
+count_change(counters, "enqueued", count)
 local due_in = math.max(0, due - now)
 publish(channel, "scheduled\n" .. string.format("%d", due_in))
 return {0, count, due_in}

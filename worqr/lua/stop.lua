@@ -7,6 +7,7 @@
 -- KEYS[1] processes  HASH  the stopping worker's processes on this queue: seq -> payload
 -- KEYS[2] queue      LIST  pending tasks, front = index 0
 -- KEYS[3] idle       ZSET  workers idle on this queue (see the wake include)
+-- KEYS[4] counters   HASH  the queue's counters (include counters)
 -- ARGV[1] channel          the queue's work channel ({P:Q}:work)
 -- ARGV[2] seq              the process's sequence number
 -- Returns: {0} | {-1} PROCESS_LOST
@@ -21,6 +22,7 @@
 -- @include call_record
 -- @include counters
 local processes, queue, idle = KEYS[1], KEYS[2], KEYS[3]
+local counters = KEYS[4]
 local channel, seq = ARGV[1], ARGV[2]
 local type_error = check_types({{processes, "hash"}, {queue, "list"}, {idle, "zset"}})
 if type_error then
@@ -29,7 +31,7 @@ end
 
 local task = take_owned(processes, seq)
 if not task then
-  count_change(processes, "fenced", 1)
+  count_change(counters, "fenced", 1)
   return {-1}
 end
 redis.call("LPUSH", queue, task)

@@ -13,6 +13,7 @@
 -- KEYS[5] seq        STRING  the queue's counter (next_ids: numbers delayed entries)
 -- KEYS[6] record     HASH    the call's record ({P:Q}:call:<id>)
 -- KEYS[7] call-keys  HASH    unique key -> id of the live call that holds it
+-- KEYS[8] counters   HASH    the queue's counters (include counters)
 -- ARGV[1] work channel       the queue's work channel ({P:Q}:work)
 -- ARGV[2] event channel      the queue's event channel
 -- ARGV[3] id                 the call's id
@@ -36,6 +37,7 @@
 -- @include wake
 -- @include counters
 local queue, idle, listed, delayed, seq, record, call_keys = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local counters = KEYS[8]
 local work_channel, channel, id, mode, ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local key, result_ttl, record_ttl, name, caller, task = ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11]
 local LISTED_TTL = 60
@@ -77,6 +79,6 @@ end
 redis.call("HSET", record, "state", state, "function", name, "caller", caller, "attempts", 0, "enqueued_at", now,
   "ttl", result_ttl, "key", key, "task", task, "member", member)
 redis.call("PEXPIRE", record, record_ttl)
-count_change(queue, "enqueued", 1)
+count_change(counters, "enqueued", 1)
 local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0
 return {0, id, unlisted}

@@ -9,6 +9,7 @@
 -- KEYS[2] queue      LIST  pending tasks
 -- KEYS[3] delayed    ZSET  tasks not due yet
 -- KEYS[4] attempts   HASH  payload -> attempts so far
+-- KEYS[5] counters   HASH  the queue's counters (include counters)
 -- ARGV[1] channel          the queue's event channel
 -- ARGV[2] id               the call's id
 -- Returns: {0, outcome}: "cancelled" (it was waiting), "running" (its worker was told),
@@ -24,6 +25,7 @@
 -- @include call_record
 -- @include counters
 local record, queue, delayed, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local counters = KEYS[5]
 local channel = ARGV[1]
 local type_error = check_types({{record, "hash"}, {queue, "list"}, {delayed, "zset"}, {attempts, "hash"}})
 if type_error then
@@ -47,7 +49,7 @@ if (state == "queued" or state == "scheduled") and task then
   end
   redis.call("HDEL", attempts, task)
   call_end(queue_tag(queue), task, "cancelled")
-  count_change(queue, "cancelled", 1)
+  count_change(counters, "cancelled", 1)
   return {0, "cancelled"}
 end
 if task then

@@ -10,9 +10,10 @@
 --   requeued       dead letters requeued (requeue_dead)
 --   fenced         ends refused by the fence (finish, finish_many, stop, fail of a process
 --                  the caller no longer owns: a zombie's, or a retry of an end that applied)
--- The key is derived from the hash tag of the key given (one of the queue's own keys).
-local function count_change(key, field, n)
+-- `counters` is the queue's {P:Q}:counters, one of the script's KEYS: declared, so that a
+-- user whose ACL may not write it is refused before the script starts, not half-way.
+local function count_change(counters, field, n)
   if n > 0 then
-    redis.call("HINCRBY", string.sub(key, 1, string.find(key, "}", 1, true)) .. ":counters", field, n)
+    redis.call("HINCRBY", counters, field, n)
   end
 end
