@@ -413,3 +413,48 @@ def test_a_dequeue_an_earlier_incarnation_sent_and_redis_applies_late_takes_noth
         process = wq.dequeue("jobs")  # the current incarnation takes it
         assert process is not None
         assert process.task == "task"
+
+
+# 7. A worker registered again fences itself by its own deadline --------------------------------
+
+
+def test_a_worker_registered_again_fences_itself_while_its_heartbeat_hangs(
+    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat tick in flight when a worker was lost can hang for as long as Redis stays
+    unreachable (a read timeout, then retries): the incarnation the runtime registers again
+    meanwhile must still stop its handlers by its own deadline (its registration +
+    worker_timeout), not when that tick ends. Here every tick hangs from some point on while
+    the runtime's own calls get through; the soak saw a persistent task held 5.7 s past its
+    holder's deadline, by a peer too."""
+    from worqr._protocol.supervision import supervise as real
+
+    gate = threading.Event()
+    gate.set()
+
+    def hanging(session: Any, *, cleanup: bool) -> Any:
+        gate.wait(LONG)
+        return (yield from real(session, cleanup=cleanup))
+
+    monkeypatch.setattr("worqr._io._sync.supervisor.supervise", hanging)
+    holds: list[tuple[str, float]] = []
+
+    def hold(_process: Process[str]) -> None:
+        holds.append(("start", time.monotonic()))
+        cancel_token().wait(LONG)
+        holds.append(("stop", time.monotonic()))
+
+    with Worqr(redis=server.url, prefix="refence", **TIGHT) as wq:
+        wq.enqueue("conns", "c1")
+        worker = wq.persistent_worker("conns", hold, concurrency=1)
+        worker.start()
+        try:
+            wait_until(lambda: len(holds) == 1, LONG)
+            gate.clear()  # every tick from now on hangs: the worker fences itself, registers again
+            wait_until(lambda: len(holds) >= 3, LONG)  # and holds the task again, as a new incarnation
+            assert [kind for kind, _ in holds[:3]] == ["start", "stop", "start"]
+            wait_until(lambda: len(holds) >= 4, LONG)
+            assert holds[3][1] - holds[2][1] < TIGHT["worker_timeout"]
+        finally:
+            gate.set()
+            worker.stop(grace=0)

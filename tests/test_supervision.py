@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -197,3 +198,48 @@ def test_restart_under_the_id_of_a_crashed_worker_waits_out_its_lease(make_worqr
     assert restarted.get_tasks("jobs") == ["a", "b"]
     process = restarted.dequeue("jobs")
     assert process is not None and process.task == "a"
+
+
+def test_a_worker_that_fenced_itself_starts_again_though_its_own_late_heartbeat_renewed_its_lease(
+    make_worqr: MakeWorqr, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain worker that fenced itself (no heartbeat confirmed for worker_timeout) is still
+    registered; a heartbeat of its own that was in flight may land late and renew the lease
+    while start_worker() waits it out. The id is this client's own: start_worker() must reap
+    its earlier incarnation and register again, not raise WorkerIdInUseError (the soak saw a
+    plain worker exit so). Here the late heartbeats are renewals of the key by hand."""
+    from worqr._protocol.supervision import supervise as real
+
+    gate = threading.Event()
+    gate.set()
+
+    def hanging(session: Any, *, cleanup: bool) -> Any:
+        gate.wait(30)
+        return (yield from real(session, cleanup=cleanup))
+
+    monkeypatch.setattr("worqr._io._sync.supervisor.supervise", hanging)
+    client = working_on_jobs(make_worqr)
+    client.enqueue("jobs", ["a", "b"])
+    take(client, "jobs", 1)
+    key = RegistryKeys(client.prefix).heartbeat(client.worker_id)
+    stop = threading.Event()
+
+    def renew() -> None:  # its own heartbeats, landing late
+        while not stop.wait(0.02):
+            raw.pexpire(key, 300)
+
+    renewer = threading.Thread(target=renew)
+    renewer.start()
+    try:
+        gate.clear()  # no heartbeat is confirmed from now on: it fences itself
+        wait_until(lambda: client._session.state.lost)
+        with pytest.raises(WorkerLostError, match="could not confirm its heartbeat"):
+            client.dequeue("jobs")
+        client.start_worker()
+    finally:
+        stop.set()
+        renewer.join()
+        gate.set()
+    client.start_work("jobs")
+    assert client.get_tasks("jobs") == ["a", "b"]  # its earlier incarnation's process came back
+    assert client.get_workers() == [client.worker_id]

@@ -65,6 +65,8 @@ class AsyncCore:
             if self.supervisor is None or not self.supervisor.running:
                 self.supervisor = AsyncSupervisor(self.session, self.runner.run)
                 self.supervisor.start()
+            else:
+                self.supervisor.registered()
 
     async def start_work(self, queue: str) -> None:
         await self.start_work_many([queue])

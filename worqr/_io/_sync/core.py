@@ -66,6 +66,8 @@ class SyncCore:
             if self.supervisor is None or not self.supervisor.running:
                 self.supervisor = SyncSupervisor(self.session, self.runner.run)
                 self.supervisor.start()
+            else:
+                self.supervisor.registered()
 
     def start_work(self, queue: str) -> None:
         self.start_work_many([queue])

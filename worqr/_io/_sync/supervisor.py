@@ -42,6 +42,13 @@ class SyncSupervisor:
         self._arm()
         self._background.start(self._loop)
 
+    def registered(self) -> None:
+        """The worker registered again, as a new incarnation: set its fence now, from when its
+        registration was sent. Else only the next tick sets it, and the tick in flight when
+        the worker was lost may hang for as long as Redis stays unreachable (a read timeout,
+        then retries), the new incarnation running unfenced meanwhile."""
+        self._arm()
+
     def stop(self) -> None:
         self._stop.set()
         self._alarm.close()

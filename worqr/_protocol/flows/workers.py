@@ -38,6 +38,10 @@ def start_worker(session: Session) -> Flow[None]:
     # The id may still be registered by an earlier incarnation (a process restarted under a
     # fixed id). If its heartbeat has a lease left it may be alive: wait the lease out once;
     # a worker that renewed it meanwhile is alive and keeps its id. Otherwise reap it first.
+    # A client that registered the id itself and lost it (it fenced itself, or was declared
+    # dead) reaps its own earlier incarnation at once, as the runtime's rejoin does: a
+    # heartbeat of its own, in flight when it was lost, may still land and renew the lease.
+    own_earlier = session.state.started
     waited = False
     incarnation = session.state.new_incarnation()
     for _ in range(3):
@@ -45,12 +49,12 @@ def start_worker(session: Session) -> Flow[None]:
         lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms, worker_record(session)))
         if lease_ms is None:
             break
-        if lease_ms > 0 and waited:
+        if lease_ms > 0 and waited and not own_earlier:
             msg = (
                 f"worker id {worker_id!r} belongs to a live worker (it renews its heartbeat); choose another worker_id"
             )
             raise WorkerIdInUseError(msg)
-        if lease_ms > 0:
+        if lease_ms > 0 and not own_earlier:
             waited = True
             yield Pause(lease_ms / 1000 + 0.05)
             continue
