@@ -119,7 +119,7 @@ def test_workers_gives_the_record_the_heartbeat_age_and_the_tasks_in_flight(
     assert row["state"] == "alive"
     assert 0 <= row["heartbeat_age"] <= FAST["worker_timeout"]
     assert row["started_at"].endswith("+00:00")
-    assert row["ended_at"] is None
+    assert (row["ended_at"], row["ended_by"]) == (None, None)
     status, out, _ = cli("workers")
     assert status == 0
     assert worker.worker_id in out
@@ -134,8 +134,19 @@ def test_a_reaped_worker_is_shown_as_ended_not_gone(cli: Any, producer: Worqr, w
     (row,) = as_json(cli("workers", "--json"))
     assert (row["id"], row["alive"], row["state"], row["in_flight"]) == (worker.worker_id, False, "ended", 0)
     assert row["ended_at"] is not None
+    assert row["ended_by"] == "declared"  # reaped by force while its heartbeat lived
     (queue,) = as_json(cli("queues", "--json"))
     assert (queue["queued"], queue["in_flight"]) == (1, 0)  # its task went back
+
+
+def test_a_worker_whose_heartbeat_expired_is_ended_by_expiry_once_reaped(
+    cli: Any, producer: Worqr, worker: Worqr
+) -> None:
+    pause_heartbeat(worker)  # as if frozen: its heartbeat key expires
+    wait_until(lambda: as_json(cli("workers", "--json"))[0]["state"] == "overdue")
+    assert as_json(cli("reap", "--json")) == {"reaped": [worker.worker_id]}
+    (row,) = as_json(cli("workers", "--json"))
+    assert (row["state"], row["ended_by"]) == ("ended", "expired")
 
 
 def test_processes_shows_a_preview_unless_asked_and_base64_for_bytes(cli: Any, producer: Worqr, worker: Worqr) -> None:

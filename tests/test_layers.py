@@ -196,8 +196,8 @@ def test_serving_and_the_face_methods_of_calls_import_no_face(name: str) -> None
 
 # worqr.operations and worqr.cli -----------------------------------------------------------------
 
-#: The pure part of worqr.operations: the typed answers, the reads and the flows.
-OPERATIONS_PURE = ("views", "reads", "flows")
+#: The pure part of worqr.operations: the typed answers, the reads, the flows and the JSON documents.
+OPERATIONS_PURE = ("views", "reads", "flows", "documents")
 
 
 def test_the_operations_checks_see_every_module_of_operations() -> None:
@@ -232,7 +232,14 @@ def test_the_command_line_is_a_face_over_the_clients_only() -> None:
     """worqr.cli talks to Redis only through the public client: no flow, script or key of its own."""
     for name in _layer("worqr.cli"):
         worqr_modules = {m for m in imports_of(name) if m.startswith("worqr")}
-        allowed = {"worqr", "worqr.cli", "worqr._demo", "worqr.operations.views", "worqr.metrics.prometheus"}
+        allowed = {
+            "worqr",
+            "worqr.cli",
+            "worqr._demo",
+            "worqr.operations.documents",
+            "worqr.metrics.prometheus",
+            "worqr.web.serve",
+        }
         assert worqr_modules <= allowed | {m for m in worqr_modules if m.startswith("worqr.cli.")}, name
 
 
@@ -253,3 +260,14 @@ def test_the_metrics_faces_read_through_the_public_client_only(name: str) -> Non
 def test_the_metrics_checks_see_every_module_of_metrics() -> None:
     names = set(_layer("worqr.metrics")) - {"worqr.metrics"}
     assert names == {"worqr.metrics.families", "worqr.metrics.prometheus", "worqr.metrics.otel"}
+
+
+# worqr.web ------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_rates_are_pure_and_the_app_reads_through_the_public_client() -> None:
+    assert not {m for m in imports_of("worqr.web.rates") if m.split(".")[0] in IMPURE | {"worqr"}}
+    app = {m for m in imports_of("worqr.web.app") if m.startswith("worqr")}
+    assert app == {"worqr", "worqr.operations.documents", "worqr.operations.views", "worqr.web.rates"}
+    assert {m for m in imports_of("worqr.web.serve") if m.startswith("worqr")} == {"worqr", "worqr.web.app"}
+    assert set(_layer("worqr.web")) == {"worqr.web", "worqr.web.app", "worqr.web.rates", "worqr.web.serve"}

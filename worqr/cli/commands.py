@@ -17,7 +17,7 @@ from typing import Any
 
 from worqr import Event, Functions, Worqr
 from worqr.cli import render
-from worqr.operations.views import QueueInfo, WorkerInfo
+from worqr.operations.documents import dead_letter_document, process_document, queue_document, worker_document
 
 #: Exit status of `check` when it finds a problem.
 CHECK_FAILED = 3
@@ -32,36 +32,6 @@ class Answer:
     document: Any
     text: str
     status: int = 0
-
-
-def _queue_row(info: QueueInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "queued": info.queued,
-        "delayed": info.delayed,
-        "in_flight": info.in_flight,
-        "dead_letters": info.dead_letters,
-        "workers": info.workers,
-        "paused": info.paused,
-        "counters": info.counters.as_dict(),
-    }
-
-
-def _worker_row(info: WorkerInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "queues": list(info.queues),
-        "host": info.host,
-        "pid": info.pid,
-        "started_at": info.started_at,
-        "heartbeat_age": info.heartbeat_age,
-        "in_flight": info.in_flight,
-        "alive": info.alive,
-        "state": info.state,
-        "version": info.version,
-        "concurrency": info.concurrency,
-        "ended_at": info.ended_at,
-    }
 
 
 QUEUE_COLUMNS = ("name", "queued", "delayed", "in_flight", "dead_letters", "workers", "paused", "enqueued", "finished")
@@ -85,20 +55,20 @@ def _known_queues(wq: Worqr, queues: list[str]) -> list[str]:
 
 def queues(wq: Worqr, args: argparse.Namespace) -> Answer:
     chosen = _known_queues(wq, args.queue) if args.queue else None
-    rows = [_queue_row(info) for info in wq.inspect_queues(chosen)]
+    rows = [queue_document(info) for info in wq.inspect_queues(chosen)]
     return Answer(rows, _queues_text(rows))
 
 
 def workers(wq: Worqr, args: argparse.Namespace) -> Answer:
     del args
-    rows = [_worker_row(info) for info in wq.inspect_workers()]
+    rows = [worker_document(info) for info in wq.inspect_workers()]
     return Answer(rows, render.table(rows, WORKER_COLUMNS, empty="no workers"))
 
 
 def status(wq: Worqr, args: argparse.Namespace) -> Answer:
     del args
-    queue_rows = [_queue_row(info) for info in wq.inspect_queues()]
-    worker_rows = [_worker_row(info) for info in wq.inspect_workers()]
+    queue_rows = [queue_document(info) for info in wq.inspect_queues()]
+    worker_rows = [worker_document(info) for info in wq.inspect_workers()]
     text = "\n\n".join([_queues_text(queue_rows), render.table(worker_rows, WORKER_COLUMNS, empty="no workers")])
     return Answer({"queues": queue_rows, "workers": worker_rows}, text)
 
@@ -107,16 +77,7 @@ def processes(wq: Worqr, args: argparse.Namespace) -> Answer:
     if args.queue is not None:
         _known_queues(wq, [args.queue])
     found = wq.inspect_processes(args.queue, args.worker)
-    rows = [
-        {
-            "id": p.id,
-            "queue": p.queue,
-            "worker_id": p.worker_id,
-            **render.task_fields(p.task, full=args.show_tasks),
-            "attempt": p.attempt,
-        }
-        for p in found
-    ]
+    rows = [process_document(p, full=args.show_tasks) for p in found]
     shown = [{**row, "task": row.get("task", row.get("task_base64"))} for row in rows]
     return Answer(
         rows, render.table(shown, ("id", "queue", "worker_id", "attempt", "task"), empty="no tasks in flight")
@@ -130,17 +91,7 @@ def _ids(args: argparse.Namespace) -> list[str] | None:
 def dead(wq: Worqr, args: argparse.Namespace) -> Answer:
     _known_queues(wq, [args.queue])
     if args.action == "list":
-        rows = [
-            {
-                "id": letter.id,
-                **render.task_fields(letter.payload, full=args.show_tasks),
-                "error_type": letter.error_type,
-                "error": letter.error,
-                "attempts": letter.attempts,
-                "failed_at": letter.failed_at,
-            }
-            for letter in wq.get_dead_letters(args.queue)
-        ]
+        rows = [dead_letter_document(letter, full=args.show_tasks) for letter in wq.get_dead_letters(args.queue)]
         shown = [{**row, "task": row.get("task", row.get("task_base64"))} for row in rows]
         columns = ("id", "attempts", "failed_at", "error_type", "error", "task")
         return Answer(rows, render.table(shown, columns, empty="no dead letters"))
@@ -273,6 +224,27 @@ def metrics(wq: Worqr, args: argparse.Namespace) -> Answer:
     return Answer(None, "")
 
 
+def dashboard(wq: Worqr, args: argparse.Namespace) -> Answer:
+    try:
+        from worqr.web import serve  # noqa: PLC0415 (an optional extra)
+    except ImportError as exc:
+        msg = f"worqr dashboard needs Starlette and uvicorn ({exc}): pip install 'worqr[web]'"
+        raise CliError(msg) from exc
+    if not 0 <= args.port <= 65535:  # noqa: PLR2004
+        msg = f"--port must be from 0 (any free port) to 65535, got {args.port}"
+        raise CliError(msg)
+    wq.get_queues()  # the server answers and the credentials work, before anything listens
+
+    def announce(url: str) -> None:
+        actions = "with actions" if args.allow_actions else "read-only (--allow-actions to act)"
+        print(render.dumps({"dashboard": url}) if args.json else f"serving {url} {actions} (Ctrl-C stops)", flush=True)
+
+    serve.serve(
+        args.redis, args.prefix, host=args.host, port=args.port, allow_actions=args.allow_actions, announce=announce
+    )
+    return Answer(None, "")
+
+
 def _load(target: str) -> object:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -329,4 +301,5 @@ COMMANDS: dict[str, Callable[[Worqr, argparse.Namespace], Answer]] = {
     "check": check,
     "worker": worker,
     "metrics": metrics,
+    "dashboard": dashboard,
 }

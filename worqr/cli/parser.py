@@ -62,6 +62,8 @@ def _destructive(parser: argparse.ArgumentParser) -> None:
 
 #: The port of ``worqr metrics`` unless told otherwise.
 DEFAULT_METRICS_PORT = 9809
+#: The port of ``worqr dashboard`` unless told otherwise.
+DEFAULT_DASHBOARD_PORT = 9810
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_METRICS_PORT, metavar="P", help="default %(default)s; 0: any"
     )
     metrics.add_argument("--host", default="127.0.0.1", metavar="H", help="address to bind (default %(default)s)")
+    dashboard = command("dashboard", "serve the web dashboard (needs worqr[web])")
+    dashboard.add_argument(
+        "--port", type=int, default=DEFAULT_DASHBOARD_PORT, metavar="P", help="default %(default)s; 0: any"
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", metavar="H", help="address to bind (default %(default)s)")
+    dashboard.add_argument("--allow-actions", action="store_true", help="offer requeue, purge, reap, pause, resume")
     _demo_commands(commands)
     return parser
 

@@ -5,45 +5,13 @@ personal data)."""
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-#: How much of a task is shown without --show-tasks.
-PREVIEW = 40
+from worqr.operations.documents import PREVIEW, dumps, plain, task_fields
 
-
-def task_fields(payload: bytes, *, full: bool) -> dict[str, Any]:
-    """``task`` (text) or ``task_base64``, cut to `PREVIEW` characters unless ``full``
-    (then ``task_truncated`` is true), and ``task_size`` in bytes."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        encoded = base64.b64encode(payload).decode()
-        shown = encoded if full else encoded[:PREVIEW]
-        return {"task_base64": shown, "task_size": len(payload), "task_truncated": shown != encoded}
-    shown = text if full else text[:PREVIEW]
-    return {"task": shown, "task_size": len(payload), "task_truncated": shown != text}
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready copy: dataclasses as objects, datetimes as ISO 8601, tuples as lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def dumps(document: Any) -> str:
-    return json.dumps(plain(document), ensure_ascii=False)
+__all__ = ["PREVIEW", "dumps", "plain", "table", "task_fields"]
 
 
 def _cell(value: Any) -> str:

@@ -3,8 +3,10 @@
 -- Guarantees: a worker leaves the live registry only here, atomically with losing its
 -- heartbeat, so from then on it can neither heartbeat nor add queues; workers already in
 -- the reaping set (a reaper died half-way) are returned again so their reaping completes.
--- A declared worker's record gets ended_at (server time) and is kept one more day, so that
--- operators see it as reaped rather than vanished.
+-- A declared worker's record gets ended_at (server time) and ended_by ("expired": its
+-- heartbeat had expired, so a peer reaped it; "declared": declared dead while its heartbeat
+-- lived: a clean leave, or a forced reap) and is kept one more day, so that operators see
+-- it as reaped rather than vanished.
 --
 -- KEYS[1] workers          SET     registered, live workers
 -- KEYS[2] reaping          SET     workers being reaped
@@ -27,13 +29,14 @@ end
 for i = 2, #ARGV do
   local worker_id, heartbeat = ARGV[i], KEYS[i + 1]
   local registered = redis.call("SISMEMBER", workers, worker_id) == 1
-  if registered and (force or redis.call("EXISTS", heartbeat) == 0) then
+  local expired = registered and redis.call("EXISTS", heartbeat) == 0
+  if registered and (force or expired) then
     redis.call("SMOVE", workers, reaping, worker_id)
     redis.call("DEL", heartbeat)
     local tag = string.sub(workers, 1, string.find(workers, "}", 1, true))
     local record, now = tag .. ":worker:" .. worker_id, server_time()
     if redis.call("EXISTS", record) == 1 then
-      redis.call("HSET", record, "ended_at", now)
+      redis.call("HSET", record, "ended_at", now, "ended_by", expired and "expired" or "declared")
       redis.call("PEXPIRE", record, RECORD_KEPT_MS)
     end
     redis.call("ZADD", tag .. ":ended", now, worker_id)

@@ -6,8 +6,10 @@ per queue), and the lists of queues and workers one more."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
+from worqr import errors
 from worqr._protocol import ops
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, one
@@ -18,6 +20,7 @@ from worqr.operations.views import (
     ProcessInfo,
     QueueCounters,
     QueueInfo,
+    QueuePeek,
     WorkerInfo,
     WorkerState,
     ms_time,
@@ -99,6 +102,7 @@ def inspect_workers(session: Session) -> Flow[list[WorkerInfo]]:
                 started_at=ms_time(record.get(b"started_at")),
                 heartbeat_age=age,
                 ended_at=ms_time(record.get(b"ended_at")),
+                ended_by=text(record.get(b"ended_by")),
             )
         )
     return infos
@@ -129,6 +133,21 @@ def inspect_processes(
         ProcessInfo(make_process_id(seq, k.queue), k.queue, w, task, next(attempts[k.queue]) + 1)
         for k, w, seq, task in found
     ]
+
+
+#: The most tasks `peek` reads of each kind.
+MAX_PEEK = 1000
+
+
+def peek(session: Session, queue: str, limit: int) -> Flow[QueuePeek]:
+    """The first ``limit`` waiting and delayed tasks of ``queue``: one round trip."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PEEK:
+        msg = f"limit must be an int from 1 to {MAX_PEEK}, got {limit!r}"
+        raise errors.InvalidArgumentError(msg)
+    keys = session.queue(queue)
+    waiting, delayed = yield from batch([reads.waiting(keys, limit), reads.delayed(keys, limit)])
+    due = [(task, datetime.fromtimestamp(ms / 1000, tz=timezone.utc)) for task, ms in delayed]
+    return QueuePeek(waiting, due)
 
 
 def pause(session: Session, queue: str) -> Flow[bool]:

@@ -26,6 +26,24 @@ def counters(keys: QueueKeys) -> Call[dict[bytes, bytes]]:
     return _read("HGETALL", keys.counters, (), _pairs)
 
 
+def waiting(keys: QueueKeys, limit: int) -> Call[list[bytes]]:
+    """The first ``limit`` queued tasks, front first."""
+    return _read("LRANGE", keys.pending, (0, limit - 1), list)
+
+
+def delayed(keys: QueueKeys, limit: int) -> Call[list[tuple[bytes, int]]]:
+    """The first ``limit`` delayed tasks, soonest first: (payload, due, ms since the epoch).
+    An entry is ``<n>:<payload>`` (see lua/schedule.lua)."""
+
+    def parse(reply: list[Any]) -> list[tuple[bytes, int]]:
+        pairs = (
+            reply if reply and isinstance(reply[0], (list, tuple)) else list(zip(reply[::2], reply[1::2], strict=True))
+        )
+        return [(entry.split(b":", 1)[1], int(float(score))) for entry, score in pairs]
+
+    return _read("ZRANGE", keys.delayed, (0, limit - 1, "WITHSCORES"), parse)
+
+
 def paused(keys: QueueKeys) -> Call[bool]:
     return _read("EXISTS", keys.paused, (), lambda reply: int(reply) == 1)
 

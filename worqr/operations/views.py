@@ -59,8 +59,10 @@ class WorkerInfo:
     expired, not reaped yet), ``"reaping"`` (declared dead, its tasks being requeued) or
     ``"ended"`` (declared dead in the last day: reaped, or left); ``heartbeat_age``: seconds
     since its last heartbeat by the server's clock (None for a worker without a timeout, or
-    not alive); ``ended_at``: when it was declared dead. Fields its record lacks (a worker
-    of an older worqr) are None."""
+    not alive); ``ended_at``: when it was declared dead; ``ended_by``: ``"expired"`` (its
+    heartbeat expired and a peer reaped it: it died, hung or lost Redis) or ``"declared"``
+    (declared dead while its heartbeat lived: it left cleanly, or was reaped by force).
+    Fields its record lacks (a worker of an older worqr) are None."""
 
     id: str
     queues: tuple[str, ...]
@@ -74,6 +76,7 @@ class WorkerInfo:
     started_at: datetime | None = None
     heartbeat_age: float | None = None
     ended_at: datetime | None = None
+    ended_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,15 @@ class ProcessInfo:
     worker_id: str
     task: bytes
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePeek:
+    """The front of a queue: its first ``waiting`` tasks (payloads, front first) and its
+    first ``delayed`` ones (payload, when due), soonest first."""
+
+    waiting: list[bytes]
+    delayed: list[tuple[bytes, datetime]]
 
 
 def ms_time(value: bytes | None) -> datetime | None:

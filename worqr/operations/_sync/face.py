@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from worqr._io._sync.core import SyncCore
 from worqr.operations import flows
-from worqr.operations.views import ProcessInfo, QueueInfo, WorkerInfo
+from worqr.operations.views import ProcessInfo, QueueInfo, QueuePeek, WorkerInfo
 
 
 class SyncOperationsFace:
@@ -34,6 +34,12 @@ class SyncOperationsFace:
         """The tasks in flight, of ``queue`` (default: every queue) and ``worker_id`` (default:
         every worker on it): process id, worker, task and attempt."""
         return self._core.drive(flows.inspect_processes(self._core.session, queue, worker_id))
+
+    def peek_tasks(self, queue: str, limit: int = 20) -> QueuePeek:
+        """The first ``limit`` (1 to 1,000) waiting tasks of ``queue``, front first, and its
+        first ``limit`` delayed ones with when each is due: one round trip, whatever the
+        queue's size."""
+        return self._core.drive(flows.peek(self._core.session, queue, limit))
 
     def pause_queue(self, queue: str) -> bool:
         """Pause ``queue``: it goes on taking tasks and hands none out (tasks already in
