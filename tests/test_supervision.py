@@ -12,6 +12,8 @@ import redis
 from tests.heartbeat_helpers import FAST, expire
 from tests.helpers import pause_heartbeat, wait_until
 from worqr import ProcessLostError, WorkerIdInUseError, WorkerLostError, Worqr
+from worqr._protocol import ops
+from worqr._protocol.flows.steps import one
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 
 MakeWorqr = Callable[..., Worqr]
@@ -243,3 +245,36 @@ def test_a_worker_that_fenced_itself_starts_again_though_its_own_late_heartbeat_
     client.start_work("jobs")
     assert client.get_tasks("jobs") == ["a", "b"]  # its earlier incarnation's process came back
     assert client.get_workers() == [client.worker_id]
+
+
+def _one(call: Any) -> Any:
+    """A flow of one call, for driving a single step of a reap by hand."""
+    return (yield from one(call))
+
+
+def test_a_slow_reaper_cannot_requeue_the_tasks_of_the_workers_next_incarnation(
+    make_worqr: MakeWorqr, raw: redis.Redis
+) -> None:
+    """A peer declares a worker dead and is slow to leave its queues; meanwhile the worker
+    finds out, reaps its own earlier incarnation, registers again and takes a task. The
+    peer's late leave_queue names the incarnation it declared dead, so it leaves the new
+    incarnation's process, and its place in the queue, alone (the soak saw a singleton
+    taken from its live holder so, and held twice for 14 s)."""
+    worker = working_on_jobs(make_worqr)
+    worker.enqueue("jobs", ["a", "b"])
+    take(worker, "jobs", 1)
+    peer = make_worqr(**FAST)
+    declared = peer._drive(_one(ops.declare_dead(peer._session.registry, [worker.worker_id], force=True)))
+    ended = declared[worker.worker_id]
+    assert ended != ""  # the record names the incarnation declared dead
+    wait_until(lambda: worker._session.state.lost)  # its next heartbeat finds it declared dead
+    worker.start_worker()  # reaps its earlier incarnation itself ('a' goes back), registers again
+    worker.start_work("jobs")
+    (held,) = take(worker, "jobs", 1)  # 'a', back at the front
+    keys = QueueKeys(worker.prefix, "jobs")
+    late = ops.leave_queue(keys, worker.worker_id, interrupted=True, incarnation=ended)
+    assert peer._drive(_one(late)) == 0  # the peer's late step of its reap
+    assert raw.hlen(keys.processes(worker.worker_id)) == 1
+    assert raw.sismember(keys.workers, worker.worker_id)
+    worker.finish_process(held)  # still its own
+    assert worker.get_tasks("jobs") == ["b"]

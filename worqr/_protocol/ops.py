@@ -251,10 +251,12 @@ def join_queue(keys: QueueKeys, worker_id: str, incarnation: str) -> Call[int]:
     return _script("join_queue", key_list, (worker_id, incarnation), _second, idempotent=True)
 
 
-def leave_queue(keys: QueueKeys, worker_id: str, *, interrupted: bool) -> Call[int]:
-    """``interrupted``: the worker died or was declared dead, so each requeued task used an attempt."""
+def leave_queue(keys: QueueKeys, worker_id: str, *, interrupted: bool, incarnation: str = "") -> Call[int]:
+    """``interrupted``: the worker died or was declared dead, so each requeued task used an
+    attempt. ``incarnation``: a reaper's, the incarnation declared dead; the queue is left
+    alone if a later one of the worker joined it since ("": whatever joined)."""
     key_list = (keys.workers, keys.processes(worker_id), keys.pending, keys.attempts, keys.idle, keys.incarnations)
-    args = (keys.work_channel, worker_id, "1" if interrupted else "0")
+    args = (keys.work_channel, worker_id, "1" if interrupted else "0", incarnation)
     return _script("leave_queue", key_list, args, _second, idempotent=True)
 
 
@@ -375,10 +377,12 @@ def remove_worker_queue(keys: RegistryKeys, worker_id: str, queue: str) -> Call[
     return _script("remove_worker_queue", (keys.queues_of(worker_id),), (queue,), _ok, idempotent=True)
 
 
-def declare_dead(keys: RegistryKeys, worker_ids: Sequence[str], *, force: bool) -> Call[list[str]]:
-    def parse(reply: list[Any]) -> list[str]:
+def declare_dead(keys: RegistryKeys, worker_ids: Sequence[str], *, force: bool) -> Call[dict[str, str]]:
+    """Every worker being reaped, with the incarnation that was declared dead ("" unknown)."""
+
+    def parse(reply: list[Any]) -> dict[str, str]:
         _ok(reply)
-        return [_text(w) for w in reply[1:]]
+        return {_text(reply[i]): _text(reply[i + 1]) for i in range(1, len(reply), 2)}
 
     key_list = (keys.workers, keys.reaping, *(keys.heartbeat(w) for w in worker_ids))
     return _script("declare_dead", key_list, ("1" if force else "0", *worker_ids), parse, idempotent=True)

@@ -13,7 +13,10 @@
 -- KEYS[3..] heartbeats     STRING  heartbeat key of each candidate, in ARGV order
 -- ARGV[1] force                   "1" to declare the candidates dead even if alive
 -- ARGV[2..] worker_ids            the candidates
--- Returns: {0, worker_id, ...}  every member of the reaping set
+-- Returns: {0, worker_id, incarnation, ...}  every member of the reaping set, with the
+--   incarnation its record names ("" if none: a worker of an older worqr). A member's
+--   record is the declared incarnation's: it registers again only once forgotten, so a
+--   reaper hands this to leave_queue, which then cannot touch a later incarnation.
 -- Derived keys: each declared worker's record ({P}:worker:<W>) and the ended set ({P}:ended,
 --   ZSET: worker -> when it was declared dead, the last day's), from the registry's tag
 -- @include check_types
@@ -44,7 +47,9 @@ for i = 2, #ARGV do
   end
 end
 local reply = {0}
+local tag = string.sub(workers, 1, string.find(workers, "}", 1, true))
 for _, worker_id in ipairs(redis.call("SMEMBERS", reaping)) do
   reply[#reply + 1] = worker_id
+  reply[#reply + 1] = redis.call("HGET", tag .. ":worker:" .. worker_id, "incarnation") or ""
 end
 return reply

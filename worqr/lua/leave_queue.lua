@@ -16,6 +16,11 @@
 -- ARGV[1] channel          the queue's work channel ({P:Q}:work)
 -- ARGV[2] worker_id
 -- ARGV[3] interrupted      "1": count an attempt for each requeued task; "0": a clean leave
+-- ARGV[4] incarnation      a reaper's: the incarnation declared dead. If another incarnation of
+--                          the worker joined the queue since (it registered again while a slow
+--                          reaper was still at work), nothing changes: its processes, its
+--                          place in the workers and idle sets are the new incarnation's.
+--                          "" (or absent): whatever incarnation joined.
 -- Returns: {0, requeued}
 -- Publishes: "work\n<requeued>" when anything was requeued, and wakes as many idle workers
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
@@ -27,12 +32,18 @@
 -- @include server_time
 -- @include call_record
 local workers, processes, queue, attempts, idle, incarnations = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local channel, worker_id, interrupted = ARGV[1], ARGV[2], ARGV[3] == "1"
+local channel, worker_id, interrupted, ending = ARGV[1], ARGV[2], ARGV[3] == "1", ARGV[4] or ""
 local type_error = check_types({
   {workers, "set"}, {processes, "hash"}, {queue, "list"}, {attempts, "hash"}, {idle, "zset"}, {incarnations, "hash"},
 })
 if type_error then
   return type_error
+end
+if ending ~= "" then
+  local joined = redis.call("HGET", incarnations, worker_id)
+  if joined and joined ~= ending then
+    return {0, 0}  -- a later incarnation's queue: a stale reaper changes nothing
+  end
 end
 
 local flat = redis.call("HGETALL", processes)

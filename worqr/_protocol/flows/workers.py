@@ -46,7 +46,8 @@ def start_worker(session: Session) -> Flow[None]:
     incarnation = session.state.new_incarnation()
     for _ in range(3):
         sent_at = time.monotonic()
-        lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms, worker_record(session)))
+        record = {**worker_record(session), "incarnation": incarnation}
+        lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms, record))
         if lease_ms is None:
             break
         if lease_ms > 0 and waited and not own_earlier:
@@ -163,8 +164,12 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
         total = 0
         for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
             queues = yield from one(ops.members(registry.queues_of(worker_id)))
+            ending = reaping[worker_id]  # the incarnation declared dead: a later one's queues stay
             requeued = yield from batch(
-                [ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted) for q in queues]
+                [
+                    ops.leave_queue(session.queue(q), worker_id, interrupted=interrupted, incarnation=ending)
+                    for q in queues
+                ]
             )
             refilled = [q for q, n in zip(queues, requeued, strict=True) if n]
             for queue, listed in zip(
