@@ -22,7 +22,7 @@ import redis
 from tests.cli_helpers import spawn_worqr
 from tests.helpers import pause_heartbeat, wait_until
 from tests.runtime_helpers import FAST, LONG
-from worqr import BytesCodec, Worqr
+from worqr import AsyncWorqr, BytesCodec, Worqr
 from worqr._protocol.keys import QueueKeys
 from worqr.cli import main
 
@@ -450,3 +450,18 @@ def test_worker_refuses_a_target_it_cannot_run(
         assert done.returncode == 1, err
         assert words in err
         assert err.count("\n") == 1
+
+
+def test_the_clients_and_the_command_line_take_the_same_defaults_from_the_environment(
+    redis_url: str, worqr_prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WORQR_REDIS_URL", redis_url)
+    monkeypatch.setenv("WORQR_PREFIX", worqr_prefix)
+    with Worqr() as app:  # an application that names neither
+        assert app.prefix == worqr_prefix
+        app.enqueue("from-env", ["a"])
+    assert AsyncWorqr().prefix == worqr_prefix
+    assert Worqr(prefix="explicit").prefix == "explicit"
+    capsys.readouterr()
+    assert main(["--json", "queues"]) == 0
+    assert [row["name"] for row in json.loads(capsys.readouterr().out)] == ["from-env"]

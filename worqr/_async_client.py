@@ -25,6 +25,7 @@ from worqr._io._async.core import AsyncCore
 from worqr._io._async.supervisor import AsyncSupervisor
 from worqr._io.durability import Durability
 from worqr._io.flavors import async_face
+from worqr._io.urls import resolve_prefix
 from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
@@ -48,7 +49,7 @@ class AsyncWorqr(AsyncCallsFace, AsyncOperationsFace):
         self,
         *,
         redis: str | redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster | None = None,
-        prefix: str = "worqr",
+        prefix: str | None = None,
         worker_id: str | None = None,
         heartbeat_interval: float = 1.0,
         worker_timeout: float | None = 3.0,
@@ -58,7 +59,7 @@ class AsyncWorqr(AsyncCallsFace, AsyncOperationsFace):
         durability: Durability | Literal["replicated"] | None = None,
     ) -> None:
         self._session = Session(
-            prefix=prefix,
+            prefix=resolve_prefix(prefix),
             worker_id=str(uuid.uuid4()) if worker_id is None else worker_id,
             heartbeat_interval=heartbeat_interval,
             worker_timeout=worker_timeout,

@@ -20,6 +20,7 @@ from worqr._io._sync.core import SyncCore
 from worqr._io._sync.supervisor import SyncSupervisor
 from worqr._io.durability import Durability
 from worqr._io.flavors import sync_face
+from worqr._io.urls import resolve_prefix
 from worqr._protocol import flows
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.models import DeadLetter, Event, Failure, Process
@@ -51,6 +52,8 @@ class Worqr(SyncCallsFace, SyncOperationsFace):
             ``redis.cluster.RedisCluster`` client.
             Default: the ``WORQR_REDIS_URL`` environment variable, else ``redis://localhost:6379/0``.
         prefix: the namespace of every key and channel; two prefixes never see each other.
+            Default: the ``WORQR_PREFIX`` environment variable, else ``"worqr"`` (as for
+            the ``worqr`` command line).
         worker_id: this worker's id (default: a fresh UUID4). Must be unique among live workers.
         heartbeat_interval: seconds between heartbeats.
         worker_timeout: seconds without a heartbeat after which peers reap this worker;
@@ -67,7 +70,7 @@ class Worqr(SyncCallsFace, SyncOperationsFace):
         self,
         *,
         redis: str | redis.Redis | redis.cluster.RedisCluster | None = None,
-        prefix: str = "worqr",
+        prefix: str | None = None,
         worker_id: str | None = None,
         heartbeat_interval: float = 1.0,
         worker_timeout: float | None = 3.0,
@@ -77,7 +80,7 @@ class Worqr(SyncCallsFace, SyncOperationsFace):
         durability: Durability | Literal["replicated"] | None = None,
     ) -> None:
         self._session = Session(
-            prefix=prefix,
+            prefix=resolve_prefix(prefix),
             worker_id=str(uuid.uuid4()) if worker_id is None else worker_id,
             heartbeat_interval=heartbeat_interval,
             worker_timeout=worker_timeout,

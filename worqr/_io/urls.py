@@ -47,6 +47,18 @@ _CLUSTER_FORM = "redis+cluster://[user:password@]host:port[,host:port...][?optio
 Kind = Literal["server", "sentinel", "cluster"]
 
 
+#: The prefix of a client that names none and finds no ``WORQR_PREFIX`` in its environment.
+DEFAULT_PREFIX = "worqr"
+
+
+def resolve_prefix(value: str | None) -> str:
+    """The key prefix: ``value``, else ``WORQR_PREFIX``, else `DEFAULT_PREFIX` (the same
+    default as the ``worqr`` command line's)."""
+    if value is None:
+        return os.environ.get("WORQR_PREFIX") or DEFAULT_PREFIX
+    return value
+
+
 def resolve_url(value: object) -> str | None:
     """The URL to connect to (``None`` means ``WORQR_REDIS_URL``, else `DEFAULT_URL`), or
     None when ``value`` is a client object."""

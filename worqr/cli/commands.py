@@ -208,15 +208,17 @@ def _wait_for_a_signal() -> None:
         stop.wait()
 
 
-def metrics(wq: Worqr, args: argparse.Namespace) -> Answer:
+def _extra(module: str, command: str, needs: str, extra: str) -> Any:
+    """``module`` of an optional extra, or the one line that says what to install."""
     try:
-        from worqr.metrics import prometheus  # noqa: PLC0415 (an optional extra)
+        return importlib.import_module(module)
     except ImportError as exc:
-        msg = f"worqr metrics needs prometheus-client ({exc}): pip install 'worqr[metrics]'"
+        msg = f"worqr {command} needs {needs} ({exc}): pip install 'worqr[{extra}]'"
         raise CliError(msg) from exc
-    if not 0 <= args.port <= 65535:  # noqa: PLR2004
-        msg = f"--port must be from 0 (any free port) to 65535, got {args.port}"
-        raise CliError(msg)
+
+
+def metrics(wq: Worqr, args: argparse.Namespace) -> Answer:
+    prometheus = _extra("worqr.metrics.prometheus", "metrics", "prometheus-client", "metrics")
     host, port = prometheus.serve(wq, args.port, args.host)
     url = f"http://{host}:{port}/metrics"
     print(render.dumps({"metrics": url}) if args.json else f"serving {url} (Ctrl-C or SIGTERM stops)", flush=True)
@@ -225,14 +227,7 @@ def metrics(wq: Worqr, args: argparse.Namespace) -> Answer:
 
 
 def dashboard(wq: Worqr, args: argparse.Namespace) -> Answer:
-    try:
-        from worqr.web import serve  # noqa: PLC0415 (an optional extra)
-    except ImportError as exc:
-        msg = f"worqr dashboard needs Starlette and uvicorn ({exc}): pip install 'worqr[web]'"
-        raise CliError(msg) from exc
-    if not 0 <= args.port <= 65535:  # noqa: PLR2004
-        msg = f"--port must be from 0 (any free port) to 65535, got {args.port}"
-        raise CliError(msg)
+    serve = _extra("worqr.web.serve", "dashboard", "Starlette and uvicorn", "web")
     wq.get_queues()  # the server answers and the credentials work, before anything listens
 
     def announce(url: str) -> None:

@@ -18,6 +18,13 @@ def _task_count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:  # noqa: PLR2004
+        msg = f"must be a port from 0 (any free port) to 65535, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -122,12 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1, metavar="N", help="tasks at once (default 1)")
     metrics = command("metrics", "serve /metrics in the Prometheus text format (needs worqr[metrics])")
     metrics.add_argument(
-        "--port", type=int, default=DEFAULT_METRICS_PORT, metavar="P", help="default %(default)s; 0: any"
+        "--port", type=_port, default=DEFAULT_METRICS_PORT, metavar="P", help="default %(default)s; 0: any"
     )
     metrics.add_argument("--host", default="127.0.0.1", metavar="H", help="address to bind (default %(default)s)")
     dashboard = command("dashboard", "serve the web dashboard (needs worqr[web])")
     dashboard.add_argument(
-        "--port", type=int, default=DEFAULT_DASHBOARD_PORT, metavar="P", help="default %(default)s; 0: any"
+        "--port", type=_port, default=DEFAULT_DASHBOARD_PORT, metavar="P", help="default %(default)s; 0: any"
     )
     dashboard.add_argument("--host", default="127.0.0.1", metavar="H", help="address to bind (default %(default)s)")
     dashboard.add_argument("--allow-actions", action="store_true", help="offer requeue, purge, reap, pause, resume")
