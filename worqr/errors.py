@@ -14,7 +14,8 @@ WorqrError
 ├── WorkerLostError                      peers declared this worker dead
 ├── WorkerIdInUseError                   start_worker() with the id of a live worker
 ├── RedisUnavailableError (ConnectionError)  Redis could not be reached (after retries)
-│   └── ReplicationTimeoutError          a durable write was applied, but too few replicas confirmed it
+│   ├── ReplicationTimeoutError          a durable write was applied, but too few replicas confirmed it
+│   └── PartialReadError                 a read of many queues missed cluster nodes (what was read: .value)
 ├── RedisCommandError                    Redis refused a command (WRONGTYPE, OOM, ...)
 │   └── RedisPermissionError             wrong credentials, or the ACL denies a command, key or channel
 ├── ClientClosedError                    the client was closed
@@ -140,6 +141,18 @@ class RedisPermissionError(RedisCommandError):
     """Raised when Redis refuses the credentials, or its ACL denies this user a command, key or
     channel that worqr needs. Retrying will not help: give the user worqr's ACL
     (docs/security.md lists it for producers and workers)."""
+
+
+class PartialReadError(RedisUnavailableError):
+    """Raised by a read of many queues or workers (``inspect_queues``, ``inspect_workers``,
+    ``inspect_processes``) when some nodes of a Redis Cluster could not be reached: ``value``
+    holds what the other nodes gave (of the same type as the read's answer, without what the
+    missing nodes hold) and ``unreachable`` the nodes (host:port) that gave nothing."""
+
+    def __init__(self, message: str, *, value: object, unreachable: tuple[str, ...]) -> None:
+        super().__init__(message, maybe_applied=False)
+        self.value = value
+        self.unreachable = unreachable
 
 
 class ClientClosedError(WorqrError):

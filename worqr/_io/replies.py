@@ -44,7 +44,7 @@ from redis.exceptions import (
 
 from worqr import errors
 from worqr._io.retry import RetryableFailure
-from worqr._protocol.ops import Call
+from worqr._protocol.ops import Call, Unreachable
 from worqr._protocol.scripts import script
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -144,8 +144,11 @@ def refused(what: str, reply: ResponseError) -> errors.RedisCommandError:
 
 def resolve(calls: Sequence[Call[Any]], replies: list[Any]) -> list[Any]:
     """Parse each reply with its call's parser; raise the first error, in call order."""
-    results = []
+    results: list[Any] = []
     for call, reply in zip(calls, replies, strict=True):
+        if isinstance(reply, Unreachable):  # a partial read its node did not serve
+            results.append(reply)
+            continue
         if isinstance(reply, ResponseError):
             error = refused(f"{call.script or call.command} on {list(call.keys)[:3]}", reply)
             if call.advisory:

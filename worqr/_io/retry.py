@@ -29,6 +29,14 @@ POLICY: dict[str, Any] = {
 #: How long a batch waits for its slots to be served again (a failover: the cluster notices
 #: a dead primary after ``cluster-node-timeout``, then promotes a replica), backing off
 #: exponentially from 50 ms to 1 s, reloading the slot map before each try.
+#: How long a partial read (see ``Call.partial``) waits for an unreachable node before it
+#: answers without it.
+PARTIAL_POLICY: dict[str, Any] = {
+    "stop": stop_after_delay(3.0),
+    "wait": wait_exponential(multiplier=0.05, max=0.5) + wait_random(0, 0.05),
+    "retry": retry_if_exception_type(RetryableFailure),
+    "reraise": True,
+}
 CLUSTER_POLICY: dict[str, Any] = {
     "stop": stop_after_delay(15.0),
     "wait": wait_exponential(multiplier=0.05, max=1.0) + wait_random(0, 0.05),

@@ -30,7 +30,10 @@ class Call(Generic[T]):
     that Redis refusing it must not fail its batch: the runner hands back the error as its
     result, and the flow decides (the queue registry, pipelined beside a state change that
     did happen). ``durable`` marks a state change that a client configured with a
-    `Durability` must see confirmed by replicas before it is acknowledged.
+    `Durability` must see confirmed by replicas before it is acknowledged. ``partial`` marks
+    a read whose batch may come back in part: on a Redis Cluster, when a node stays
+    unreachable and every call of the batch is partial, the runner hands back an
+    `Unreachable` as the result of each of that node's calls instead of failing the batch.
     """
 
     keys: tuple[str, ...]
@@ -41,6 +44,16 @@ class Call(Generic[T]):
     command: str | None = None
     advisory: bool = False
     durable: bool = False
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """The result of a `partial` read that its node did not serve: ``node`` (host:port) and
+    why."""
+
+    node: str
+    reason: str
 
 
 def _script(

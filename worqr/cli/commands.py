@@ -13,9 +13,9 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from worqr import Event, Functions, Worqr
+from worqr import Event, Functions, PartialReadError, Worqr
 from worqr.cli import render
 from worqr.operations.documents import dead_letter_document, process_document, queue_document, worker_document
 
@@ -32,6 +32,35 @@ class Answer:
     document: Any
     text: str
     status: int = 0
+    #: one line for stderr beside the answer (a partial read: what was missing)
+    error: str | None = None
+
+
+T = TypeVar("T")
+
+
+class _Partial:
+    """The reads of one command on a Redis Cluster with nodes down: each read gives what the
+    other nodes served (`PartialReadError.value`), and the answer says so and exits 1."""
+
+    def __init__(self) -> None:
+        self.unreachable: set[str] = set()
+        self.first: str | None = None
+
+    def read(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        except PartialReadError as exc:
+            self.unreachable |= set(exc.unreachable)
+            self.first = self.first or str(exc)
+            return cast("T", exc.value)
+
+    def answer(self, document: Any, text: str, *, key: str) -> Answer:
+        if not self.unreachable:
+            return Answer(document, text)
+        nodes = sorted(self.unreachable)
+        whole = document if isinstance(document, dict) else {key: document}
+        return Answer({**whole, "partial": True, "unreachable": nodes}, text, 1, self.first)
 
 
 QUEUE_COLUMNS = ("name", "queued", "delayed", "in_flight", "dead_letters", "workers", "paused", "enqueued", "finished")
@@ -55,33 +84,36 @@ def _known_queues(wq: Worqr, queues: list[str]) -> list[str]:
 
 def queues(wq: Worqr, args: argparse.Namespace) -> Answer:
     chosen = _known_queues(wq, args.queue) if args.queue else None
-    rows = [queue_document(info) for info in wq.inspect_queues(chosen)]
-    return Answer(rows, _queues_text(rows))
+    partial = _Partial()
+    rows = [queue_document(info) for info in partial.read(lambda: wq.inspect_queues(chosen))]
+    return partial.answer(rows, _queues_text(rows), key="queues")
 
 
 def workers(wq: Worqr, args: argparse.Namespace) -> Answer:
     del args
-    rows = [worker_document(info) for info in wq.inspect_workers()]
-    return Answer(rows, render.table(rows, WORKER_COLUMNS, empty="no workers"))
+    partial = _Partial()
+    rows = [worker_document(info) for info in partial.read(wq.inspect_workers)]
+    return partial.answer(rows, render.table(rows, WORKER_COLUMNS, empty="no workers"), key="workers")
 
 
 def status(wq: Worqr, args: argparse.Namespace) -> Answer:
     del args
-    queue_rows = [queue_document(info) for info in wq.inspect_queues()]
-    worker_rows = [worker_document(info) for info in wq.inspect_workers()]
+    partial = _Partial()
+    queue_rows = [queue_document(info) for info in partial.read(wq.inspect_queues)]
+    worker_rows = [worker_document(info) for info in partial.read(wq.inspect_workers)]
     text = "\n\n".join([_queues_text(queue_rows), render.table(worker_rows, WORKER_COLUMNS, empty="no workers")])
-    return Answer({"queues": queue_rows, "workers": worker_rows}, text)
+    return partial.answer({"queues": queue_rows, "workers": worker_rows}, text, key="status")
 
 
 def processes(wq: Worqr, args: argparse.Namespace) -> Answer:
     if args.queue is not None:
         _known_queues(wq, [args.queue])
-    found = wq.inspect_processes(args.queue, args.worker)
+    partial = _Partial()
+    found = partial.read(lambda: wq.inspect_processes(args.queue, args.worker))
     rows = [process_document(p, full=args.show_tasks) for p in found]
     shown = [{**row, "task": row.get("task", row.get("task_base64"))} for row in rows]
-    return Answer(
-        rows, render.table(shown, ("id", "queue", "worker_id", "attempt", "task"), empty="no tasks in flight")
-    )
+    text = render.table(shown, ("id", "queue", "worker_id", "attempt", "task"), empty="no tasks in flight")
+    return partial.answer(rows, text, key="processes")
 
 
 def _ids(args: argparse.Namespace) -> list[str] | None:

@@ -50,4 +50,6 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if answer.document is not None or answer.text:
         print(render.dumps(answer.document) if args.json else answer.text)
+    if answer.error is not None:
+        print(f"worqr: error: {redact(answer.error)}", file=sys.stderr)
     return answer.status

@@ -6,6 +6,7 @@ per queue), and the lists of queues and workers one more."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,6 +32,31 @@ from worqr.operations.views import (
 _PER_QUEUE = 6
 
 
+def _partial(calls: list[ops.Call[Any]]) -> list[ops.Call[Any]]:
+    """``calls`` as partial reads: on a Redis Cluster, a node that stays unreachable gives
+    `ops.Unreachable` results instead of failing the whole read."""
+    return [replace(call, partial=True) for call in calls]
+
+
+class _Missing:
+    """The nodes a partial read could not reach, and the error that reports them."""
+
+    def __init__(self) -> None:
+        self.nodes: set[str] = set()
+
+    def served(self, results: Sequence[Any]) -> bool:
+        """Whether every result came back (else its nodes are noted)."""
+        missing = {r.node for r in results if isinstance(r, ops.Unreachable)}
+        self.nodes |= missing
+        return not missing
+
+    def raise_if_any(self, what: str, value: object) -> None:
+        if self.nodes:
+            nodes = ", ".join(sorted(self.nodes))
+            msg = f"could not reach {len(self.nodes)} node(s) of the cluster ({nodes}): {what} shows only the others"
+            raise errors.PartialReadError(msg, value=value, unreachable=tuple(sorted(self.nodes)))
+
+
 def queue_names(session: Session, names: Sequence[str] | None) -> Flow[list[str]]:
     """``names`` checked, or every queue of the registry (sorted)."""
     if names is not None:
@@ -46,16 +72,21 @@ def inspect_queues(session: Session, names: Sequence[str] | None = None) -> Flow
     for k in keys:
         first += [ops.count(k), ops.count_delayed(k), ops.count_dead(k), ops.members(k.workers)]
         first += [reads.counters(k), reads.paused(k)]
-    replies = yield from batch(first)
+    missing = _Missing()
+    replies = yield from batch(_partial(first))
     rows = [replies[i * _PER_QUEUE : (i + 1) * _PER_QUEUE] for i in range(len(keys))]
-    flights = yield from batch([reads.in_flight(k, w) for k, row in zip(keys, rows, strict=True) for w in row[3]])
+    served = [(k, row) for k, row in zip(keys, rows, strict=True) if missing.served(row)]
+    flights = yield from batch(_partial([reads.in_flight(k, w) for k, row in served for w in row[3]]))
     infos, at = [], 0
-    for k, (queued, delayed, dead, workers, counters, paused) in zip(keys, rows, strict=True):
-        in_flight = sum(flights[at : at + len(workers)])
+    for k, (queued, delayed, dead, workers, counters, paused) in served:
+        mine = flights[at : at + len(workers)]
         at += len(workers)
-        infos.append(
-            QueueInfo(k.queue, queued, delayed, in_flight, dead, len(workers), paused, QueueCounters.parse(counters))
-        )
+        if missing.served(mine):
+            info = QueueInfo(
+                k.queue, queued, delayed, sum(mine), dead, len(workers), paused, QueueCounters.parse(counters)
+            )
+            infos.append(info)
+    missing.raise_if_any("the list of queues", infos)
     return infos
 
 
@@ -73,13 +104,16 @@ def inspect_workers(session: Session) -> Flow[list[WorkerInfo]]:
         calls.append(ops.members(registry.queues_of(worker_id)))
     replies = yield from batch(calls)
     rows = [replies[i * 3 : (i + 1) * 3] for i in range(len(ids))]
+    missing = _Missing()
     flights = yield from batch(
-        [reads.in_flight(session.queue(q), w) for w, row in zip(ids, rows, strict=True) for q in row[2]]
+        _partial([reads.in_flight(session.queue(q), w) for w, row in zip(ids, rows, strict=True) for q in row[2]])
     )
     infos, at = [], 0
     for worker_id, (record, ttl, queues) in zip(ids, rows, strict=True):
-        in_flight = sum(flights[at : at + len(queues)])
+        mine = flights[at : at + len(queues)]
         at += len(queues)
+        missing.served(mine)
+        in_flight = sum(n for n in mine if isinstance(n, int))
         alive = worker_id in live and ttl != -2  # noqa: PLR2004 (PTTL: no such key)
         state: WorkerState = "alive" if alive else "overdue" if worker_id in live else "ended"
         if worker_id in reaping:
@@ -105,6 +139,7 @@ def inspect_workers(session: Session) -> Flow[list[WorkerInfo]]:
                 ended_by=text(record.get(b"ended_by")),
             )
         )
+    missing.raise_if_any("in_flight of the workers (their tasks on the nodes reached)", infos)
     return infos
 
 
@@ -115,24 +150,31 @@ def inspect_processes(
     worker, then number."""
     chosen = yield from queue_names(session, None if queue is None else [queue])
     keys = [session.queue(name) for name in chosen]
+    missing = _Missing()
     if worker_id is not None:
-        workers = [[worker_id] for _ in keys]
+        workers: list[Any] = [[worker_id] for _ in keys]
     else:
-        workers = yield from batch([ops.members(k.workers) for k in keys])
-    pairs = [(k, w) for k, ws in zip(keys, workers, strict=True) for w in ws]
-    held = yield from batch([ops.processes(k, w) for k, w in pairs])
+        workers = yield from batch(_partial([ops.members(k.workers) for k in keys]))
+    pairs = [(k, w) for k, ws in zip(keys, workers, strict=True) if missing.served([ws]) for w in ws]
+    held = yield from batch(_partial([ops.processes(k, w) for k, w in pairs]))
     found = [
-        (k, w, seq, task) for (k, w), procs in zip(pairs, held, strict=True) for seq, task in sorted(procs.items())
+        (k, w, seq, task)
+        for (k, w), procs in zip(pairs, held, strict=True)
+        if missing.served([procs])
+        for seq, task in sorted(procs.items())
     ]
     by_queue: dict[str, list[bytes]] = {}
     for k, _, _, task in found:
         by_queue.setdefault(k.queue, []).append(task)
-    counts = yield from batch([reads.attempts(session.queue(q), tasks) for q, tasks in by_queue.items()])
-    attempts = {q: iter(c) for q, c in zip(by_queue, counts, strict=True)}
-    return [
+    counts = yield from batch(_partial([reads.attempts(session.queue(q), tasks) for q, tasks in by_queue.items()]))
+    attempts = {q: iter(c) for q, c in zip(by_queue, counts, strict=True) if missing.served([c])}
+    infos = [
         ProcessInfo(make_process_id(seq, k.queue), k.queue, w, task, next(attempts[k.queue]) + 1)
         for k, w, seq, task in found
+        if k.queue in attempts
     ]
+    missing.raise_if_any("the list of processes", infos)
+    return infos
 
 
 #: The most tasks `peek` reads of each kind.

@@ -8,8 +8,9 @@ import html
 import json
 import secrets
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,11 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from worqr import AsyncWorqr, WorqrError
+from worqr import AsyncWorqr, PartialReadError, WorqrError
 from worqr.operations.documents import dead_letter_document, plain, queue_document, task_fields, worker_document
 from worqr.operations.views import WorkerInfo
 from worqr.web.rates import RateHistory
 
+T = TypeVar("T")
 STATIC = Path(__file__).parent / "static"
 #: The most dead letters a queue's page lists (the count is always exact).
 DEAD_LETTERS_SHOWN = 100
@@ -106,9 +108,10 @@ class _Dashboard:
 
     async def overview(self, request: Request) -> Response:
         del request
+        missing: list[str] = []
         try:
-            queues = await self.client.inspect_queues()
-            workers = await self.client.inspect_workers()
+            queues = await _partly(self.client.inspect_queues(), missing)
+            workers = await _partly(self.client.inspect_workers(), missing)
         except WorqrError as exc:
             return _json({"error": str(exc)}, 503)
         self.history.add(time.time(), {q.name: q.counters.as_dict() for q in queues})
@@ -117,6 +120,10 @@ class _Dashboard:
             "workers": [{**worker_document(w), "label": worker_label(w)} for w in workers],
             "actions": self.allow_actions,
         }
+        if missing:
+            nodes = ", ".join(sorted(set(missing)))
+            document |= {"partial": True, "unreachable": sorted(set(missing))}
+            document["error"] = f"could not reach {nodes}: the queues and tasks there are not shown"
         if self.allow_actions:
             document["token"] = self.token  # readable by this origin's scripts only
         return _json(document)
@@ -211,6 +218,16 @@ class _Dashboard:
         if action == "requeue":
             return {"requeued": await self.client.requeue_dead_letters(queue, ids)}
         return {"purged": await self.client.purge_dead_letters(queue, ids)}
+
+
+async def _partly(read: Awaitable[T], missing: list[str]) -> T:
+    """What ``read`` gives; on a cluster with nodes down, what the other nodes gave (the
+    missing nodes go to ``missing``)."""
+    try:
+        return await read
+    except PartialReadError as exc:
+        missing.extend(exc.unreachable)
+        return cast("T", exc.value)
 
 
 def _json(document: Any, status: int = 200) -> Response:

@@ -29,7 +29,7 @@ from redis.exceptions import (
 
 from worqr import errors
 from worqr._io.retry import RetryableFailure
-from worqr._protocol.ops import Call
+from worqr._protocol.ops import Call, Unreachable
 
 
 class Learner(Protocol):
@@ -152,6 +152,13 @@ class NodeBatch:
         )
         error.__cause__ = exc
         return error
+
+    def give_up(self, route: Callable[[int | None], str], cause: BaseException) -> None:
+        """A partial batch's end: each call still pending gets `Unreachable` (its node, why)."""
+        for node, _, indices in self.groups(route):
+            for i in indices:
+                self.replies[i] = Unreachable(node, str(cause).splitlines()[0] if str(cause) else type(cause).__name__)
+        self.pending = []
 
     def unavailable(self, where: str, cause: BaseException) -> errors.RedisUnavailableError:
         applied = self.applied_changes()

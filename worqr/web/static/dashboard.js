@@ -188,7 +188,7 @@ async function refresh() {
       showError(doc.error || response.statusText);
       return;
     }
-    showError("");
+    showError(doc.error || "");  // a partial read: some nodes of the cluster did not answer
     token = doc.token || null;
     document.body.classList.toggle("actions", Boolean(doc.actions));
     if (PAGE === "queue") drawQueue(doc); else drawOverview(doc);

@@ -33,7 +33,7 @@ from worqr._io.cluster._async.topology import AsyncTopology
 from worqr._io.cluster.routing import FOLLOWED_REDIRECTS, NodeBatch, learn_all, pause_if_asked, take_in
 from worqr._io.flavors import AsyncRetrying, async_each
 from worqr._io.replies import resolve
-from worqr._io.retry import CLUSTER_POLICY, RetryableFailure
+from worqr._io.retry import CLUSTER_POLICY, PARTIAL_POLICY, RetryableFailure
 from worqr._protocol.ops import Call
 
 
@@ -46,22 +46,34 @@ class AsyncClusterRunner:
 
     async def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
         batch = NodeBatch(calls)
+        partial = bool(calls) and all(call.partial and call.idempotent for call in calls)
         try:
             await self.topology.cluster()
             await self.topology.refresh_if_stale()
             await self._send(batch)  # the common case, without the cost of a Retrying
         except RetryableFailure:
-            await self._retry(batch)
+            await self._retry(batch, partial)
+        except errors.RedisUnavailableError as exc:
+            if not partial:
+                raise
+            batch.give_up(self.topology.route, exc)
         return resolve(calls, batch.replies)
 
-    async def _retry(self, batch: NodeBatch) -> None:
+    async def _retry(self, batch: NodeBatch, partial: bool) -> None:
+        """Resend what is pending until the policy gives up; then a partial batch keeps what
+        it has (`NodeBatch.give_up`), any other raises."""
         try:
-            async for attempt in AsyncRetrying(**CLUSTER_POLICY):
+            async for attempt in AsyncRetrying(**(PARTIAL_POLICY if partial else CLUSTER_POLICY)):
                 with attempt:
                     await self.topology.refresh()
                     await self._send(batch)
-        except RetryableFailure as exc:
-            cause = exc.__cause__ or exc
+        except (RetryableFailure, errors.RedisUnavailableError) as exc:
+            cause = exc.__cause__ or exc if isinstance(exc, RetryableFailure) else exc
+            if partial:
+                batch.give_up(self.topology.route, cause)
+                return
+            if isinstance(exc, errors.RedisUnavailableError):
+                raise
             raise batch.unavailable(self.where, cause) from cause
 
     async def _send(self, batch: NodeBatch) -> None:

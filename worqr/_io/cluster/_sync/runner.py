@@ -34,7 +34,7 @@ from worqr._io.cluster._sync.topology import SyncTopology
 from worqr._io.cluster.routing import FOLLOWED_REDIRECTS, NodeBatch, learn_all, pause_if_asked, take_in
 from worqr._io.flavors import SyncRetrying, sync_each
 from worqr._io.replies import resolve
-from worqr._io.retry import CLUSTER_POLICY, RetryableFailure
+from worqr._io.retry import CLUSTER_POLICY, PARTIAL_POLICY, RetryableFailure
 from worqr._protocol.ops import Call
 
 
@@ -47,22 +47,34 @@ class SyncClusterRunner:
 
     def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
         batch = NodeBatch(calls)
+        partial = bool(calls) and all(call.partial and call.idempotent for call in calls)
         try:
             self.topology.cluster()
             self.topology.refresh_if_stale()
             self._send(batch)  # the common case, without the cost of a Retrying
         except RetryableFailure:
-            self._retry(batch)
+            self._retry(batch, partial)
+        except errors.RedisUnavailableError as exc:
+            if not partial:
+                raise
+            batch.give_up(self.topology.route, exc)
         return resolve(calls, batch.replies)
 
-    def _retry(self, batch: NodeBatch) -> None:
+    def _retry(self, batch: NodeBatch, partial: bool) -> None:
+        """Resend what is pending until the policy gives up; then a partial batch keeps what
+        it has (`NodeBatch.give_up`), any other raises."""
         try:
-            for attempt in SyncRetrying(**CLUSTER_POLICY):
+            for attempt in SyncRetrying(**(PARTIAL_POLICY if partial else CLUSTER_POLICY)):
                 with attempt:
                     self.topology.refresh()
                     self._send(batch)
-        except RetryableFailure as exc:
-            cause = exc.__cause__ or exc
+        except (RetryableFailure, errors.RedisUnavailableError) as exc:
+            cause = exc.__cause__ or exc if isinstance(exc, RetryableFailure) else exc
+            if partial:
+                batch.give_up(self.topology.route, cause)
+                return
+            if isinstance(exc, errors.RedisUnavailableError):
+                raise
             raise batch.unavailable(self.where, cause) from cause
 
     def _send(self, batch: NodeBatch) -> None:

@@ -68,14 +68,21 @@ class SyncTopology:
         return True
 
     def _probe_sharded(self) -> bool:
-        """Whether every primary has sharded pub/sub."""
-        try:
-            for node in self._cluster.get_primaries():
+        """Whether every primary that answers has sharded pub/sub. A primary that is down is
+        left out, so that a client can start while one shard is gone (the others' queues
+        still work); RetryableFailure if none answers."""
+        answered, failure = 0, None
+        for node in self._cluster.get_primaries():
+            try:
                 (known,) = SyncRunner(self.pool(node.name)).run([knows_ssubscribe()])
-                if not known:
-                    return False
-        except errors.RedisUnavailableError as exc:
-            raise RetryableFailure from exc
+            except errors.RedisUnavailableError as exc:
+                failure = failure or exc
+                continue
+            if not known:
+                return False
+            answered += 1
+        if not answered:
+            raise RetryableFailure from failure
         return True
 
     def route(self, slot: int | None) -> str:
