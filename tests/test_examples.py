@@ -47,6 +47,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "calls: quote(cake, 3) = 960 cents (succeeded, attempt 1); coffee failed: LookupError after 2 attempts; "
             "the queued call was cancelled; found by id: 960 cents",
         ),
+        ("operations.py", "operations: requeued 1; metrics say 1 queued, 1 requeued in all"),
     ],
     ids=[
         "producer",
@@ -57,6 +58,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "retries",
         "delayed_tasks",
         "calls",
+        "operations",
     ],
 )
 def test_example(script: str, expected: str) -> None:
