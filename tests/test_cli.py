@@ -135,6 +135,7 @@ def test_a_reaped_worker_is_shown_as_ended_not_gone(cli: Any, producer: Worqr, w
     assert (row["id"], row["alive"], row["state"], row["in_flight"]) == (worker.worker_id, False, "ended", 0)
     assert row["ended_at"] is not None
     assert row["ended_by"] == "declared"  # reaped by force while its heartbeat lived
+    assert row["queues"] == ["mail"]  # the queues it worked, kept in its record
     (queue,) = as_json(cli("queues", "--json"))
     assert (queue["queued"], queue["in_flight"]) == (1, 0)  # its task went back
 

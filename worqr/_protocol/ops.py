@@ -408,7 +408,7 @@ def forget_worker(keys: RegistryKeys, worker_id: str, released: Sequence[str]) -
         _ok(reply)
         return int(reply[1]) == 1, int(reply[2])
 
-    key_list = (keys.reaping, keys.queues_of(worker_id))
+    key_list = (keys.reaping, keys.queues_of(worker_id), keys.worker(worker_id))
     return _script("forget_worker", key_list, (worker_id, *released), parse, idempotent=True)
 
 

@@ -5,6 +5,7 @@ per queue), and the lists of queues and workers one more."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -109,9 +110,10 @@ def inspect_workers(session: Session) -> Flow[list[WorkerInfo]]:
         _partial([reads.in_flight(session.queue(q), w) for w, row in zip(ids, rows, strict=True) for q in row[2]])
     )
     infos, at = [], 0
-    for worker_id, (record, ttl, queues) in zip(ids, rows, strict=True):
-        mine = flights[at : at + len(queues)]
-        at += len(queues)
+    for worker_id, (record, ttl, joined) in zip(ids, rows, strict=True):
+        queues = joined or _worked(record)  # an ended worker: the queues its reap released
+        mine = flights[at : at + len(joined)]
+        at += len(joined)
         missing.served(mine)
         in_flight = sum(n for n in mine if isinstance(n, int))
         alive = worker_id in live and ttl != -2  # noqa: PLR2004 (PTTL: no such key)
@@ -190,6 +192,15 @@ def peek(session: Session, queue: str, limit: int) -> Flow[QueuePeek]:
     waiting, delayed = yield from batch([reads.waiting(keys, limit), reads.delayed(keys, limit)])
     due = [(task, datetime.fromtimestamp(ms / 1000, tz=timezone.utc)) for task, ms in delayed]
     return QueuePeek(waiting, due)
+
+
+def _worked(record: dict[bytes, bytes]) -> list[str]:
+    """The queues an ended worker's record lists (see lua/forget_worker.lua)."""
+    try:
+        worked = json.loads(record.get(b"queues", b"[]"))
+    except ValueError:
+        return []
+    return [q for q in worked if isinstance(q, str)] if isinstance(worked, list) else []
 
 
 def pause(session: Session, queue: str) -> Flow[bool]:
