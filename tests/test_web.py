@@ -89,7 +89,7 @@ async def test_an_unknown_or_missing_queue_is_a_clear_error(worker: Worqr, aclie
         unknown = await web.get("/api/queue", params={"name": "nope"})
         missing = await web.get("/api/queue")
     assert unknown.status_code == 404
-    assert unknown.json()["error"] == f"no queue named 'nope' under prefix {aclient.prefix!r}"
+    assert unknown.json()["error"] == f"no queue named 'nope' under prefix {aclient.prefix!r} (known: 'mail')"
     assert (missing.status_code, missing.json()["error"]) == (400, "name the queue: /api/queue?name=QUEUE")
 
 

@@ -17,7 +17,14 @@ from typing import Any, TypeVar, cast
 
 from worqr import Event, Functions, PartialReadError, Worqr
 from worqr.cli import render
-from worqr.operations.documents import dead_letter_document, process_document, queue_document, worker_document
+from worqr.operations.documents import (
+    dead_letter_document,
+    dumps,
+    process_document,
+    queue_document,
+    unknown_queue,
+    worker_document,
+)
 
 #: Exit status of `check` when it finds a problem.
 CHECK_FAILED = 3
@@ -73,11 +80,8 @@ def _queues_text(rows: list[dict[str, Any]]) -> str:
 
 
 def _known_queues(wq: Worqr, queues: list[str]) -> list[str]:
-    known = wq.get_queues()
-    unknown = [q for q in queues if q not in known]
-    if unknown:
-        listed = ", ".join(repr(q) for q in known[:10]) or "none"
-        msg = f"no queue named {unknown[0]!r} under prefix {wq.prefix!r} (known: {listed})"
+    msg = unknown_queue(queues, wq.get_queues(), wq.prefix)
+    if msg is not None:
         raise CliError(msg)
     return queues
 
@@ -223,11 +227,11 @@ def watch(wq: Worqr, args: argparse.Namespace) -> Answer:
 
     def show(event: Event) -> None:
         line = {"queue": event.queue, "type": event.type, "message": event.message}
-        print(render.dumps(line), flush=True)
+        print(dumps(line), flush=True)
 
     for queue in chosen:
         wq.on(queue, show)
-    print(render.dumps({"watching": chosen}), flush=True)
+    print(dumps({"watching": chosen}), flush=True)
     _wait_for_a_signal()
     return Answer(None, "")
 
@@ -253,7 +257,7 @@ def metrics(wq: Worqr, args: argparse.Namespace) -> Answer:
     prometheus = _extra("worqr.metrics.prometheus", "metrics", "prometheus-client", "metrics")
     host, port = prometheus.serve(wq, args.port, args.host)
     url = f"http://{host}:{port}/metrics"
-    print(render.dumps({"metrics": url}) if args.json else f"serving {url} (Ctrl-C or SIGTERM stops)", flush=True)
+    print(dumps({"metrics": url}) if args.json else f"serving {url} (Ctrl-C or SIGTERM stops)", flush=True)
     _wait_for_a_signal()
     return Answer(None, "")
 
@@ -264,7 +268,7 @@ def dashboard(wq: Worqr, args: argparse.Namespace) -> Answer:
 
     def announce(url: str) -> None:
         actions = "with actions" if args.allow_actions else "read-only (--allow-actions to act)"
-        print(render.dumps({"dashboard": url}) if args.json else f"serving {url} {actions} (Ctrl-C stops)", flush=True)
+        print(dumps({"dashboard": url}) if args.json else f"serving {url} {actions} (Ctrl-C stops)", flush=True)
 
     serve.serve(
         args.redis, args.prefix, host=args.host, port=args.port, allow_actions=args.allow_actions, announce=announce

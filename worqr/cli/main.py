@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from worqr import Worqr  # noqa: PLC0415
-    from worqr.cli import commands, render  # noqa: PLC0415
+    from worqr.cli import commands  # noqa: PLC0415
+    from worqr.operations.documents import dumps  # noqa: PLC0415
 
     try:
         with Worqr(redis=args.redis, prefix=args.prefix) as wq:
@@ -49,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"worqr: error: {redact(message)}", file=sys.stderr)
         return 1
     if answer.document is not None or answer.text:
-        print(render.dumps(answer.document) if args.json else answer.text)
+        print(dumps(answer.document) if args.json else answer.text)
     if answer.error is not None:
         print(f"worqr: error: {redact(answer.error)}", file=sys.stderr)
     return answer.status

@@ -1,17 +1,11 @@
-"""How the ``worqr`` command shows its answers: one JSON document (``--json``), or aligned
-tables for a person. Tasks are text; a payload that is not UTF-8 is shown as
-``task_base64``; either is cut to a preview unless ``--show-tasks`` (tasks may hold
-personal data)."""
+"""How the ``worqr`` command shows its answers to a person: aligned tables. The JSON
+documents (``--json``) are `worqr.operations.documents`', shared with the dashboard."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-from worqr.operations.documents import PREVIEW, dumps, plain, task_fields
-
-__all__ = ["PREVIEW", "dumps", "plain", "table", "task_fields"]
 
 
 def _cell(value: Any) -> str:

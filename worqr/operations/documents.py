@@ -83,6 +83,16 @@ def dead_letter_document(letter: DeadLetter[Any], *, full: bool) -> dict[str, An
     }
 
 
+def unknown_queue(queues: list[str], known: list[str], prefix: str) -> str | None:
+    """The message for the first of ``queues`` that is not in the registry (``known``),
+    or None: a typo or a wrong prefix must never read as an empty queue."""
+    missing = [q for q in queues if q not in known]
+    if not missing:
+        return None
+    listed = ", ".join(repr(q) for q in known[:10]) or "none"
+    return f"no queue named {missing[0]!r} under prefix {prefix!r} (known: {listed})"
+
+
 def plain(value: Any) -> Any:
     """A JSON-ready copy: dataclasses as objects, datetimes as ISO 8601, tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

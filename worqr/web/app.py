@@ -19,7 +19,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from worqr import AsyncWorqr, PartialReadError, WorqrError
-from worqr.operations.documents import dead_letter_document, plain, queue_document, task_fields, worker_document
+from worqr.operations.documents import (
+    dead_letter_document,
+    plain,
+    queue_document,
+    task_fields,
+    unknown_queue,
+    worker_document,
+)
 from worqr.operations.views import WorkerInfo
 from worqr.web.rates import RateHistory
 
@@ -115,18 +122,15 @@ class _Dashboard:
         except WorqrError as exc:
             return _json({"error": str(exc)}, 503)
         self.history.add(time.time(), {q.name: q.counters.as_dict() for q in queues})
-        document = {
+        document: dict[str, Any] = {
             "queues": [{**queue_document(q), "rates": self.history.rates(q.name)} for q in queues],
             "workers": [{**worker_document(w), "label": worker_label(w)} for w in workers],
-            "actions": self.allow_actions,
         }
         if missing:
             nodes = ", ".join(sorted(set(missing)))
             document |= {"partial": True, "unreachable": sorted(set(missing))}
             document["error"] = f"could not reach {nodes}: the queues and tasks there are not shown"
-        if self.allow_actions:
-            document["token"] = self.token  # readable by this origin's scripts only
-        return _json(document)
+        return self._answer(document)
 
     async def queue(self, request: Request) -> Response:
         name = request.query_params.get("name", "")
@@ -147,8 +151,13 @@ class _Dashboard:
             "waiting": [task_fields(task, full=self.show_tasks) for task in peek.waiting],
             "delayed": [{**task_fields(task, full=self.show_tasks), "due_at": due} for task, due in peek.delayed],
             "dead_letters": [dead_letter_document(d, full=self.show_tasks) for d in letters[:DEAD_LETTERS_SHOWN]],
-            "actions": self.allow_actions,
         }
+        return self._answer(document)
+
+    def _answer(self, document: dict[str, Any]) -> Response:
+        """A page's data, with whether actions are on and, if so, the token they need
+        (readable by this origin's scripts only)."""
+        document["actions"] = self.allow_actions
         if self.allow_actions:
             document["token"] = self.token
         return _json(document)
@@ -156,8 +165,9 @@ class _Dashboard:
     async def _known(self, queue: str) -> None:
         if not queue:
             raise _Refused(400, "name the queue: /api/queue?name=QUEUE")
-        if queue not in await self.client.get_queues():
-            raise _Refused(404, f"no queue named {queue!r} under prefix {self.client.prefix!r}")
+        msg = unknown_queue([queue], await self.client.get_queues(), self.client.prefix)
+        if msg is not None:
+            raise _Refused(404, msg)
 
     # Actions --------------------------------------------------------------------------------
 

@@ -68,14 +68,15 @@ class SyncClusterRunner:
                 with attempt:
                     self.topology.refresh()
                     self._send(batch)
-        except (RetryableFailure, errors.RedisUnavailableError) as exc:
-            cause = exc.__cause__ or exc if isinstance(exc, RetryableFailure) else exc
-            if partial:
-                batch.give_up(self.topology.route, cause)
-                return
-            if isinstance(exc, errors.RedisUnavailableError):
+        except RetryableFailure as exc:
+            cause = exc.__cause__ or exc
+            if not partial:
+                raise batch.unavailable(self.where, cause) from cause
+            batch.give_up(self.topology.route, cause)
+        except errors.RedisUnavailableError as exc:
+            if not partial:
                 raise
-            raise batch.unavailable(self.where, cause) from cause
+            batch.give_up(self.topology.route, exc)
 
     def _send(self, batch: NodeBatch) -> None:
         together = all(call.idempotent for call in batch.calls)
