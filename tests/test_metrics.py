@@ -28,6 +28,7 @@ from worqr import Worqr
 from worqr.cli import main
 from worqr.metrics.otel import register_instruments
 from worqr.metrics.prometheus import WorqrCollector
+from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -234,3 +235,22 @@ def test_register_instruments_refuses_a_negative_max_age(make_worqr: MakeWorqr) 
     with pytest.raises(ValueError, match="max_age must be at least 0 seconds, got -1"):
         register_instruments(provider.get_meter("test"), make_worqr(), max_age=-1)
     provider.shutdown()
+
+
+def test_worqr_metrics_says_on_stderr_when_redis_goes_away_and_reports_worqr_up_0(
+    worqr_prefix: str, worqr_processes: list[subprocess.Popen[str]]
+) -> None:
+    with RedisServer() as server:
+        metrics = spawn_worqr(
+            worqr_processes, "metrics", "--port", "0", "--json", "--redis", server.url, "--prefix", worqr_prefix
+        )
+        assert metrics.stdout is not None and metrics.stderr is not None
+        url = json.loads(metrics.stdout.readline())["metrics"]
+        with urllib.request.urlopen(url, timeout=LONG) as response:  # noqa: S310 (a loopback URL it printed)
+            assert parse(response.read().decode())["worqr_up", frozenset()] == 1
+    with urllib.request.urlopen(url, timeout=LONG) as response:  # noqa: S310
+        assert parse(response.read().decode())["worqr_up", frozenset()] == 0
+    line = metrics.stderr.readline()
+    assert line.startswith("worqr: WARNING worqr metrics: reading Redis failed: cannot reach Redis at"), line
+    metrics.send_signal(signal.SIGTERM)
+    assert metrics.wait(LONG) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -35,11 +36,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args)
 
 
+#: The commands that run until stopped: worqr's warnings (a worker reaped, Redis gone, a
+#: failed scrape) go to their stderr, one line each, passwords redacted.
+LONG_RUNNING = ("worker", "metrics", "dashboard", "watch")
+
+
+class _Redacted(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("worqr")
+    if any(isinstance(h.formatter, _Redacted) for h in logger.handlers):
+        return  # main() run again in this process
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Redacted("worqr: %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 def _run(args: argparse.Namespace) -> int:
     from worqr import Worqr  # noqa: PLC0415
     from worqr.cli import commands  # noqa: PLC0415
     from worqr.operations.documents import dumps  # noqa: PLC0415
 
+    if args.command in LONG_RUNNING:
+        _log_to_stderr()
     try:
         with Worqr(redis=args.redis, prefix=args.prefix) as wq:
             answer = commands.COMMANDS[args.command](wq, args)
