@@ -76,6 +76,14 @@ def bench_calls(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_leases(session: nox.Session) -> None:
+    """Measure lease takeover after a clean release and after a SIGKILL, beside a PING round
+    trip (about two minutes; docs/leases.md, "Takeover times"). Arguments go to bench.leases."""
+    session.install("-e", ".[server]")
+    session.run("python", "-m", "bench.leases", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")

@@ -7,16 +7,17 @@ from typing import Any
 
 from worqr import RedisCommandError
 from worqr._protocol import flows, ops
-from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import LeaseKeys, QueueKeys, RegistryKeys
 from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
 from worqr.calls import ops as call_ops
+from worqr.leases import ops as lease_ops
 from worqr.operations import reads as operation_reads
 
 
 def all_calls(queue: str, worker: str) -> list[Call[Any]]:
     """One call of every factory in `worqr._ops`, for the given names."""
-    q, r = QueueKeys("worqr", queue), RegistryKeys("worqr")
+    q, r, lease = QueueKeys("worqr", queue), RegistryKeys("worqr"), LeaseKeys("worqr", queue)
     return [
         ops.enqueue(q, [b"t"], unique=True),
         ops.dequeue(q, worker, 1, "inc"),
@@ -63,6 +64,13 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         operation_reads.ended(r),
         operation_reads.pause(q),
         operation_reads.resume(q),
+        lease_ops.register(r, worker, queue),
+        lease_ops.acquire(lease, worker, incarnation="inc", owner="owner", attempt="attempt", ttl_ms=1000),
+        lease_ops.renew(lease, "owner", 1, 1000),
+        lease_ops.release(lease, "owner", 1),
+        ops.release_lease(lease, worker, "inc"),
+        *lease_ops.holding(lease),
+        lease_ops.current_token(lease),
     ]
 
 

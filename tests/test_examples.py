@@ -48,6 +48,11 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "the queued call was cancelled; found by id: 960 cents",
         ),
         ("operations.py", "operations: requeued 1; metrics say 1 queued, 1 requeued in all"),
+        (
+            "leader_election.py",
+            "leader_election: leader one (token 1) wrote 1; stepped down; two elected (token 2); "
+            "stale write refused: True; ledger ['event 1', 'event 2']",
+        ),
     ],
     ids=[
         "producer",
@@ -59,6 +64,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "delayed_tasks",
         "calls",
         "operations",
+        "leader_election",
     ],
 )
 def test_example(script: str, expected: str) -> None:

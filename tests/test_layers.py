@@ -237,6 +237,7 @@ def test_the_command_line_is_a_face_over_the_clients_only() -> None:
             "worqr.cli",
             "worqr._demo",
             "worqr.operations.documents",
+            "worqr.leases.documents",
             "worqr.metrics.prometheus",
             "worqr.web.serve",
         }

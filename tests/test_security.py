@@ -160,7 +160,15 @@ def test_the_monitor_acl_reads_everything_and_every_write_is_refused_before_anyt
             out, err = capsys.readouterr()
             return status, out + err
 
-        for read in (["status"], ["queues"], ["workers"], ["processes"], ["dead", "list", "jobs"], ["check"]):
+        for read in (
+            ["status"],
+            ["queues"],
+            ["workers"],
+            ["processes"],
+            ["dead", "list", "jobs"],
+            ["check"],
+            ["leases"],
+        ):
             assert run(*read)[0] == 0, read
         with Worqr(redis=monitor_url, prefix=users.prefix) as monitor:
             (queue,) = monitor.inspect_queues()

@@ -12,7 +12,9 @@ Layout, one folder a layer (docs/index.md draws it):
   methods over the flows; ``errors``, ``testing`` and ``pytest_plugin`` are public too;
 - ``calls/``: calls of registered functions (`Functions`, `Call`), the same layers again:
   pure descriptions and flows, the I/O of waiting in ``_async``/``_sync``, serving on the
-  runtime, and the face methods the clients take from it.
+  runtime, and the face methods the clients take from it;
+- ``leases/``: leases with fencing tokens and leader election (`Lease`, `Term`,
+  `Leadership`), the same layers.
 
 This module re-exports the public API.
 """
@@ -49,6 +51,7 @@ from worqr.errors import (
     InvalidNameError,
     InvalidProcessIdError,
     InvalidTaskTypeError,
+    LeaseTimeoutError,
     NotWorkingError,
     PartialReadError,
     PayloadTooLargeError,
@@ -63,6 +66,10 @@ from worqr.errors import (
     WorkerNotStartedError,
     WorqrError,
 )
+from worqr.leases._async.leadership import AsyncLeadership
+from worqr.leases._async.leases import AsyncLease, AsyncTerm
+from worqr.leases._sync.leadership import Leadership
+from worqr.leases._sync.leases import Lease, Term
 
 __version__ = VERSION
 
@@ -72,7 +79,10 @@ logging.getLogger("worqr").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncCall",
+    "AsyncLeadership",
+    "AsyncLease",
     "AsyncQueue",
+    "AsyncTerm",
     "AsyncWorker",
     "AsyncWorqr",
     "Backoff",
@@ -102,6 +112,9 @@ __all__ = [
     "InvalidProcessIdError",
     "InvalidTaskTypeError",
     "JsonCodec",
+    "Leadership",
+    "Lease",
+    "LeaseTimeoutError",
     "NotWorkingError",
     "PartialReadError",
     "PayloadTooLargeError",
@@ -115,6 +128,7 @@ __all__ = [
     "ReplicationTimeoutError",
     "StrCodec",
     "TaskCancelledError",
+    "Term",
     "Worker",
     "WorkerIdInUseError",
     "WorkerLostError",

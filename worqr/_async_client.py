@@ -34,6 +34,8 @@ from worqr._runtime._async.worker import AsyncWorker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 from worqr.calls._async.calls import AsyncCalls
 from worqr.calls._async.face import AsyncCallsFace
+from worqr.leases._async.face import AsyncLeasesFace
+from worqr.leases._async.leases import AsyncLeases
 from worqr.operations._async.face import AsyncOperationsFace
 
 T = TypeVar("T")
@@ -44,7 +46,7 @@ _TEXT = StrCodec()
 
 
 @docs_from(Worqr)
-class AsyncWorqr(AsyncCallsFace, AsyncOperationsFace):
+class AsyncWorqr(AsyncCallsFace, AsyncLeasesFace, AsyncOperationsFace):
     def __init__(
         self,
         *,
@@ -75,6 +77,7 @@ class AsyncWorqr(AsyncCallsFace, AsyncOperationsFace):
         self._runner = self._core.runner
         self._listener = self._core.listener
         self._calls = AsyncCalls(self._core)
+        self._leases = AsyncLeases(self._core)
 
     @property
     def _supervisor(self) -> AsyncSupervisor | None:

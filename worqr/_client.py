@@ -30,6 +30,8 @@ from worqr._runtime._sync.worker import Worker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 from worqr.calls._sync.calls import SyncCalls
 from worqr.calls._sync.face import SyncCallsFace
+from worqr.leases._sync.face import SyncLeasesFace
+from worqr.leases._sync.leases import SyncLeases
 from worqr.operations._sync.face import SyncOperationsFace
 
 T = TypeVar("T")
@@ -38,7 +40,7 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-class Worqr(SyncCallsFace, SyncOperationsFace):
+class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace):
     """A client of a worqr queue system on one Redis: producer, worker, or both.
 
     Safe to share between threads. Use it as a context manager, or call `close`: leaving
@@ -94,6 +96,7 @@ class Worqr(SyncCallsFace, SyncOperationsFace):
         self._runner = self._core.runner
         self._listener = self._core.listener
         self._calls = SyncCalls(self._core)
+        self._leases = SyncLeases(self._core)
 
     @property
     def _supervisor(self) -> SyncSupervisor | None:

@@ -23,7 +23,8 @@ WorqrError
 ├── CallFailedError                      a call used up its attempts (its last error)
 ├── CallCancelledError                   a call was cancelled
 ├── CallNotFoundError (LookupError)      no such call, or its record expired
-└── CallTimeoutError (TimeoutError)      waiting for a call's result ran out (the call goes on)
+├── CallTimeoutError (TimeoutError)      waiting for a call's result ran out (the call goes on)
+└── LeaseTimeoutError (TimeoutError)     lease.hold(timeout=) did not get the lease in time
 """
 
 from __future__ import annotations
@@ -203,12 +204,22 @@ class CallTimeoutError(WorqrError, TimeoutError):
         self.call_id = call_id
 
 
+class LeaseTimeoutError(WorqrError, TimeoutError):
+    """Raised by ``lease.hold(timeout=...)`` when the lease was not acquired in time."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 #: Status codes returned by the Lua scripts (first element of the reply), by name.
 STATUS_OK = 0
 STATUS_PROCESS_LOST = -1
 STATUS_DUPLICATE = -2
 STATUS_WORKER_LOST = -3
 STATUS_WORKER_KNOWN = -4
+STATUS_LEASE_BUSY = -5
+STATUS_LEASE_LOST = -6
 
 #: Every status code: its name in the scripts' headers, and the error it stands for when a
 #: caller meets it as one (``status_error``). Some flows read a code as an answer instead
@@ -219,6 +230,8 @@ STATUSES: dict[int, tuple[str, type[WorqrError] | None]] = {
     STATUS_DUPLICATE: ("DUPLICATE", DuplicateTaskError),
     STATUS_WORKER_LOST: ("WORKER_LOST", WorkerLostError),
     STATUS_WORKER_KNOWN: ("WORKER_KNOWN", WorkerIdInUseError),
+    STATUS_LEASE_BUSY: ("LEASE_BUSY", None),
+    STATUS_LEASE_LOST: ("LEASE_LOST", None),
 }
 
 

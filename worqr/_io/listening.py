@@ -118,6 +118,8 @@ class ListenerCore:
         self.health = Health(session)
         #: Channels with a message to deliver when they are subscribed again (see `want`).
         self.resync: dict[str, bytes] = {}
+        #: Channels that name no queue to check for missed work when subscribed again.
+        self.unpolled: set[str] = set()
 
     def want(
         self,
@@ -128,14 +130,19 @@ class ListenerCore:
         working: bool,
         quiet: bool = False,
         resync: bytes | None = None,
+        polled: bool = True,
     ) -> bool:
         """Record interest; True if the caller must wait for a SUBSCRIBE confirmation.
         ``quiet``: the channel gets no events this client makes itself (see `Subscriptions`).
         ``resync``: a message delivered to the channel's callbacks, as if published on it,
         each time it is subscribed again after a broken connection (messages published
-        meanwhile were lost: call notices use it to read their records again)."""
+        meanwhile were lost: call notices use it to read their records again).
+        ``polled``: False for a channel whose ``queue`` is only a label (a lease's), so that
+        a reconnect does not check it for waiting work."""
         with self.lock:
             self.subs.queue_of[channel] = queue
+            if not polled:
+                self.unpolled.add(channel)
             if quiet:
                 self.subs.quiet.add(channel)
             if resync is not None:
@@ -215,7 +222,7 @@ class ListenerCore:
         with self.lock:
             if message["type"] == "subscribe":
                 again = channel in self.ever_confirmed
-                if again and channel in self.subs.queue_of:
+                if again and channel in self.subs.queue_of and channel not in self.unpolled:
                     self.requests.check.add(self.subs.queue_of[channel])  # reconnected: look for missed work
                 self.subs.confirmed.add(channel)
                 self.ever_confirmed.add(channel)

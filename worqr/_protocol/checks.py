@@ -58,6 +58,11 @@ def check_queue_name(queue: object) -> str:
     return _check_text("queue name", queue, MAX_QUEUE_NAME_LENGTH)
 
 
+def check_lease_name(name: object) -> str:
+    """Return ``name`` if it is a usable lease (or schedule) name, else raise `InvalidNameError`."""
+    return _check_text("lease name", name, MAX_QUEUE_NAME_LENGTH)
+
+
 def check_worker_id(worker_id: object) -> str:
     """Return ``worker_id`` if it is a usable worker id, else raise `InvalidNameError`."""
     return _check_text("worker_id", worker_id, MAX_ID_LENGTH)

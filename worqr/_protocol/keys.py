@@ -30,12 +30,21 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P}:heartbeat:<W>      STRING  W's heartbeat; expires after worker_timeout (server time)
     {P}:queues-of:<W>      SET     queues W works on
     {P}:ended              ZSET    workers declared dead in the last day, by when
+    {P}:leases-of:<W>      SET     names of the leases W contends for (released when W is reaped)
+    {P}:leases             SET     registry of lease names ever used (worqr.leases)
     {P}:worker:<W>         HASH    W's record: host, pid, version, started_at, timeout_ms
                                    (and concurrency, from the runtime); ended_at once it
                                    was declared dead, then kept a day
 
+    {P:lease:N}:holder     HASH    lease N's holder (worker, owner, token, incarnation,
+                                   acquired_at, ttl_ms); expires after its ttl (server time)
+    {P:lease:N}:token      STRING  the last fencing token of lease N; never expires
+    {P:lease:N}:released   channel N was released (a standby takes over at once)
+
 All keys of one queue share the hash tag ``{P:Q}`` and so one Redis Cluster slot; the
-registries share ``{P}``. Nothing else in worqr concatenates key names.
+registries share ``{P}``; a lease's keys ``{P:lease:N}`` (N escaped as a queue name is: a
+queue's tag never holds a bare ``:`` after the prefix, so the two cannot meet). Nothing else
+in worqr concatenates key names.
 """
 
 from __future__ import annotations
@@ -176,3 +185,35 @@ class RegistryKeys:
 
     def queues_of(self, worker_id: str) -> str:
         return self.tag + ":queues-of:" + worker_id
+
+    def leases_of(self, worker_id: str) -> str:
+        """The names of the leases the worker contends for (worqr.leases)."""
+        return self.tag + ":leases-of:" + worker_id
+
+    @property
+    def leases(self) -> str:
+        return self.tag + ":leases"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeys:
+    """The keys and channel of one lease, under the hash tag ``{prefix:lease:name}``."""
+
+    prefix: str
+    name: str
+    tag: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", "{" + self.prefix + ":lease:" + self.name.translate(_TAG_ESCAPES) + "}")
+
+    @property
+    def holder(self) -> str:
+        return self.tag + ":holder"
+
+    @property
+    def token(self) -> str:
+        return self.tag + ":token"
+
+    @property
+    def released(self) -> str:
+        return self.tag + ":released"

@@ -10,7 +10,7 @@ from worqr.errors import CodecError, InvalidProcessIdError
 
 T = TypeVar("T")
 
-EventType = Literal["work", "scheduled", "cancel", "delete", "done", "call"]
+EventType = Literal["work", "scheduled", "cancel", "delete", "done", "call", "released"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,9 @@ class Event:
     ``task_truncated`` say so) and ``result``; ``call``: ``"<call id>\n<state>"``, a notice
     for the client waiting on a call (it ended in that state, or reported ``progress``),
     followed for an ended call by ``"\n<attempts>\n<function>\n<outcome>"`` when its outcome
-    is small (docs/calls.md, "The notices"), heard only on the caller's own channel. Payloads that are not UTF-8 are carried as base64, and
+    is small (docs/calls.md, "The notices"), heard only on the caller's own channel;
+    ``released``: ``"<token>"``, a lease's term ended (worqr.leases; heard only by its
+    standbys, with ``queue`` naming the lease's channel). Payloads that are not UTF-8 are carried as base64, and
     ``task_encoding`` says so.
     """
 

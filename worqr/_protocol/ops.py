@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from worqr import errors
 from worqr._protocol.events import Outcome
-from worqr._protocol.keys import QueueKeys, RegistryKeys
+from worqr._protocol.keys import LeaseKeys, QueueKeys, RegistryKeys
 from worqr._protocol.models import Failure
 
 T = TypeVar("T")
@@ -408,8 +408,21 @@ def forget_worker(keys: RegistryKeys, worker_id: str, released: Sequence[str]) -
         _ok(reply)
         return int(reply[1]) == 1, int(reply[2])
 
-    key_list = (keys.reaping, keys.queues_of(worker_id), keys.worker(worker_id))
+    key_list = (keys.reaping, keys.queues_of(worker_id), keys.worker(worker_id), keys.leases_of(worker_id))
     return _script("forget_worker", key_list, (worker_id, *released), parse, idempotent=True)
+
+
+def release_lease(keys: LeaseKeys, worker_id: str, incarnation: str) -> Call[bool]:
+    """A step of reaping: release the lease if the dead worker's ``incarnation`` holds it;
+    True if it did (worqr/leases/lua/reap.lua: reaping is the core's, the lease's script
+    lives with the other lease scripts)."""
+
+    def parse(reply: list[Any]) -> bool:
+        _ok(reply)
+        return int(reply[1]) == 1
+
+    args = (worker_id, incarnation, keys.released)
+    return _script("leases/reap", (keys.holder,), args, parse, idempotent=True, durable=True)
 
 
 # Server settings (no keys) ----------------------------------------------------------------

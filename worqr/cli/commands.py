@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 from worqr import Event, Functions, PartialReadError, Worqr
 from worqr.cli import render
+from worqr.leases.documents import lease_document
 from worqr.operations.documents import (
     dead_letter_document,
     dumps,
@@ -118,6 +119,20 @@ def processes(wq: Worqr, args: argparse.Namespace) -> Answer:
     shown = [{**row, "task": row.get("task", row.get("task_base64"))} for row in rows]
     text = render.table(shown, ("id", "queue", "worker_id", "attempt", "task"), empty="no tasks in flight")
     return partial.answer(rows, text, key="processes")
+
+
+LEASE_COLUMNS = ("name", "holder", "token", "expires_in", "last_token")
+
+
+def leases(wq: Worqr, args: argparse.Namespace) -> Answer:
+    del args
+    rows = [lease_document(info) for info in wq.inspect_leases()]
+    shown = [{**row, "holder": row["holder"] or "-", "expires_in": _seconds(row["expires_in_ms"])} for row in rows]
+    return Answer(rows, render.table(shown, LEASE_COLUMNS, empty="no leases"))
+
+
+def _seconds(ms: int | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f}s"
 
 
 def _ids(args: argparse.Namespace) -> list[str] | None:
@@ -322,6 +337,7 @@ COMMANDS: dict[str, Callable[[Worqr, argparse.Namespace], Answer]] = {
     "queues": queues,
     "workers": workers,
     "processes": processes,
+    "leases": leases,
     "dead": dead,
     "reap": reap,
     "cancel": cancel,

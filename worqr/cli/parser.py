@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     processes.add_argument("--queue", metavar="Q", help="of this queue only")
     processes.add_argument("--worker", metavar="W", help="of this worker only")
 
+    command("leases", "every lease: its holder, token and time left (worqr.leases)")
     dead = command("dead", "a queue's dead letters: list, requeue or purge them")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (

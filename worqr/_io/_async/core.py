@@ -42,6 +42,9 @@ class AsyncCore:
         self.listener = AsyncListener(session, backend.pubsubs, backend.runner.run)
         self.supervisor: AsyncSupervisor | None = None
         self.runtime: AsyncStoppable | None = None
+        #: What else closes with the client, after the runtime worker and before the
+        #: heartbeat (a capability's background work: the lease keeper).
+        self.parts: list[AsyncStoppable] = []
         self.closed = False
         self._face = face
         self._lock = AsyncLock()
@@ -172,6 +175,8 @@ class AsyncCore:
         runtime = self.runtime
         if runtime is not None:
             await runtime.stop()
+        for part in list(self.parts):
+            await part.stop()
         with self._lock:
             supervisor, self.supervisor = self.supervisor, None
         if supervisor is not None:

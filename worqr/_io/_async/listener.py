@@ -80,11 +80,12 @@ class AsyncListener:
         working: bool = False,
         quiet: bool = False,
         resync: bytes | None = None,
+        polled: bool = True,
     ) -> bool:
         """Record interest at once; True if Redis must still confirm the subscription (see
         `confirm`). ``quiet``: the channel gets no events this client makes itself;
-        ``resync``: see `ListenerCore.want`."""
-        must_wait = self.core.want(queue, channel, callback, working=working, quiet=quiet, resync=resync)
+        ``resync``, ``polled``: see `ListenerCore.want`."""
+        must_wait = self.core.want(queue, channel, callback, working=working, quiet=quiet, resync=resync, polled=polled)
         self._ensure_running()
         return must_wait
 

@@ -43,6 +43,9 @@ class SyncCore:
         self.listener = SyncListener(session, backend.pubsubs, backend.runner.run)
         self.supervisor: SyncSupervisor | None = None
         self.runtime: SyncStoppable | None = None
+        #: What else closes with the client, after the runtime worker and before the
+        #: heartbeat (a capability's background work: the lease keeper).
+        self.parts: list[SyncStoppable] = []
         self.closed = False
         self._face = face
         self._lock = SyncLock()
@@ -173,6 +176,8 @@ class SyncCore:
         runtime = self.runtime
         if runtime is not None:
             runtime.stop()
+        for part in list(self.parts):
+            part.stop()
         with self._lock:
             supervisor, self.supervisor = self.supervisor, None
         if supervisor is not None:

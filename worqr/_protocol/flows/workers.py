@@ -13,6 +13,7 @@ from worqr._protocol import ops
 from worqr._protocol.checks import check_worker_id
 from worqr._protocol.flows.drive import Flow, Pause
 from worqr._protocol.flows.steps import batch, check_listed, one
+from worqr._protocol.keys import LeaseKeys
 from worqr._protocol.session import DECLARED_DEAD, Session
 from worqr._protocol.version import VERSION
 from worqr.errors import RedisPermissionError, WorkerIdInUseError, WorkerLostError
@@ -162,6 +163,7 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
     for worker_id in targets:
         released: list[str] = []
         total = 0
+        released_leases = False
         for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
             queues = yield from one(ops.members(registry.queues_of(worker_id)))
             ending = reaping[worker_id]  # the incarnation declared dead: a later one's queues stay
@@ -178,6 +180,11 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
                 check_listed(listed, queue)
             released += queues
             total += sum(requeued)
+            if not released_leases:  # once: declare_dead froze the worker's set of leases
+                released_leases = True
+                freed = yield from release_leases(session, worker_id, ending)
+                if freed:
+                    log.info("reaped worker %s: released %d lease(s)", worker_id, freed)
             done, left = yield from one(ops.forget_worker(registry, worker_id, queues))
             if done:
                 forgotten.append(worker_id)
@@ -191,6 +198,17 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
     if session.worker_id in targets:
         session.state.mark_lost()
     return forgotten
+
+
+def release_leases(session: Session, worker_id: str, incarnation: str) -> Flow[int]:
+    """A step of reaping ``worker_id``: release every lease (worqr.leases) its declared
+    ``incarnation`` holds; after declare_dead, which freezes its set of leases, and before
+    forget_worker, which drops the set. Returns how many it released."""
+    names = yield from one(ops.members(session.registry.leases_of(worker_id)))
+    released = yield from batch(
+        [ops.release_lease(LeaseKeys(session.prefix, name), worker_id, incarnation) for name in names]
+    )
+    return sum(released)
 
 
 def cleanup_workers(session: Session) -> Flow[list[str]]:
