@@ -14,7 +14,6 @@ its heartbeat went unconfirmed past the worker's own fence (`worqr._protocol.sup
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -89,7 +88,3 @@ class Busy:
 
     holder: str
     ttl_ms: int
-
-
-def now() -> float:
-    return time.monotonic()

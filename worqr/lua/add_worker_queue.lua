@@ -13,6 +13,7 @@
 -- ARGV[2] queue
 -- Returns: {0} | {-3} WORKER_LOST
 -- @include check_types
+-- @include live_worker
 local workers, heartbeat, queues_of, queues = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local worker_id, queue = ARGV[1], ARGV[2]
 local type_error = check_types({{workers, "set"}, {heartbeat, "string"}, {queues_of, "set"}, {queues, "set"}})
@@ -20,7 +21,7 @@ if type_error then
   return type_error
 end
 
-if redis.call("SISMEMBER", workers, worker_id) == 0 or redis.call("EXISTS", heartbeat) == 0 then
+if not live_worker(workers, heartbeat, worker_id) then
   return {-3}
 end
 redis.call("SADD", queues_of, queue)

@@ -14,13 +14,14 @@
 -- ARGV[2] name
 -- Returns: {0} | {-3} WORKER_LOST
 -- @include check_types
+-- @include live_worker
 local workers, heartbeat, leases_of, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local worker_id, name = ARGV[1], ARGV[2]
 local type_error = check_types({{workers, "set"}, {leases_of, "set"}, {leases, "set"}})
 if type_error then
   return type_error
 end
-if redis.call("SISMEMBER", workers, worker_id) == 0 or redis.call("EXISTS", heartbeat) == 0 then
+if not live_worker(workers, heartbeat, worker_id) then
   return {-3}
 end
 redis.call("SADD", leases_of, name)
