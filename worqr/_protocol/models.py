@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from worqr.errors import CodecError, InvalidProcessIdError
@@ -150,6 +150,12 @@ class Event:
     queue: str
     message: str
     task_encoding: Literal["utf-8", "base64"] = "utf-8"
+
+
+def server_time(ms: int) -> datetime:
+    """A time the scripts wrote (ms since the epoch, by the server's clock) as an aware UTC
+    datetime."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 def make_process_id(seq: int, queue: str) -> str:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal, cast
 
+from worqr._protocol.models import server_time
 from worqr.errors import CallCancelledError, CallFailedError, CallNotFoundError, CodecError
 
 CallState = Literal["queued", "scheduled", "running", "succeeded", "failed", "cancelled", "unknown"]
@@ -67,7 +68,7 @@ def _time(value: bytes | None) -> datetime | None:
     text = _text(value)
     if not text:
         return None
-    return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    return server_time(int(text))
 
 
 def _json(value: bytes | None) -> Any:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from worqr._protocol.models import server_time
 from worqr.leases.ops import Holding
-from worqr.leases.terms import utc
 
 
 def lease_document(holding: Holding) -> dict[str, Any]:
     """A lease as ``worqr leases --json`` shows it (``acquired_at`` in ISO 8601, UTC)."""
-    acquired = None if holding.acquired_at_ms is None else utc(holding.acquired_at_ms)
+    acquired = None if holding.acquired_at_ms is None else server_time(holding.acquired_at_ms)
     return {
         "name": holding.name,
         "holder": holding.holder,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from worqr._protocol.session import Session
 from worqr._protocol.supervision import fence_after
@@ -67,10 +66,6 @@ def worker_alive_until(session: Session, incarnation: str) -> float:
         confirmed_at = state.confirmed_at
     after = fence_after(session)
     return math.inf if after is None else confirmed_at + after
-
-
-def utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)

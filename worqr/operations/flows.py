@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 from worqr import errors
 from worqr._protocol import ops
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, one
-from worqr._protocol.models import make_process_id
+from worqr._protocol.models import make_process_id, server_time
 from worqr._protocol.session import Session
 from worqr.operations import reads
 from worqr.operations.views import (
@@ -190,7 +189,7 @@ def peek(session: Session, queue: str, limit: int) -> Flow[QueuePeek]:
         raise errors.InvalidArgumentError(msg)
     keys = session.queue(queue)
     waiting, delayed = yield from batch([reads.waiting(keys, limit), reads.delayed(keys, limit)])
-    due = [(task, datetime.fromtimestamp(ms / 1000, tz=timezone.utc)) for task, ms in delayed]
+    due = [(task, server_time(ms)) for task, ms in delayed]
     return QueuePeek(waiting, due)
 
 

@@ -4,8 +4,10 @@ sees them, and how each is parsed from Redis replies."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Literal
+
+from worqr._protocol.models import server_time
 
 WorkerState = Literal["alive", "overdue", "reaping", "ended"]
 
@@ -104,7 +106,7 @@ def ms_time(value: bytes | None) -> datetime | None:
     """A record's time (ms since the epoch, server clock) as an aware datetime."""
     if not value:
         return None
-    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+    return server_time(int(value))
 
 
 def optional_int(value: bytes | None) -> int | None:

@@ -4,7 +4,7 @@ the dead letters."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MappingView, Set
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TypeVar, cast
 
 from worqr._protocol import ops
@@ -12,7 +12,7 @@ from worqr._protocol.checks import check_dead_letter_ids, check_flag, check_matc
 from worqr._protocol.codec import Codec, accepts_batches
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import check_listed, one
-from worqr._protocol.models import DeadLetter
+from worqr._protocol.models import DeadLetter, server_time
 from worqr._protocol.session import Session
 from worqr.errors import CodecError, InvalidTaskTypeError, PayloadTooLargeError, WorqrError
 
@@ -143,7 +143,7 @@ def cancel_tasks(session: Session, queue: str, codec: Codec[T], task: T) -> Flow
 def _dead_letter(queue: str, codec: Codec[T], entry: ops.DeadEntry) -> DeadLetter[T]:
     """One dead letter, decoded; one whose payload does not decode comes back with its
     ``decode_error`` (reading its ``task`` raises it) instead of failing the whole list."""
-    failed_at = datetime.fromtimestamp(entry.failed_at_ms / 1000, tz=timezone.utc)
+    failed_at = server_time(entry.failed_at_ms)
     fields = (entry.error_type, entry.error, entry.attempts, failed_at, entry.worker_id)
     try:
         task = codec.decode(entry.payload)

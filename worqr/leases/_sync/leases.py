@@ -26,10 +26,10 @@ from worqr._io.flavors import SyncBackground, SyncEvent, SyncLock, SyncNotice
 from worqr._protocol.checks import check_lease_name, check_seconds
 from worqr._protocol.flows import drive
 from worqr._protocol.keys import LeaseKeys
-from worqr._protocol.models import Event
+from worqr._protocol.models import Event, server_time
 from worqr.errors import LeaseTimeoutError, WorqrError
 from worqr.leases import flows
-from worqr.leases.terms import Busy, Grant, check_ttl, renew_every, utc, valid_until, worker_alive_until
+from worqr.leases.terms import Busy, Grant, check_ttl, renew_every, valid_until, worker_alive_until
 
 log = logging.getLogger("worqr")
 
@@ -50,7 +50,7 @@ class Term:
         self.name = keys.name
         self.token = grant.token
         self.holder = leases.session.worker_id
-        self.acquired_at: datetime = utc(grant.acquired_at_ms)
+        self.acquired_at: datetime = server_time(grant.acquired_at_ms)
         self.keys = keys
         self.owner = owner
         self.ttl = ttl
