@@ -84,6 +84,15 @@ def bench_leases(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_schedules(session: nox.Session) -> None:
+    """Measure how late a schedule's run starts with one and four workers, beside a delayed
+    task and a PING round trip (about a minute; docs/schedules.md). Arguments go to
+    bench.schedules."""
+    session.install("-e", ".[server]")
+    session.run("python", "-m", "bench.schedules", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")

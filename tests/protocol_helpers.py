@@ -13,6 +13,8 @@ from worqr._protocol.session import Session
 from worqr.calls import ops as call_ops
 from worqr.leases import ops as lease_ops
 from worqr.operations import reads as operation_reads
+from worqr.schedules import ops as schedule_ops
+from worqr.schedules.timing import Rules
 
 
 def all_calls(queue: str, worker: str) -> list[Call[Any]]:
@@ -71,7 +73,19 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         ops.release_lease(lease, worker, "inc"),
         *lease_ops.holding(lease),
         lease_ops.current_token(lease),
+        schedule_ops.peek(q),
+        schedule_ops.put(q, "s", RULES, 1000, schedule_ops.Template("task", b"t")),
+        schedule_ops.remove(q, "s"),
+        schedule_ops.fire(q, "s", due_ms=1000, rev="1", fire=True, next_due_ms=2000, call_id=""),
+        *schedule_ops.record(q, "s"),
+        schedule_ops.index(r),
+        schedule_ops.indexed_queue(r, "s"),
+        schedule_ops.set_index(r, "s", queue),
+        schedule_ops.drop_index(r, "s", queue),
     ]
+
+
+RULES = Rules.check(cron=None, every=1, tz="UTC", overlap="allow", catch_up="latest")
 
 
 class Recorded:

@@ -53,6 +53,11 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "leader_election: leader one (token 1) wrote 1; stepped down; two elected (token 2); "
             "stale write refused: True; ledger ['event 1', 'event 2']",
         ),
+        (
+            "periodic_schedules.py",
+            "periodic_schedules: ran ['send report', 'send report', 'send report']; at least 3 runs: True; "
+            "next backup kept: True",
+        ),
     ],
     ids=[
         "producer",
@@ -65,6 +70,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "calls",
         "operations",
         "leader_election",
+        "periodic_schedules",
     ],
 )
 def test_example(script: str, expected: str) -> None:

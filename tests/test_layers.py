@@ -238,6 +238,7 @@ def test_the_command_line_is_a_face_over_the_clients_only() -> None:
             "worqr._demo",
             "worqr.operations.documents",
             "worqr.leases.documents",
+            "worqr.schedules.documents",
             "worqr.metrics.prometheus",
             "worqr.web.serve",
         }

@@ -54,9 +54,11 @@ def granted_commands(rules: list[str]) -> set[str]:
 
 _CALLED = re.compile(r'(?:redis\.call|call_chunked)\("([A-Z]+)"')
 #: The scripts behind the producer's operations: enqueue (with add_queue, or schedule when
-#: delayed), cancel_tasks, delete_queue (with remove_queue), and a call and its cancel.
+#: delayed), cancel_tasks, delete_queue (with remove_queue), a call and its cancel, and the
+#: periodic schedules' upsert and removal.
 PRODUCER_SCRIPTS = (
     "add_queue", "enqueue", "schedule", "cancel", "delete_queue", "remove_queue", "calls/call", "calls/call_cancel",
+    "schedules/put", "schedules/remove", "schedules/index", "schedules/peek",
 )  # fmt: skip
 #: What the runner and the listener send besides the calls of worqr._protocol.ops (PING: the
 #: listener's health check on its subscribed connection).
@@ -168,6 +170,7 @@ def test_the_monitor_acl_reads_everything_and_every_write_is_refused_before_anyt
             ["dead", "list", "jobs"],
             ["check"],
             ["leases"],
+            ["schedules"],
         ):
             assert run(*read)[0] == 0, read
         with Worqr(redis=monitor_url, prefix=users.prefix) as monitor:
@@ -193,6 +196,8 @@ def test_the_monitor_acl_reads_everything_and_every_write_is_refused_before_anyt
                 assert said.startswith("worqr: error: ") and "may not" in said and said.count("\n") == 1, said
             with pytest.raises(RedisPermissionError, match="may not"):
                 monitor.enqueue("jobs", "four")
+            with pytest.raises(RedisPermissionError, match="may not"):
+                monitor.schedule("nightly", "jobs", "four", every=60)
             assert snapshot(users.admin, users.prefix) == before
         assert all("evalsha" in denial for denial in users.denials())
 
@@ -288,6 +293,29 @@ def test_calls_work_with_exactly_the_documented_acls(users: Users) -> None:
             assert keyed.result(timeout=10) == 4
             assert producer.get_call(keyed.id).status().state == "succeeded"
         assert waiting.status().state == "cancelled"
+    assert users.denials() == []
+
+
+def test_schedules_work_with_exactly_the_documented_acls(users: Users) -> None:
+    """A producer with the producer ACL creates, reads and removes schedules; workers with
+    the worker ACL fire them (a task and a call); nothing is refused."""
+    producer_url, worker_url = users.role("sproducer", "producer"), users.role("sworker", "worker")
+    ran: list[str] = []
+    with (
+        Worqr(redis=producer_url, prefix=users.prefix) as producer,
+        Worqr(redis=worker_url, prefix=users.prefix) as worker,
+        Worqr(redis=worker_url, prefix=users.prefix) as server,
+    ):
+        producer.schedule("often", "jobs", "tick", every=0.1, overlap="skip")
+        producer.schedule_call("doubled", acl_double, 21, every=0.1)
+        with worker.worker("jobs", lambda process: ran.append(process.task)), server.serve(ACL_FUNCTIONS):
+            wait_until(lambda: all(s.runs >= 2 for s in producer.get_schedules()))
+        last = next(s for s in producer.get_schedules() if s.name == "doubled").last_call
+        assert last is not None
+        assert producer.get_call(last).result(timeout=10) == 42
+        assert producer.remove_schedule("often")
+        assert producer.remove_schedule("doubled")
+        assert ran[:2] == ["tick", "tick"]
     assert users.denials() == []
 
 

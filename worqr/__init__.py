@@ -14,7 +14,9 @@ Layout, one folder a layer (docs/index.md draws it):
   pure descriptions and flows, the I/O of waiting in ``_async``/``_sync``, serving on the
   runtime, and the face methods the clients take from it;
 - ``leases/``: leases with fencing tokens and leader election (`Lease`, `Term`,
-  `Leadership`), the same layers.
+  `Leadership`), the same layers;
+- ``schedules/``: periodic schedules fired by the runtime workers (`Schedule`), the same
+  layers.
 
 This module re-exports the public API.
 """
@@ -70,6 +72,7 @@ from worqr.leases._async.leadership import AsyncLeadership
 from worqr.leases._async.leases import AsyncLease, AsyncTerm
 from worqr.leases._sync.leadership import Leadership
 from worqr.leases._sync.leases import Lease, Term
+from worqr.schedules.records import Schedule
 
 __version__ = VERSION
 
@@ -126,6 +129,7 @@ __all__ = [
     "RedisPermissionError",
     "RedisUnavailableError",
     "ReplicationTimeoutError",
+    "Schedule",
     "StrCodec",
     "TaskCancelledError",
     "Term",

@@ -37,6 +37,7 @@ from worqr.calls._async.face import AsyncCallsFace
 from worqr.leases._async.face import AsyncLeasesFace
 from worqr.leases._async.leases import AsyncLeases
 from worqr.operations._async.face import AsyncOperationsFace
+from worqr.schedules._async.face import AsyncSchedulesFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,7 +47,7 @@ _TEXT = StrCodec()
 
 
 @docs_from(Worqr)
-class AsyncWorqr(AsyncCallsFace, AsyncLeasesFace, AsyncOperationsFace):
+class AsyncWorqr(AsyncCallsFace, AsyncLeasesFace, AsyncOperationsFace, AsyncSchedulesFace):
     def __init__(
         self,
         *,

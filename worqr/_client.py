@@ -33,6 +33,7 @@ from worqr.calls._sync.face import SyncCallsFace
 from worqr.leases._sync.face import SyncLeasesFace
 from worqr.leases._sync.leases import SyncLeases
 from worqr.operations._sync.face import SyncOperationsFace
+from worqr.schedules._sync.face import SyncSchedulesFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,7 +41,7 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace):
+class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace, SyncSchedulesFace):
     """A client of a worqr queue system on one Redis: producer, worker, or both.
 
     Safe to share between threads. Use it as a context manager, or call `close`: leaving

@@ -23,6 +23,8 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:Q}:counters         HASH    the queue's exact totals (enqueued, finished, failed...)
     {P:Q}:paused           STRING  set while Q is paused: it takes tasks and hands none out
     {P:Q}:calls:<C>        channel notices for caller C: a call of its ended (or progressed)
+    {P:Q}:schedule:<S>     HASH    schedule S (worqr.schedules): its spec, task, revision, runs
+    {P:Q}:schedule-due     ZSET    the schedules of Q by their next due time (server ms)
 
     {P}:queues             SET     registry of existing queue names
     {P}:workers            SET     registered, live workers
@@ -32,6 +34,7 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P}:ended              ZSET    workers declared dead in the last day, by when
     {P}:leases-of:<W>      SET     names of the leases W contends for (released when W is reaped)
     {P}:leases             SET     registry of lease names ever used (worqr.leases)
+    {P}:schedules          HASH    schedule name -> the queue that holds it (worqr.schedules)
     {P}:worker:<W>         HASH    W's record: host, pid, version, started_at, timeout_ms
                                    (and concurrency, from the runtime); ended_at once it
                                    was declared dead, then kept a day
@@ -144,6 +147,14 @@ class QueueKeys:
         """The queue's exact totals (lua/include/counters.lua)."""
         return self.tag + ":counters"
 
+    def schedule(self, name: str) -> str:
+        """Schedule ``name`` of this queue (worqr.schedules)."""
+        return self.tag + ":schedule:" + name
+
+    @property
+    def schedule_due(self) -> str:
+        return self.tag + ":schedule-due"
+
     def notices(self, caller: str) -> str:
         """The channel on which this queue's scripts tell caller ``caller`` that a call ended."""
         return self.tag + ":calls:" + caller
@@ -193,6 +204,11 @@ class RegistryKeys:
     @property
     def leases(self) -> str:
         return self.tag + ":leases"
+
+    @property
+    def schedules(self) -> str:
+        """Schedule name -> the queue that holds it (worqr.schedules)."""
+        return self.tag + ":schedules"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from worqr.operations.documents import (
     unknown_queue,
     worker_document,
 )
+from worqr.schedules.documents import schedule_document
 
 #: Exit status of `check` when it finds a problem.
 CHECK_FAILED = 3
@@ -129,6 +130,16 @@ def leases(wq: Worqr, args: argparse.Namespace) -> Answer:
     rows = [lease_document(info) for info in wq.inspect_leases()]
     shown = [{**row, "holder": row["holder"] or "-", "expires_in": _seconds(row["expires_in_ms"])} for row in rows]
     return Answer(rows, render.table(shown, LEASE_COLUMNS, empty="no leases"))
+
+
+SCHEDULE_COLUMNS = ("name", "queue", "spec", "next_due", "last_fired", "runs", "skipped", "missed")
+
+
+def schedules(wq: Worqr, args: argparse.Namespace) -> Answer:
+    del args
+    rows = [schedule_document(found) for found in wq.get_schedules()]
+    shown = [{**row, "next_due": row["next_due"] or "-", "last_fired": row["last_fired"] or "-"} for row in rows]
+    return Answer(rows, render.table(shown, SCHEDULE_COLUMNS, empty="no schedules"))
 
 
 def _seconds(ms: int | None) -> str:
@@ -338,6 +349,7 @@ COMMANDS: dict[str, Callable[[Worqr, argparse.Namespace], Answer]] = {
     "workers": workers,
     "processes": processes,
     "leases": leases,
+    "schedules": schedules,
     "dead": dead,
     "reap": reap,
     "cancel": cancel,

@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     processes.add_argument("--worker", metavar="W", help="of this worker only")
 
     command("leases", "every lease: its holder, token and time left (worqr.leases)")
+    command("schedules", "every periodic schedule: its queue, due times, next due and last run (worqr.schedules)")
     dead = command("dead", "a queue's dead letters: list, requeue or purge them")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (

@@ -28,6 +28,7 @@ from worqr._runtime.jobs import Job, Jobs, bind_job, release_order
 from worqr._runtime.options import Pace, QueueSpec, Settings
 from worqr._runtime.stats import Counters, WorkerStats
 from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostError, WorqrError
+from worqr.schedules._async.ticker import AsyncTicker
 
 T = TypeVar("T")
 log = logging.getLogger("worqr")
@@ -75,6 +76,8 @@ class AsyncWorker(Generic[T]):
         #: A take failed after its dequeue was sent: see what this worker holds before the next.
         self._unsure = False
         self._rejoins = rounds.RetryLog("join again")
+        #: Fires the schedules of this worker's queues (worqr.schedules), from `start`.
+        self._ticker: AsyncTicker | None = None
 
     # What the caller sees ----------------------------------------------------------------
 
@@ -115,6 +118,8 @@ class AsyncWorker(Generic[T]):
         self._host.session.state.lost_callbacks.append(self._on_lost)
         self._handlers.start()
         self._background.start(self._loop)
+        self._ticker = AsyncTicker(self._host.session, self._host.runner.run, self.queues)
+        self._ticker.start()
         log.info("worker %s serving %s (concurrency %d)", self._host.worker_id, self.queues, self.settings.concurrency)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -193,6 +198,8 @@ class AsyncWorker(Generic[T]):
                 self._handlers.cancel(job)
         elif event.type in ("scheduled", "work"):
             self._wake.set_threadsafe()
+            if self._ticker is not None:
+                self._ticker.poke()  # a schedule may have changed
 
     def _on_wake(self, _event: Event) -> None:
         self._wake.set_threadsafe()
@@ -396,6 +403,8 @@ class AsyncWorker(Generic[T]):
 
     async def _shutdown(self) -> None:
         try:
+            if self._ticker is not None:
+                await self._ticker.stop()
             lost = self._host.session.state.lost
             released = [] if lost or not self.settings.persistent else self._jobs.claim("released", "shutdown")
             for job in released:

@@ -29,6 +29,7 @@ from worqr._runtime.jobs import Job, Jobs, bind_job, release_order
 from worqr._runtime.options import Pace, QueueSpec, Settings
 from worqr._runtime.stats import Counters, WorkerStats
 from worqr.errors import RedisCommandError, RedisUnavailableError, WorkerLostError, WorqrError
+from worqr.schedules._sync.ticker import SyncTicker
 
 T = TypeVar("T")
 log = logging.getLogger("worqr")
@@ -76,6 +77,8 @@ class Worker(Generic[T]):
         #: A take failed after its dequeue was sent: see what this worker holds before the next.
         self._unsure = False
         self._rejoins = rounds.RetryLog("join again")
+        #: Fires the schedules of this worker's queues (worqr.schedules), from `start`.
+        self._ticker: SyncTicker | None = None
 
     # What the caller sees ----------------------------------------------------------------
 
@@ -116,6 +119,8 @@ class Worker(Generic[T]):
         self._host.session.state.lost_callbacks.append(self._on_lost)
         self._handlers.start()
         self._background.start(self._loop)
+        self._ticker = SyncTicker(self._host.session, self._host.runner.run, self.queues)
+        self._ticker.start()
         log.info("worker %s serving %s (concurrency %d)", self._host.worker_id, self.queues, self.settings.concurrency)
 
     def stop(self, grace: float | None = None) -> None:
@@ -194,6 +199,8 @@ class Worker(Generic[T]):
                 self._handlers.cancel(job)
         elif event.type in ("scheduled", "work"):
             self._wake.set_threadsafe()
+            if self._ticker is not None:
+                self._ticker.poke()  # a schedule may have changed
 
     def _on_wake(self, _event: Event) -> None:
         self._wake.set_threadsafe()
@@ -397,6 +404,8 @@ class Worker(Generic[T]):
 
     def _shutdown(self) -> None:
         try:
+            if self._ticker is not None:
+                self._ticker.stop()
             lost = self._host.session.state.lost
             released = [] if lost or not self.settings.persistent else self._jobs.claim("released", "shutdown")
             for job in released:

@@ -1,0 +1,78 @@
+"""The ticker of a runtime worker: it fires the schedules of the worker's queues when they
+are due (docs/schedules.md). This file is the asyncio one; its generated twin
+(``_sync/ticker.py``) serves the threaded worker.
+
+Every worker serving a queue runs one, so there is no scheduler process: any of them may try
+a due time, and the fire script lets exactly one of them enqueue it (``lua/fire.lua``). The
+ticker sleeps until the soonest due time of its queues; a changed schedule wakes it (the
+``scheduled`` event of its queue, which the worker passes on with `poke`), and it looks
+again at least every `LOOK_EVERY` seconds, should an event have been missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from worqr._io.flavors import AsyncBackground, AsyncEvent
+from worqr._protocol.flows.drive import adrive
+from worqr._protocol.session import Session
+from worqr.errors import WorqrError
+from worqr.schedules import flows
+
+log = logging.getLogger("worqr")
+
+#: The longest a ticker goes without looking at its queues' schedules (seconds).
+LOOK_EVERY = 30.0
+#: How long a ticker waits after a look failed (seconds).
+RETRY_LOOK = 0.5
+#: How long `stop` waits for a look in flight (seconds).
+STOP_TIMEOUT = 5.0
+
+
+class AsyncTicker:
+    """Fires the due schedules of ``queues`` for the worker of ``session``, over ``run`` (the
+    worker's runner), in a background loop from `start` to `stop`."""
+
+    def __init__(self, session: Session, run: Callable[..., Any], queues: Sequence[str]) -> None:
+        self._session = session
+        self._run = run
+        self._queues = list(queues)
+        self._wake = AsyncEvent()
+        self._background = AsyncBackground(f"worqr-schedules-{session.worker_id[:8]}")
+
+    def start(self) -> None:
+        self._wake.bind()
+        self._background.start(self._loop)
+
+    def poke(self) -> None:
+        """Look again now (a schedule of one of the queues changed). From any thread."""
+        self._wake.set_threadsafe()
+
+    async def stop(self) -> None:
+        self._background.stopping = True
+        self._wake.set_threadsafe()
+        await self._background.join(STOP_TIMEOUT)
+
+    async def _loop(self) -> None:
+        while not self._background.stopping:
+            self._wake.clear()
+            wait = await self._look() if self._session.state.is_live() else RETRY_LOOK
+            await self._wake.wait(min(wait, LOOK_EVERY))
+
+    async def _look(self) -> float:
+        """Fire what is due on each queue; the seconds until the soonest due time."""
+        waits = []
+        for queue in self._queues:
+            try:
+                wait = await adrive(flows.tick(self._session, queue), self._run)
+            except WorqrError as exc:
+                log.warning("could not fire the schedules of queue %r, will retry: %s", queue, exc)
+                wait = RETRY_LOOK
+            except Exception:  # the ticker must outlive any surprise: the next look tries again
+                log.exception("the schedules of queue %r failed unexpectedly, will retry", queue)
+                wait = RETRY_LOOK
+            if wait is not None:
+                waits.append(wait)
+        return min(waits, default=LOOK_EVERY)
