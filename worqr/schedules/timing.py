@@ -84,7 +84,9 @@ class Timing:
             raise InvalidArgumentError(msg)
         if every is not None:
             if isinstance(every, bool) or not isinstance(every, int | float) or not MIN_EVERY <= every <= MAX_EVERY:
-                msg = f"every must be a number of seconds from {MIN_EVERY:g} to {MAX_EVERY:g}, got {every!r}"
+                msg = (
+                    f"every must be a number of seconds from {MIN_EVERY:g} to {MAX_EVERY:.0f} (366 days), got {every!r}"
+                )
                 raise InvalidArgumentError(msg)
             return cls(None, round(every * 1000), zone.key)
         if not isinstance(cron, str) or len(cron.split()) != CRON_FIELDS:

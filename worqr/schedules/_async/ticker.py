@@ -12,12 +12,14 @@ again at least every `LOOK_EVERY` seconds, should an event have been missed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from worqr._io.flavors import AsyncBackground, AsyncEvent
 from worqr._protocol.flows.drive import adrive
 from worqr._protocol.session import Session
+from worqr._runtime.rounds import RetryLog
 from worqr.errors import WorqrError
 from worqr.schedules import flows
 
@@ -25,7 +27,7 @@ log = logging.getLogger("worqr")
 
 #: The longest a ticker goes without looking at its queues' schedules (seconds).
 LOOK_EVERY = 30.0
-#: How long a ticker waits after a look failed (seconds).
+#: How long a ticker waits, while its worker is not live, before it looks again (seconds).
 RETRY_LOOK = 0.5
 #: How long `stop` waits for a look in flight (seconds).
 STOP_TIMEOUT = 5.0
@@ -41,6 +43,8 @@ class AsyncTicker:
         self._queues = list(queues)
         self._wake = AsyncEvent()
         self._background = AsyncBackground(f"worqr-schedules-{session.worker_id[:8]}")
+        #: Logs looks that keep failing (Redis away) at a sensible rate, and backs off.
+        self._retries = RetryLog("fire the schedules of its queues")
 
     def start(self) -> None:
         self._wake.bind()
@@ -64,15 +68,15 @@ class AsyncTicker:
     async def _look(self) -> float:
         """Fire what is due on each queue; the seconds until the soonest due time."""
         waits = []
-        for queue in self._queues:
-            try:
+        try:
+            for queue in self._queues:
                 wait = await adrive(flows.tick(self._session, queue), self._run)
-            except WorqrError as exc:
-                log.warning("could not fire the schedules of queue %r, will retry: %s", queue, exc)
-                wait = RETRY_LOOK
-            except Exception:  # the ticker must outlive any surprise: the next look tries again
-                log.exception("the schedules of queue %r failed unexpectedly, will retry", queue)
-                wait = RETRY_LOOK
-            if wait is not None:
-                waits.append(wait)
+                if wait is not None:
+                    waits.append(wait)
+        except WorqrError as exc:
+            return self._retries.failed(self._session.worker_id, exc, time.monotonic())
+        except Exception as exc:  # the ticker must outlive any surprise: the next look tries again
+            log.exception("the schedules of queues %s failed unexpectedly, will retry", self._queues)
+            return self._retries.failed(self._session.worker_id, exc, time.monotonic())
+        self._retries.succeeded(self._session.worker_id, time.monotonic())
         return min(waits, default=LOOK_EVERY)
