@@ -93,6 +93,15 @@ def bench_schedules(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_recovery(session: nox.Session) -> None:
+    """Measure how soon the tasks of a SIGKILLed worker run again with default settings, 20
+    kills (about two minutes; docs/performance.md, "Crash recovery"). Arguments go to
+    bench.recovery."""
+    session.install("-e", ".[server]")
+    session.run("python", "-m", "bench.recovery", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: an embedded server, a producer, two workers, one killed mid-task."""
     session.install("-e", ".[server]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from worqr import Worqr
 
@@ -24,3 +25,10 @@ def pause_heartbeat(client: Worqr) -> None:
     supervisor = client._supervisor
     assert supervisor is not None
     supervisor.stop()
+
+
+def without_reap_hint(raw: Any, prefix: str) -> None:
+    """Let this prefix's peers reap only at their sweeps or by hand, as tests of reaping by
+    hand need: a ``{prefix}:deadlines`` key of another type turns the heartbeats' hint off
+    (lua/heartbeat.lua says so), so no heartbeat reaps an overdue worker by itself."""
+    raw.set("{" + prefix + "}:deadlines", "off")

@@ -14,10 +14,12 @@ from worqr._protocol.keys import QueueKeys
 def snapshot(raw: redis.Redis, prefix: str) -> dict[bytes, bytes]:
     """Every key of ``prefix`` (``{prefix}:...`` and ``{prefix:queue}:...``) with its
     serialized value (DUMP): equal snapshots, equal data. The queues' counters are left
-    out: a refused change counts itself (``fenced``); the counters' tests read them."""
+    out: a refused change counts itself (``fenced``); the counters' tests read them. So are
+    the heartbeat deadlines (``{P}:deadlines``), which every heartbeat moves on, as it does
+    the heartbeat keys' ttl."""
     escaped = re.sub(r"([*?\[\]\\])", r"\\\1", prefix)
     keys = {k for pattern in (f"{{{escaped}}}:*", f"{{{escaped}:*") for k in raw.scan_iter(match=pattern, count=1000)}
-    return {key: raw.dump(key) for key in sorted(keys) if not key.endswith(b":counters")}  # type: ignore[misc]
+    return {key: raw.dump(key) for key in sorted(keys) if not key.endswith((b":counters", b":deadlines"))}  # type: ignore[misc]
 
 
 class Named(Protocol):

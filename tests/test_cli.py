@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from tests.cli_helpers import spawn_worqr
-from tests.helpers import pause_heartbeat, wait_until
+from tests.helpers import pause_heartbeat, wait_until, without_reap_hint
 from tests.runtime_helpers import FAST, LONG
 from worqr import AsyncWorqr, BytesCodec, Worqr
 from worqr._protocol.keys import QueueKeys
@@ -141,8 +141,9 @@ def test_a_reaped_worker_is_shown_as_ended_not_gone(cli: Any, producer: Worqr, w
 
 
 def test_a_worker_whose_heartbeat_expired_is_ended_by_expiry_once_reaped(
-    cli: Any, producer: Worqr, worker: Worqr
+    cli: Any, producer: Worqr, worker: Worqr, raw: redis.Redis
 ) -> None:
+    without_reap_hint(raw, producer.prefix)  # it stays overdue until the reap below
     pause_heartbeat(worker)  # as if frozen: its heartbeat key expires
     wait_until(lambda: as_json(cli("workers", "--json"))[0]["state"] == "overdue")
     assert as_json(cli("reap", "--json")) == {"reaped": [worker.worker_id]}
@@ -246,8 +247,9 @@ def state_of(cli: Any, worker_id: str) -> str:
 
 
 def test_reap_of_expired_workers_and_of_a_live_one_behind_yes(
-    cli: Any, producer: Worqr, worker: Worqr, make_worqr: MakeWorqr
+    cli: Any, producer: Worqr, worker: Worqr, make_worqr: MakeWorqr, raw: redis.Redis
 ) -> None:
+    without_reap_hint(raw, producer.prefix)  # the frozen worker stays overdue until the reap below
     frozen = make_worqr(**FAST)
     frozen.start_worker()
     producer.enqueue("mail", ["a"])

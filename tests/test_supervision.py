@@ -278,3 +278,36 @@ def test_a_slow_reaper_cannot_requeue_the_tasks_of_the_workers_next_incarnation(
     assert raw.sismember(keys.workers, worker.worker_id)
     worker.finish_process(held)  # still its own
     assert worker.get_tasks("jobs") == ["b"]
+
+
+def test_a_peer_reaps_an_overdue_worker_at_its_next_heartbeat_not_its_next_sweep(
+    make_worqr: MakeWorqr, victim: Worqr, raw: redis.Redis
+) -> None:
+    """The heartbeat's reply says that a peer's deadline passed: the peer reaps it then,
+    although its next sweep (cleanup_interval 60 s) is a minute away."""
+    reaper = make_worqr(**FAST)  # cleanup_interval 60 s
+    reaper.start_worker()
+    reaper.enqueue("jobs", ["a", "b"])
+    take(victim, "jobs", 2)
+    deadlines = RegistryKeys(victim.prefix).deadlines
+    wait_until(lambda: raw.zscore(deadlines, victim.worker_id) is not None)  # its heartbeat records its deadline
+    pause_heartbeat(victim)  # frozen: its heartbeat expires after worker_timeout (0.3 s)
+    wait_until(lambda: reaper.get_tasks("jobs") == ["a", "b"], timeout=10.0)
+    assert victim.worker_id not in reaper.get_workers()
+    assert raw.zscore(deadlines, victim.worker_id) is None  # the reap took it off the hint
+    assert raw.zscore(deadlines, reaper.worker_id) is not None
+
+
+def test_a_clobbered_deadlines_hint_never_stops_a_heartbeat(make_worqr: MakeWorqr, raw: redis.Redis) -> None:
+    client = make_worqr(**FAST)
+    raw.set(RegistryKeys(client.prefix).deadlines, "not a zset")
+    client.start_worker()
+    assert client.cleanup_workers() == []
+    assert one_beat(client)
+    assert raw.get(RegistryKeys(client.prefix).deadlines) == b"not a zset"
+
+
+def one_beat(client: Worqr) -> bool:
+    from worqr._protocol import flows
+
+    return bool(flows.drive(flows.heartbeat(client._session), client._runner.run))

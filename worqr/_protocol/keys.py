@@ -30,6 +30,8 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P}:workers            SET     registered, live workers
     {P}:reaping            SET     workers declared dead whose processes are being requeued
     {P}:heartbeat:<W>      STRING  W's heartbeat; expires after worker_timeout (server time)
+    {P}:deadlines          ZSET    worker -> when its heartbeat runs out (server ms): a hint that
+                                   lets peers reap a worker as soon as it is overdue
     {P}:queues-of:<W>      SET     queues W works on
     {P}:ended              ZSET    workers declared dead in the last day, by when
     {P}:leases-of:<W>      SET     names of the leases W contends for (released when W is reaped)
@@ -193,6 +195,11 @@ class RegistryKeys:
 
     def heartbeat(self, worker_id: str) -> str:
         return self.tag + ":heartbeat:" + worker_id
+
+    @property
+    def deadlines(self) -> str:
+        """Worker -> when its heartbeat runs out: the hint of lua/heartbeat.lua."""
+        return self.tag + ":deadlines"
 
     def queues_of(self, worker_id: str) -> str:
         return self.tag + ":queues-of:" + worker_id

@@ -375,9 +375,17 @@ def _alive(reply: list[Any]) -> bool:
     return True
 
 
-def heartbeat(keys: RegistryKeys, worker_id: str, timeout_ms: int) -> Call[bool]:
-    """Parses to False when the worker has been declared dead."""
-    return _script("heartbeat", (keys.heartbeat(worker_id),), (timeout_ms,), _alive, idempotent=True)
+def heartbeat(keys: RegistryKeys, worker_id: str, timeout_ms: int) -> Call[tuple[bool, bool]]:
+    """Parses to (alive, a peer overdue): alive False when the worker has been declared
+    dead; a peer overdue when some worker's heartbeat deadline has passed (reap now)."""
+
+    def parse(reply: list[Any]) -> tuple[bool, bool]:
+        if not _alive(reply):
+            return False, False
+        return True, len(reply) > 1 and int(reply[1]) == 1
+
+    key_list = (keys.heartbeat(worker_id), keys.deadlines)
+    return _script("heartbeat", key_list, (timeout_ms, worker_id), parse, idempotent=True)
 
 
 def add_worker_queue(keys: RegistryKeys, worker_id: str, queue: str) -> Call[bool]:

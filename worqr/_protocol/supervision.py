@@ -3,6 +3,9 @@ every ``cleanup_interval`` (with jitter, so that peers don't reap in lockstep), 
 peers whose heartbeat expired. The hosts in ``worqr._io`` run a tick every
 ``heartbeat_interval``, in a thread or an asyncio task.
 
+Between sweeps, every heartbeat also records when its own deadline is and learns whether a
+peer's has passed (``lua/heartbeat.lua``): then the tick reaps at once.
+
 The worker also fences itself on its own clock: Redis's lease on it runs from no earlier
 than the moment its last confirmed heartbeat was sent, so once no heartbeat was confirmed
 for ``worker_timeout`` less a margin (`fence_after`), it stops its handlers and takes no
@@ -37,10 +40,11 @@ class Schedule:
 
 
 def supervise(session: Session, *, cleanup: bool) -> flows.Flow[None]:
-    """One tick: renew the heartbeat, then reap expired peers if ``cleanup``."""
-    if not (yield from flows.heartbeat(session)):
-        return
-    if cleanup:
+    """One tick: renew the heartbeat, then reap expired peers if ``cleanup``, or at once
+    when the heartbeat's reply says that a peer's heartbeat ran out (so that a dead peer's
+    tasks run again about a heartbeat interval after its timeout, not a sweep later)."""
+    alive, overdue = yield from flows.beat(session)
+    if alive and (cleanup or overdue):
         yield from flows.cleanup_workers(session)
 
 

@@ -18,7 +18,11 @@
 --   record is the declared incarnation's: it registers again only once forgotten, so a
 --   reaper hands this to leave_queue, which then cannot touch a later incarnation.
 -- Derived keys: each declared worker's record ({P}:worker:<W>) and the ended set ({P}:ended,
---   ZSET: worker -> when it was declared dead, the last day's), from the registry's tag
+--   ZSET: worker -> when it was declared dead, the last day's), from the registry's tag; and
+--   the deadlines hint ({P}:deadlines, see heartbeat.lua), corrected here: a declared or
+--   unregistered worker leaves it, a live candidate's deadline is set from its heartbeat's
+--   ttl, so that a hint never asks for sweeps that find nothing (left alone if something
+--   else overwrote the key)
 -- @include check_types
 -- @include server_time
 local workers, reaping = KEYS[1], KEYS[2]
@@ -29,14 +33,26 @@ if type_error then
   return type_error
 end
 
+local tag = string.sub(workers, 1, string.find(workers, "}", 1, true))
+local deadlines = tag .. ":deadlines"
+local hint = redis.call("TYPE", deadlines)["ok"]
+hint = hint == "zset" or hint == "none"
 for i = 2, #ARGV do
   local worker_id, heartbeat = ARGV[i], KEYS[i + 1]
   local registered = redis.call("SISMEMBER", workers, worker_id) == 1
   local expired = registered and redis.call("EXISTS", heartbeat) == 0
-  if registered and (force or expired) then
+  local declared = registered and (force or expired)
+  if hint then
+    local ttl = (registered and not declared) and redis.call("PTTL", heartbeat) or -2
+    if ttl > 0 then
+      redis.call("ZADD", deadlines, server_time() + ttl, worker_id)
+    else
+      redis.call("ZREM", deadlines, worker_id)
+    end
+  end
+  if declared then
     redis.call("SMOVE", workers, reaping, worker_id)
     redis.call("DEL", heartbeat)
-    local tag = string.sub(workers, 1, string.find(workers, "}", 1, true))
     local record, now = tag .. ":worker:" .. worker_id, server_time()
     if redis.call("EXISTS", record) == 1 then
       redis.call("HSET", record, "ended_at", now, "ended_by", expired and "expired" or "declared")
@@ -46,8 +62,14 @@ for i = 2, #ARGV do
     redis.call("ZREMRANGEBYSCORE", tag .. ":ended", "-inf", now - RECORD_KEPT_MS)
   end
 end
+if hint then  -- overdue deadlines of workers no longer registered (none, but never a loop of sweeps)
+  for _, worker_id in ipairs(redis.call("ZRANGE", deadlines, "-inf", server_time(), "BYSCORE")) do
+    if redis.call("SISMEMBER", workers, worker_id) == 0 then
+      redis.call("ZREM", deadlines, worker_id)
+    end
+  end
+end
 local reply = {0}
-local tag = string.sub(workers, 1, string.find(workers, "}", 1, true))
 for _, worker_id in ipairs(redis.call("SMEMBERS", reaping)) do
   reply[#reply + 1] = worker_id
   reply[#reply + 1] = redis.call("HGET", tag .. ":worker:" .. worker_id, "incarnation") or ""

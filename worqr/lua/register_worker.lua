@@ -13,6 +13,8 @@
 -- ARGV[1] worker_id
 -- ARGV[2] timeout_ms        heartbeat lifetime; "0" for a permanent worker
 -- ARGV[3..] field, value    the record's fields (host, pid, version, timeout_ms, ...)
+-- Derived keys: the deadlines hint ({P}:deadlines, see heartbeat.lua): the heartbeat's
+--   deadline, so that peers reap at once a worker that dies before its first heartbeat
 -- Returns: {0} | {-4, lease_ms} WORKER_KNOWN  (PTTL of the heartbeat: -1 no expiry, -2 gone)
 -- @include check_types
 -- @include server_time
@@ -34,4 +36,9 @@ else
 end
 redis.call("DEL", record)
 redis.call("HSET", record, "started_at", server_time(), unpack(ARGV, 3, #ARGV))
+local deadlines = string.sub(workers, 1, string.find(workers, "}", 1, true)) .. ":deadlines"
+local hint = redis.call("TYPE", deadlines)["ok"]
+if timeout_ms > 0 and (hint == "zset" or hint == "none") then  -- a worker that dies before its first heartbeat
+  redis.call("ZADD", deadlines, server_time() + timeout_ms, worker_id)
+end
 return {0}

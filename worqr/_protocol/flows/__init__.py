@@ -52,6 +52,7 @@ from worqr._protocol.flows.tasks import (
 )
 from worqr._protocol.flows.workers import (
     REAP_PASSES,
+    beat,
     cleanup_workers,
     fail_worker,
     get_workers,
@@ -102,6 +103,7 @@ __all__ = [
     "get_tasks",
     "get_working_queues",
     "get_workers",
+    "beat",
     "heartbeat",
     "peek_queue",
     "pending_counts",

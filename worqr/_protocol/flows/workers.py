@@ -224,18 +224,25 @@ def fail_worker(session: Session, worker_id: str | None) -> Flow[None]:
 
 
 def heartbeat(session: Session) -> Flow[bool]:
-    """Renew this worker's heartbeat; if it is gone, requeue own processes and return False.
+    """Renew this worker's heartbeat; if it is gone, requeue own processes and return False."""
+    alive, _ = yield from beat(session)
+    return alive
+
+
+def beat(session: Session) -> Flow[tuple[bool, bool]]:
+    """`heartbeat`, and whether a peer's heartbeat deadline has passed (the supervisor then
+    reaps now rather than at its next sweep; lua/heartbeat.lua).
 
     The reply is judged against the incarnation the heartbeat was sent for: a late reply
     that finds an earlier registration gone says nothing of the current one."""
     state, worker_id = session.state, session.worker_id
     incarnation, sent_at = state.incarnation, time.monotonic()
-    alive = yield from one(ops.heartbeat(session.registry, worker_id, session.timeout_ms))
+    alive, overdue = yield from one(ops.heartbeat(session.registry, worker_id, session.timeout_ms))
     if alive:
         state.confirm(incarnation, sent_at)
-        return True
+        return True, overdue
     if incarnation != state.incarnation:
-        return True  # registered again meanwhile: this reply was about the earlier incarnation
+        return True, False  # registered again meanwhile: this reply was about the earlier incarnation
     unconfirmed = state.unconfirmed_for()
     reason = DECLARED_DEAD
     if session.worker_timeout is not None and unconfirmed > session.worker_timeout:
@@ -248,7 +255,7 @@ def heartbeat(session: Session) -> Flow[bool]:
         log.error("worker %s %s: it stops taking work", worker_id, reason)
     state.mark_lost(reason, incarnation=incarnation)
     yield from reap(session, [worker_id], force=True)
-    return False
+    return False, False
 
 
 def pending_counts(session: Session, queues: Sequence[str]) -> Flow[dict[str, int]]:

@@ -30,8 +30,10 @@ log = logging.getLogger("worqr")
 LOOK_EVERY = 30.0
 #: How long a ticker waits, while its worker is not live, before it looks again (seconds).
 RETRY_LOOK = 0.5
-#: How long `stop` waits for a look in flight (seconds).
-STOP_TIMEOUT = 5.0
+#: How long `stop` waits for a look in flight (seconds): not long, so that a worker cut off
+#: from Redis stops on time; a look left running ends by itself (a fire is atomic, and any
+#: worker may make it).
+STOP_TIMEOUT = 0.5
 
 
 class SyncTicker:
