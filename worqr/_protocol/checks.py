@@ -59,8 +59,13 @@ def check_queue_name(queue: object) -> str:
 
 
 def check_lease_name(name: object) -> str:
-    """Return ``name`` if it is a usable lease (or schedule) name, else raise `InvalidNameError`."""
+    """Return ``name`` if it is a usable lease name, else raise `InvalidNameError`."""
     return _check_text("lease name", name, MAX_QUEUE_NAME_LENGTH)
+
+
+def check_schedule_name(name: object) -> str:
+    """Return ``name`` if it is a usable schedule name, else raise `InvalidNameError`."""
+    return _check_text("schedule name", name, MAX_QUEUE_NAME_LENGTH)
 
 
 def check_worker_id(worker_id: object) -> str:

@@ -82,8 +82,9 @@ def _second(reply: list[Any]) -> int:
     return int(reply[1])
 
 
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
+def reply_text(value: object) -> str:
+    """A reply's bytes as text (undecodable bytes kept as surrogates); anything else as str."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 # Queue operations (slot {prefix:queue}) -------------------------------------------------
@@ -324,13 +325,19 @@ def _parse_dead_envelope(dead_id: str, envelope: bytes) -> DeadEntry:
     attempts, failed_at, worker_id, error_type, length, rest = envelope.split(b"\n", 5)
     size = int(length)
     return DeadEntry(
-        dead_id, rest[size:], _text(error_type), _text(rest[:size]), int(attempts), int(failed_at), _text(worker_id)
+        dead_id,
+        rest[size:],
+        reply_text(error_type),
+        reply_text(rest[:size]),
+        int(attempts),
+        int(failed_at),
+        reply_text(worker_id),
     )
 
 
 def dead_letters(keys: QueueKeys) -> Call[list[DeadEntry]]:
     def parse(reply: list[bytes] | dict[bytes, bytes]) -> list[DeadEntry]:
-        entries = [_parse_dead_envelope(_text(k), v) for k, v in _pairs(reply).items()]
+        entries = [_parse_dead_envelope(reply_text(k), v) for k, v in _pairs(reply).items()]
         return sorted(entries, key=lambda e: int(e.id))
 
     return _read("HGETALL", keys.dead, (), parse)
@@ -340,7 +347,7 @@ def dead_letters(keys: QueueKeys) -> Call[list[DeadEntry]]:
 
 
 def members(key: str) -> Call[list[str]]:
-    return _read("SMEMBERS", key, (), lambda reply: sorted(_text(m) for m in reply))
+    return _read("SMEMBERS", key, (), lambda reply: sorted(reply_text(m) for m in reply))
 
 
 def add_queue(keys: RegistryKeys, queue: str) -> Call[None]:
@@ -403,7 +410,7 @@ def declare_dead(keys: RegistryKeys, worker_ids: Sequence[str], *, force: bool) 
 
     def parse(reply: list[Any]) -> dict[str, str]:
         _ok(reply)
-        return {_text(reply[i]): _text(reply[i + 1]) for i in range(1, len(reply), 2)}
+        return {reply_text(reply[i]): reply_text(reply[i + 1]) for i in range(1, len(reply), 2)}
 
     key_list = (keys.workers, keys.reaping, *(keys.heartbeat(w) for w in worker_ids))
     return _script("declare_dead", key_list, ("1" if force else "0", *worker_ids), parse, idempotent=True)

@@ -9,16 +9,12 @@ from typing import Any
 
 from worqr import errors
 from worqr._protocol.keys import LeaseKeys, RegistryKeys
-from worqr._protocol.ops import Arg, Call
+from worqr._protocol.ops import Arg, Call, reply_text
 from worqr.leases.terms import Busy
 
 
 def _script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any, *, idempotent: bool) -> Call[Any]:
     return Call(tuple(keys), tuple(args), parse, idempotent, script=f"leases/{name}", durable=True)
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 def _ok(reply: list[Any]) -> None:
@@ -46,7 +42,7 @@ def acquire(
 
     def parse(reply: list[Any]) -> tuple[int, int] | Busy:
         if reply[0] == errors.STATUS_LEASE_BUSY:
-            return Busy(_text(reply[1]), int(reply[2]))
+            return Busy(reply_text(reply[1]), int(reply[2]))
         _ok(reply)
         return int(reply[1]), int(reply[2])
 
@@ -103,7 +99,7 @@ def parse_holding(keys: LeaseKeys, replies: list[Any]) -> Holding:
     (worker, token, acquired_at), pttl, last = replies
     if worker is None or token is None or acquired_at is None:
         return Holding(keys.name, None, None, None, None, last)
-    return Holding(keys.name, _text(worker), int(token), int(acquired_at), max(0, pttl), last)
+    return Holding(keys.name, reply_text(worker), int(token), int(acquired_at), max(0, pttl), last)
 
 
 def current_token(keys: LeaseKeys) -> Call[int | None]:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from worqr._protocol.checks import check_lease_name, check_queue_name
+from worqr._protocol.checks import check_queue_name
 from worqr._protocol.codec import StrCodec
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, check_listed, one
@@ -25,14 +25,6 @@ from worqr.schedules.timing import Rules
 
 _TEXT = StrCodec()
 log = logging.getLogger("worqr")
-
-
-def check_name(name: object) -> str:
-    """``name`` if it can name a schedule (the rules of a lease name)."""
-    try:
-        return check_lease_name(name)
-    except InvalidArgumentError as exc:
-        raise type(exc)(str(exc).replace("lease name", "schedule name")) from None
 
 
 def task_template(session: Session, queue: object, task: object) -> ops.Template:

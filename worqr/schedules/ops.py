@@ -9,7 +9,7 @@ from typing import Any
 
 from worqr import errors
 from worqr._protocol.keys import QueueKeys, RegistryKeys
-from worqr._protocol.ops import Arg, Call
+from worqr._protocol.ops import Arg, Call, reply_text
 from worqr.schedules.records import FIELDS
 from worqr.schedules.timing import Rules
 
@@ -34,10 +34,6 @@ def _done(reply: list[Any]) -> None:
     _ok(reply)
 
 
-def _text(value: object) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-
-
 @dataclass(frozen=True, slots=True)
 class Peeked:
     """The server's clock (ms) and the queue's soonest schedules: (name, due ms)."""
@@ -49,7 +45,7 @@ class Peeked:
 def peek(keys: QueueKeys, count: int = PEEK_COUNT) -> Call[Peeked]:
     def parse(reply: list[Any]) -> Peeked:
         rest = reply[1:]
-        return Peeked(int(reply[0]), [(_text(rest[i]), int(rest[i + 1])) for i in range(0, len(rest), 2)])
+        return Peeked(int(reply[0]), [(reply_text(rest[i]), int(rest[i + 1])) for i in range(0, len(rest), 2)])
 
     return Call((keys.schedule_due,), (count,), parse, True, script="schedules/peek")
 
@@ -130,13 +126,13 @@ def index(registry: RegistryKeys) -> Call[dict[str, str]]:
 
     def parse(reply: Any) -> dict[str, str]:
         pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
-        return {_text(name): _text(queue) for name, queue in pairs}
+        return {reply_text(name): reply_text(queue) for name, queue in pairs}
 
     return Call((registry.schedules,), (), parse, True, command="HGETALL")
 
 
 def indexed_queue(registry: RegistryKeys, name: str) -> Call[str | None]:
-    return Call((registry.schedules,), (name,), lambda r: None if r is None else _text(r), True, command="HGET")
+    return Call((registry.schedules,), (name,), lambda r: None if r is None else reply_text(r), True, command="HGET")
 
 
 def set_index(registry: RegistryKeys, name: str, queue: str) -> Call[None]:

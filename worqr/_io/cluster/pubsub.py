@@ -36,6 +36,7 @@ from worqr._io.cluster._async.topology import AsyncTopology
 from worqr._io.cluster._sync.topology import SyncTopology
 from worqr._io.cluster.routing import REDIRECTS, slot_of
 from worqr._io.retry import RetryableFailure
+from worqr._protocol.ops import reply_text
 from worqr.errors import RedisPermissionError, WorqrError
 
 T = TypeVar("T")
@@ -43,10 +44,6 @@ T = TypeVar("T")
 #: Pause before subscribing again channels whose subscription was dropped or refused (seconds).
 REJOIN_DELAY = 0.1
 _KINDS = {"ssubscribe": "subscribe", "sunsubscribe": "unsubscribe", "smessage": "message"}
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 def _as_listener_error(exc: Exception) -> Exception:
@@ -120,10 +117,10 @@ class _Shards:
     def translate(self, node: str, message: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The message as the listener reads it, and whether Redis dropped a subscription
         that is still wanted (the channel's slot left ``node``)."""
-        kind = _text(message["type"])
+        kind = reply_text(message["type"])
         if kind not in _KINDS:
             return message, False
-        channel = _text(message["channel"])
+        channel = reply_text(message["channel"])
         dropped = False
         if kind == "ssubscribe":
             self.confirmed.add(channel)

@@ -4,6 +4,7 @@ them to the asyncio client; its generated twin (``_sync/face.py``) to the thread
 from __future__ import annotations
 
 from worqr._io._async.core import AsyncCore
+from worqr._protocol.checks import check_schedule_name
 from worqr.schedules import flows
 from worqr.schedules.ops import Template
 from worqr.schedules.records import Schedule, schedule
@@ -62,7 +63,9 @@ class AsyncSchedulesFace:
         return await self._put_schedule(name, queue, rules, template)
 
     async def _put_schedule(self, name: str, queue: str, rules: Rules, template: Template) -> Schedule[str]:
-        stored = await self._core.drive(flows.put(self._core.session, flows.check_name(name), queue, rules, template))
+        stored = await self._core.drive(
+            flows.put(self._core.session, check_schedule_name(name), queue, rules, template)
+        )
         return schedule(stored, flows.decode_task(stored))
 
     async def get_schedules(self) -> list[Schedule[str]]:
@@ -72,4 +75,4 @@ class AsyncSchedulesFace:
 
     async def remove_schedule(self, name: str) -> bool:
         """Delete the schedule ``name``: True if it was there. Runs it enqueued stay."""
-        return await self._core.drive(flows.remove(self._core.session, flows.check_name(name)))
+        return await self._core.drive(flows.remove(self._core.session, check_schedule_name(name)))

@@ -5,6 +5,7 @@ them to the asyncio client; its generated twin (``_sync/face.py``) to the thread
 from __future__ import annotations
 
 from worqr._io._sync.core import SyncCore
+from worqr._protocol.checks import check_schedule_name
 from worqr.schedules import flows
 from worqr.schedules.ops import Template
 from worqr.schedules.records import Schedule, schedule
@@ -63,7 +64,7 @@ class SyncSchedulesFace:
         return self._put_schedule(name, queue, rules, template)
 
     def _put_schedule(self, name: str, queue: str, rules: Rules, template: Template) -> Schedule[str]:
-        stored = self._core.drive(flows.put(self._core.session, flows.check_name(name), queue, rules, template))
+        stored = self._core.drive(flows.put(self._core.session, check_schedule_name(name), queue, rules, template))
         return schedule(stored, flows.decode_task(stored))
 
     def get_schedules(self) -> list[Schedule[str]]:
@@ -73,4 +74,4 @@ class SyncSchedulesFace:
 
     def remove_schedule(self, name: str) -> bool:
         """Delete the schedule ``name``: True if it was there. Runs it enqueued stay."""
-        return self._core.drive(flows.remove(self._core.session, flows.check_name(name)))
+        return self._core.drive(flows.remove(self._core.session, check_schedule_name(name)))
