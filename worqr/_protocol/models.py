@@ -152,6 +152,11 @@ class Event:
     task_encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
+def reply_text(value: object) -> str:
+    """A reply's bytes as text (undecodable bytes kept as surrogates); anything else as str."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
 def server_time(ms: int) -> datetime:
     """A time the scripts wrote (ms since the epoch, by the server's clock) as an aware UTC
     datetime."""

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from worqr import errors
 from worqr._protocol.events import Outcome
 from worqr._protocol.keys import LeaseKeys, QueueKeys, RegistryKeys
-from worqr._protocol.models import Failure
+from worqr._protocol.models import Failure, reply_text
 
 T = TypeVar("T")
 
@@ -80,11 +80,6 @@ def _ok(reply: list[Any]) -> None:
 def _second(reply: list[Any]) -> int:
     _ok(reply)
     return int(reply[1])
-
-
-def reply_text(value: object) -> str:
-    """A reply's bytes as text (undecodable bytes kept as surrogates); anything else as str."""
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 # Queue operations (slot {prefix:queue}) -------------------------------------------------

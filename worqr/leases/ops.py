@@ -9,7 +9,8 @@ from typing import Any
 
 from worqr import errors
 from worqr._protocol.keys import LeaseKeys, RegistryKeys
-from worqr._protocol.ops import Arg, Call, reply_text
+from worqr._protocol.models import reply_text
+from worqr._protocol.ops import Arg, Call
 from worqr.leases.terms import Busy
 
 

@@ -36,7 +36,7 @@ from worqr._io.cluster._async.topology import AsyncTopology
 from worqr._io.cluster._sync.topology import SyncTopology
 from worqr._io.cluster.routing import REDIRECTS, slot_of
 from worqr._io.retry import RetryableFailure
-from worqr._protocol.ops import reply_text
+from worqr._protocol.models import reply_text
 from worqr.errors import RedisPermissionError, WorqrError
 
 T = TypeVar("T")
