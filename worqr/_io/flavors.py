@@ -165,7 +165,11 @@ class SyncEvent:
         return self._event.is_set()
 
     def set(self) -> None:
-        self._event.set()
+        # Already set: nothing to do, and skipping the event's lock and notify matters when a
+        # handler thread sets it after every task. A waiter clears it before it reads the
+        # state it waits for, so a setter that finds it set has its update read anyway.
+        if not self._event.is_set():
+            self._event.set()
 
     set_threadsafe = set
 

@@ -75,6 +75,8 @@ def dequeue(session: Session, queue: str, codec: Codec[T]) -> Flow[Process[T] | 
 
 
 def result_json(result: object) -> str:
+    if result is None:  # what most handlers return: no encoder call per task
+        return "null"
     try:
         return json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
