@@ -9,8 +9,11 @@ A child's target takes its own arguments and then a `Shared`: it builds its work
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,11 +50,16 @@ class Shared:
     go: Any
     stop: Any
     starts: Any | None = None
+    #: How many times each task index ran (tasks that carry an index, see `tally`).
+    marks: Any | None = None
+    #: A victim of the crash-recovery measurement: tasks are counted, then held forever.
+    hold: bool = False
 
     @classmethod
-    def make(cls, *, with_starts: bool = False) -> Shared:
+    def make(cls, *, with_starts: bool = False, marks: int = 0, hold: bool = False) -> Shared:
         starts = CONTEXT.Queue() if with_starts else None
-        return cls(CONTEXT.Value("q", 0), CONTEXT.Semaphore(0), CONTEXT.Event(), CONTEXT.Event(), starts)
+        counts = CONTEXT.Array("i", marks) if marks else None
+        return cls(CONTEXT.Value("q", 0), CONTEXT.Semaphore(0), CONTEXT.Event(), CONTEXT.Event(), starts, counts, hold)
 
     @property
     def start_times(self) -> Any:
@@ -72,6 +80,50 @@ def count(counter: Any) -> None:
         counter.value += 1
 
 
+#: How long a victim's task holds on (it is SIGKILLed long before).
+HOLD_SECONDS = 3600.0
+
+
+def _tally(shared: Shared | None, index: int) -> None:
+    if shared is None:
+        msg = "a task ran before its worker set the Shared it counts into"
+        raise RuntimeError(msg)
+    count(shared.counter)
+    if index >= 0 and shared.marks is not None:
+        with shared.marks.get_lock():
+            shared.marks[index] += 1
+
+
+def tally(shared: Shared | None, index: int = -1) -> None:
+    """What every benchmark task does (in a child's handler): count itself, mark its index
+    (if it carries one, >= 0), and in a victim (``shared.hold``) then hold on until killed."""
+    _tally(shared, index)
+    if shared is not None and shared.hold:
+        time.sleep(HOLD_SECONDS)
+
+
+async def async_tally(shared: Shared | None, index: int = -1) -> None:
+    """`tally` for asyncio handlers: a victim's task awaits instead of blocking its loop."""
+    _tally(shared, index)
+    if shared is not None and shared.hold:
+        await asyncio.sleep(HOLD_SECONDS)
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` (an asyncio worker's main loop) and wait until it ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def run_twice(shared: Shared) -> int:
+    """How many task indices ran more than once."""
+    if shared.marks is None:
+        msg = "this Shared carries no marks: make it with Shared.make(marks=N)"
+        raise RuntimeError(msg)
+    return sum(1 for n in shared.marks[:] if n > 1)
+
+
 def stop_on_signal(shared: Shared, stop: Callable[[], object]) -> threading.Thread:
     """In a child: call ``stop`` once the parent sets ``shared.stop``."""
 
@@ -90,6 +142,21 @@ class Group:
     def __init__(self, target: Callable[..., None], args: tuple[Any, ...], size: int, shared: Shared) -> None:
         self.shared = shared
         self.processes = [CONTEXT.Process(target=target, args=(*args, shared), daemon=True) for _ in range(size)]
+        #: Killed: the shared events are left alone (setting one waits for every process that
+        #: waits on it to wake, and a killed one never does).
+        self.killed = False
+        self.grouped = target is own_group
+
+    def kill_groups(self) -> None:
+        """SIGKILL every process and everything it started (the targets run in their own
+        process groups, see `own_group`), as if their machine had died."""
+        self.killed = True
+        begun = [process for process in self.processes if process.pid is not None]
+        for process in begun:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        for process in begun:
+            process.join(5)
 
     def start(self) -> None:
         for process in self.processes:
@@ -119,8 +186,9 @@ class Group:
         return done
 
     def stop(self) -> None:
-        self.shared.stop.set()
-        self.shared.go.set()  # a child still at the start line exits too
+        if not self.killed:
+            self.shared.stop.set()
+            self.shared.go.set()  # a child still at the start line exits too
         deadline = time.monotonic() + STOP_TIMEOUT
         for process in self.processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -128,6 +196,8 @@ class Group:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        if self.grouped:
+            self.kill_groups()  # what a target in its own group started (a pool) ends with it
 
     def _check_alive(self, doing: str) -> None:
         dead = [p.exitcode for p in self.processes if p.exitcode is not None]
@@ -173,10 +243,11 @@ def timed_drain(
     processes: int,
     tasks: int,
     seconds: float,
+    shared: Shared | None = None,
 ) -> Drain:
     """Start ``processes`` workers on a queue that holds ``tasks``; time them from the start
     line until they handled every task, or until ``seconds`` passed."""
-    with started(target, args, processes) as group:
+    with started(target, args, processes, shared) as group:
         before = redis_stats.snapshot(client)
         start = time.monotonic()
         group.go()
@@ -190,6 +261,13 @@ def timed_drain(
 def preload(modules: list[str]) -> None:
     """Set what the forkserver imports (before the first child starts)."""
     CONTEXT.set_forkserver_preload(modules)
+
+
+def own_group(target: Callable[..., None], *args: Any) -> None:
+    """Run ``target(*args)`` as the leader of a new process group, so that `Group.kill_groups`
+    reaches the processes and threads it starts (a prefork pool, a work horse) too."""
+    os.setpgid(0, 0)
+    target(*args)
 
 
 def signal_on_stop(shared: Shared, signum: int) -> threading.Thread:

@@ -32,6 +32,17 @@ class Settings:
     peers: bool = True
     #: Longest a peer may take to fill its queue for the drain, at its measured enqueue rate.
     peer_fill_seconds: float = 6.0
+    #: The drain of tasks that carry their index, counting tasks that ran more than once.
+    twice_tasks: int = 2_000
+    twice_seconds: float = 10.0
+    #: Crash recovery: tasks the SIGKILLed worker holds, and how long the rescuer gets.
+    recovery_tasks: int = 50
+    recovery_cap: float = 120.0
+    recovery: bool = True
+    #: The calls rows (`bench.calls_peers`): samples and time boxes of each system.
+    call_samples: int = 1000
+    call_latency_seconds: float = 8.0
+    call_throughput_seconds: float = 5.0
 
     @classmethod
     def quick(cls) -> Settings:
@@ -49,6 +60,13 @@ class Settings:
             herd_workers=3,
             herd_tasks=2,
             peers=False,
+            twice_tasks=200,
+            twice_seconds=5.0,
+            recovery_tasks=5,
+            recovery_cap=20.0,
+            call_samples=50,
+            call_latency_seconds=2.0,
+            call_throughput_seconds=0.5,
         )
 
 
@@ -66,12 +84,20 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
     parser.add_argument("--drain-tasks", type=int, help="tasks queued for each drain (default 20,000)")
     parser.add_argument("--herd-workers", type=int, help="idle workers in the herd measurement (default 16)")
+    parser.add_argument(
+        "--recovery-cap", type=float, help="seconds a rescuer gets to rerun a killed worker's tasks (default 120)"
+    )
+    parser.add_argument("--no-recovery", action="store_true", help="skip the crash-recovery row")
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings()
     if args.no_peers:
         settings = replace(settings, peers=False)
     if args.drain_tasks is not None:
         settings = replace(settings, drain_tasks=max(1, args.drain_tasks))
+    if args.recovery_cap is not None:
+        settings = replace(settings, recovery_cap=max(1.0, args.recovery_cap))
+    if args.no_recovery:
+        settings = replace(settings, recovery=False)
     if args.herd_workers is not None:
         settings = replace(settings, herd_workers=max(1, args.herd_workers))
     return settings

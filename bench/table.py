@@ -7,7 +7,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.calls_peers.measure import CallFigures
+from bench.calls_rows import CallRows
 from bench.children import Drain
+from bench.faults import Recovered, Twice
 from bench.peers import PeerFigures
 from bench.raw import RawFigures
 from bench.redis_stats import Usage
@@ -37,6 +40,8 @@ def _small(value: float) -> str:
 class Cell:
     value: float | None = None
     note: str = ""
+    #: No figure, but one known to be at least this (a measurement that ran into its cap).
+    at_least: float | None = None
 
 
 @dataclass
@@ -83,7 +88,35 @@ def _cpu(usage: Usage, tasks: int) -> Cell:
     return Cell(usage.cpu_us_per_task(tasks))
 
 
-def rows(settings: Settings, raw: RawFigures, wq: WorqrFigures, peers: list[PeerFigures]) -> list[Row]:
+def _recovered(figure: Recovered | None) -> Cell:
+    if figure is None:
+        return Cell(None, "not measured")
+    if figure.error:
+        return Cell(None, f"failed: {figure.error}")
+    victims = f"{figure.victims} victim processes" if figure.victims > 1 else ""
+    if figure.seconds is None:
+        note = "; ".join(n for n in (f"{figure.rerun} of {figure.tasks} within {figure.cap:.0f} s", victims) if n)
+        return Cell(None, note, at_least=figure.cap)
+    return Cell(figure.seconds, victims)
+
+
+def _twice(twice: Twice | None) -> Cell:
+    if twice is None:
+        return Cell()
+    handled = "" if twice.complete else f"of {twice.handled:,} handled in {twice.seconds:.0f} s"
+    return Cell(twice.twice, handled)
+
+
+def rows(
+    settings: Settings,
+    raw: RawFigures,
+    wq: WorqrFigures,
+    peers: list[PeerFigures],
+    *,
+    recovered: dict[str, Recovered] | None = None,
+    calls: CallRows | None = None,
+) -> list[Row]:
+    recovered = recovered or {}
     best = wq.best_concurrency
     d11, d1b = wq.drains[1, 1], wq.drains[1, best]
     d21, d2b = wq.drains[2, 1], wq.drains[2, best]
@@ -139,12 +172,71 @@ def rows(settings: Settings, raw: RawFigures, wq: WorqrFigures, peers: list[Peer
         Row("Redis memory per queued task (bytes; worqr and raw: an 11-byte payload)", _count,
             raw=Cell(raw.memory_per_task), worqr=Cell(wq.memory_per_task),
             peers={p.peer.name: Cell(p.memory_per_task) for p in peers}),
+        Row(f"Tasks run twice, fault-free drain of {settings.twice_tasks:,} tasks, 1 process, default settings", _count,
+            worqr=_twice(wq.twice), peers={p.peer.name: _twice(p.twice) for p in peers}),
+        Row(f"Crash recovery: seconds from SIGKILL until all {settings.recovery_tasks} tasks the worker held ran again "
+            f"on an idle default worker (capped at {settings.recovery_cap:.0f} s)", _small,
+            worqr=_recovered(recovered.get("worqr")) if recovered else Cell(None, "not measured"),
+            peers={p.peer.name: _recovered(recovered.get(p.peer.name)) for p in peers} if recovered else {}),
         Row(f"Dequeue attempts one new task causes, {wq.herd.workers} idle worker processes", _small,
             worqr=Cell(wq.herd.net, f"{wq.herd.tasks} tasks; {wq.herd.gross:.2f} before taking off idle polling of {wq.herd.background:.1f}/s")),
+        *_call_rows(calls, peers),
     ]  # fmt: skip
 
 
+def _call_cell(figures: CallFigures | None, value: Callable[[CallFigures], float], note: str = "") -> Cell:
+    if figures is None:
+        return Cell(None, "not measured")
+    return Cell(value(figures), note)
+
+
+def _call_rows(calls: CallRows | None, peers: list[PeerFigures]) -> list[Row]:
+    if calls is None:
+        return []
+
+    def p50(f: CallFigures) -> float:
+        return f.latency.p50_ms
+
+    def p99(f: CallFigures) -> float:
+        return f.latency.p99_ms
+
+    def rate(f: CallFigures) -> float:
+        return f.rate.per_second
+
+    def row(label: str, fmt: Format, value: Callable[[CallFigures], float]) -> Row:
+        other = f"async {fmt(value(calls.asyncio))}" if calls.asyncio is not None else ""
+        return Row(
+            label,
+            fmt,
+            raw=_call_cell(calls.raw, value, "LPUSH + BLPOP"),
+            worqr=_call_cell(calls.sync, value, "; ".join(n for n in ("threaded client", other) if n)),
+            peers={
+                p.peer.name: _call_cell(calls.peers.get(p.peer.name), value, _setup(calls.peers.get(p.peer.name)))
+                for p in peers
+                if p.peer.name in calls.peers
+            },
+        )
+
+    return [
+        row("Call and wait for its result, round trip p50, one caller, idle worker (ms)", _small, p50),
+        row("Call round trip p99 (ms)", _small, p99),
+        row("Calls and results per second, 16 callers", _count, rate),
+    ]  # fmt: skip
+
+
+def _setup(figures: CallFigures | None) -> str:
+    """The peer's calls setup, when it is not its defaults."""
+    if figures is None or " " not in figures.system.name:
+        return ""
+    return figures.system.name.split(" ", 1)[1]
+
+
 def _ratio(worqr: Cell, other: Cell) -> str:
+    if worqr.value == 0 and other.value == 0:
+        return "="  # both none (tasks run twice): no ratio, the same figure
+    if worqr.value is not None and other.value is None and other.at_least:
+        bound = worqr.value / other.at_least
+        return f"≤ {TIMES}{bound:.2f}" if bound >= _TINY_RATIO else f"≤ {TIMES}{bound:.4f}"
     if (
         worqr.value is None
         or other.value is None
@@ -159,7 +251,8 @@ def _ratio(worqr: Cell, other: Cell) -> str:
 
 def _show(fmt: Format, cell: Cell, ratio: str = "") -> str:
     if cell.value is None or math.isnan(cell.value):
-        return f"— ({cell.note})" if cell.note else "—"
+        extras = [e for e in (cell.note, f"worqr {ratio}" if ratio else "") if e]
+        return f"— ({'; '.join(extras)})" if extras else "—"
     extras = [e for e in (cell.note, f"worqr {ratio}" if ratio else "") if e]
     return fmt(cell.value) + (f" ({'; '.join(extras)})" if extras else "")
 
@@ -182,6 +275,19 @@ def markdown(table_rows: list[Row], peers: list[PeerFigures]) -> str:
             cell = row.peers.get(p.peer.name, Cell())
             cells.append(_show(row.fmt, cell, _ratio(row.worqr, cell)))
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ratios_markdown(table_rows: list[Row], peers: list[PeerFigures]) -> str:
+    """The same rows as ratios only (worqr's figure divided by each column's): what one run
+    on a noisy machine can tell, and what docs/performance.md shows."""
+    header = ["Measurement", "÷ raw 1 RT", "÷ raw pipelined", *(f"÷ {p.peer.name}" for p in peers)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for row in table_rows:
+        cells = [row.label, _ratio(row.worqr, row.raw), _ratio(row.worqr, row.raw_pipelined)]
+        cells += [_ratio(row.worqr, row.peers.get(p.peer.name, Cell())) for p in peers]
+        if any(cells[1:]):
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

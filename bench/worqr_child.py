@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.children import Shared, count, stop_on_signal
+from bench.children import Shared, count, stop_on_signal, tally
 from worqr import Process, Worqr
+
+#: The prefix and queue of the fault rows (`bench.faults`), each system on its own server.
+FAULT_PREFIX, FAULT_QUEUE = "bench", "faults"
 
 
 def run_worker(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared) -> None:
@@ -28,6 +31,26 @@ def run_timed_worker(url: str, prefix: str, queue: str, options: dict[str, Any],
         count(counter)
 
     _serve(url, prefix, queue, options, shared, handler=noop)
+
+
+def run_marked_worker(url: str, prefix: str, queue: str, options: dict[str, Any], shared: Shared) -> None:
+    """Like `run_worker`, and the handler marks the index its payload carries
+    (`bench.settings.payload`)."""
+
+    def noop(process: Process[str]) -> None:
+        tally(shared, int(process.task[5:]))
+
+    _serve(url, prefix, queue, options, shared, handler=noop)
+
+
+def run_victim(url: str, shared: Shared) -> None:
+    """The crash-recovery victim: 50 handlers that hold their tasks until killed."""
+    _serve(url, FAULT_PREFIX, FAULT_QUEUE, {"concurrency": 50}, shared, handler=lambda _p: tally(shared))
+
+
+def run_rescuer(url: str, shared: Shared) -> None:
+    """The crash-recovery rescuer: a worker with default settings."""
+    _serve(url, FAULT_PREFIX, FAULT_QUEUE, {}, shared, handler=lambda _p: tally(shared))
 
 
 #: The prefix of `python -m bench.scaling`.

@@ -13,11 +13,20 @@ import redis
 
 from bench import redis_stats
 from bench.children import Drain, Shared, started, timed_drain
+from bench.faults import Recovery, Subject, Twice, twice_drain
 from bench.herd import AttemptCounter
 from bench.redis_stats import Usage
 from bench.settings import Settings, payload
 from bench.timing import Latency, Rate, timed_loop
-from bench.worqr_child import run_timed_worker, run_worker
+from bench.worqr_child import (
+    FAULT_PREFIX,
+    FAULT_QUEUE,
+    run_marked_worker,
+    run_rescuer,
+    run_timed_worker,
+    run_victim,
+    run_worker,
+)
 from worqr import Worqr
 from worqr._protocol.keys import QueueKeys
 from worqr._protocol.scripts import script
@@ -51,6 +60,16 @@ class WorqrFigures:
     best_concurrency: int
     latency: Latency
     herd: Herd
+    twice: Twice
+
+
+def _fill_faults(url: str, tasks: int) -> None:
+    with Worqr(redis=url, prefix=FAULT_PREFIX) as wq:
+        wq.enqueue(FAULT_QUEUE, [payload(i) for i in range(tasks)])
+
+
+#: worqr in the crash-recovery row (`bench.faults`).
+SUBJECT = Subject("worqr", _fill_faults, Recovery(run_victim, run_rescuer, note="victim concurrency 50"))
 
 
 def measure(url: str, settings: Settings, say: Callable[[str], None]) -> WorqrFigures:
@@ -90,7 +109,22 @@ def _measure(url: str, client: redis.Redis, wq: Worqr, settings: Settings, say: 
     latency = _latency(url, client, wq, settings.latency_samples)
     say(f"worqr: the herd of {settings.herd_workers} idle workers")
     herd = _herd(url, client, wq, settings)
-    return WorqrFigures(enqueue, enqueue_usage, batch, enqueue_list, memory_per_task, drains, best, latency, herd)
+    say(f"worqr: tasks run twice, {settings.twice_tasks:,} marked tasks, default settings")
+    redis_stats.flush(client)
+    twice = twice_drain(
+        client,
+        run_marked_worker,
+        (url, PREFIX, QUEUE, {}),
+        lambda n: _enqueue_marked(wq, n),
+        settings,
+    )
+    return WorqrFigures(
+        enqueue, enqueue_usage, batch, enqueue_list, memory_per_task, drains, best, latency, herd, twice
+    )
+
+
+def _enqueue_marked(wq: Worqr, tasks: int) -> None:
+    wq.enqueue(QUEUE, [payload(i) for i in range(tasks)])
 
 
 def _options(concurrency: int) -> dict[str, Any]:

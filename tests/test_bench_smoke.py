@@ -1,11 +1,12 @@
 """The benchmark harness cannot rot: ``python -m bench.run --quick`` (tiny counts, worqr and
-the raw ceiling, no peers; a few seconds) runs on its own fresh server and prints its table
-with every row filled; ``python -m bench.calls --quick --no-peers`` likewise measures the raw
+the raw ceiling, no peers; a few seconds, and the crash-recovery row on a server of its own)
+runs on its own fresh server and prints its table with every row filled, and its ratios; ``python -m bench.calls --quick --no-peers`` likewise measures the raw
 RPC ceiling and both clients' calls. No figure is checked against a timing: only that each
 was measured."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,12 @@ ROWS = [
     ("Redis server CPU per task, drain, 1 process, default", True),
     ("Round trips per task, drain, 1 process, fastest setup", True),
     ("Redis memory per queued task", True),
+    ("Tasks run twice, fault-free drain of 200 tasks", False),
+    ("Crash recovery: seconds from SIGKILL until all 5 tasks", False),
     ("Dequeue attempts one new task causes, 3 idle worker processes", False),
+    ("Call and wait for its result, round trip p50", True),
+    ("Call round trip p99", True),
+    ("Calls and results per second, 16 callers", True),
 ]
 
 
@@ -69,8 +75,10 @@ def test_the_quick_benchmark_prints_every_row_of_its_table() -> None:
         assert line in out, out
     assert "- all peers: not measured in this run" in out, out
 
-    table = [line for line in out.splitlines() if line.startswith("| ")]
-    header, body = table[0], table[1:]
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[first:]))
+    header, body = table[0], table[2:]
     assert header.split(" | ")[1:4] == ["raw, 1 round trip per command", "raw, pipelined \u00d7100", "worqr"], header
     assert len(body) == len(ROWS), out
     for line, (start, has_raw) in zip(body, ROWS, strict=True):
@@ -79,6 +87,8 @@ def test_the_quick_benchmark_prints_every_row_of_its_table() -> None:
         assert _is_figure(cells[3]), f"worqr has no figure in: {line}"
         if has_raw:
             assert _is_figure(cells[1]) or _is_figure(cells[2]), f"the raw ceiling has no figure in: {line}"
+    ratios = lines[lines.index("### Ratios only") + 2 :]
+    assert ratios[0].startswith("| Measurement | ÷ raw 1 RT | ÷ raw pipelined |"), out
 
 
 def test_the_scaling_benchmark_drains_on_clusters_of_one_and_two_primaries() -> None:

@@ -5,6 +5,7 @@ cluster chatter a single worker does not need)."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ def _configure(url: str) -> None:
 def run_worker(url: str, shared: Shared) -> None:
     global _counter  # noqa: PLW0603 (the task runs in this process)
     _counter = shared.counter
+    os.dup2(2, 1)  # the worker prints its shutdown on stdout: keep the report clean
     _configure(url)
     worker = app.Worker(
         pool="threads",

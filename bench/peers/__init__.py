@@ -22,12 +22,23 @@ import redis
 
 from bench import redis_stats
 from bench.children import Drain, timed_drain
+from bench.faults import Recovery, Twice, twice_drain
 from bench.redis_stats import Usage
 from bench.settings import Settings
 from bench.timing import Rate
 
 #: The peer modules, in the order of the table's columns.
-MODULES = ("rq_peer", "arq_peer", "saq_peer", "huey_peer", "dramatiq_peer")
+MODULES = (
+    "rq_peer",
+    "arq_peer",
+    "saq_peer",
+    "huey_peer",
+    "dramatiq_peer",
+    "celery_peer",
+    "taskiq_peer",
+    "streaq_peer",
+    "bullmq_peer",
+)
 
 
 class Producer(Protocol):
@@ -39,8 +50,9 @@ class Producer(Protocol):
     def enqueue_batches(self, total: int, size: int, seconds: float, /) -> Rate | None:
         """The same in batches of ``size`` with the library's batch call; None if it has none."""
 
-    def fill(self, total: int, /) -> None:
-        """Queue ``total`` no-op tasks, the fastest way the library offers."""
+    def fill(self, total: int, /, *, marked: bool = False) -> None:
+        """Queue ``total`` no-op tasks, the fastest way the library offers; ``marked``: task
+        ``i`` carries its index ``i`` (for `bench.children.tally`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class Peer:
     setups: tuple[Setup, ...]
     #: Notes on the setups that the table's readers need (logging, burst mode...).
     notes: str = ""
+    #: How its worker is SIGKILLed and rescued (`bench.faults`).
+    recovery: Recovery | None = None
 
     @property
     def version(self) -> str:
@@ -78,6 +92,7 @@ class PeerFigures:
     memory_per_task: float
     fill: Rate
     drains: list[tuple[Setup, Drain]] = field(default_factory=list)
+    twice: Twice | None = None
 
     @property
     def best(self) -> tuple[Setup, Drain]:
@@ -140,5 +155,8 @@ def _measure(peer: Peer, url: str, client: redis.Redis, settings: Settings, say:
                 client, setup.target, (url,), processes=1, tasks=tasks, seconds=settings.peer_drain_seconds
             )
             drains.append((setup, drain))
+        say(f"{peer.name}: tasks run twice, {settings.twice_tasks:,} marked tasks, {peer.setups[0].label}")
+        redis_stats.flush(client)
+        twice = twice_drain(client, peer.setups[0].target, (url,), lambda n: producer.fill(n, marked=True), settings)
     redis_stats.flush(client)
-    return PeerFigures(peer, enqueue, enqueue_usage, batch, memory_per_task, fill, drains)
+    return PeerFigures(peer, enqueue, enqueue_usage, batch, memory_per_task, fill, drains, twice)

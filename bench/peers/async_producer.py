@@ -1,4 +1,4 @@
-"""The producer side shared by the asyncio peers (arq, saq): a private event loop, one
+"""The producer side shared by the asyncio peers (arq, saq, taskiq, streaq, BullMQ): a private event loop, one
 enqueue call per task, and a fill in gathered groups of 100."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ class AsyncProducer:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
 
-    async def enqueue_one(self) -> None:
+    async def enqueue_one(self, index: int = -1) -> None:
+        """Enqueue one no-op task; ``index`` >= 0: the task carries it."""
         raise NotImplementedError
 
     async def disconnect(self) -> None:
@@ -36,10 +37,11 @@ class AsyncProducer:
     def enqueue_batches(self, _total: int, _size: int, _seconds: float) -> Rate | None:
         return None  # neither library has a batch call
 
-    def fill(self, total: int) -> None:
+    def fill(self, total: int, *, marked: bool = False) -> None:
         async def fill() -> None:
             for start in range(0, total, 100):
-                await asyncio.gather(*(self.enqueue_one() for _ in range(min(100, total - start))))
+                indices = range(start, min(total, start + 100))
+                await asyncio.gather(*(self.enqueue_one(i if marked else -1) for i in indices))
 
         self.loop.run_until_complete(fill())
 

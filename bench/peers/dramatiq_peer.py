@@ -10,16 +10,17 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from bench.children import Shared, count, stop_on_signal
+from bench.children import Shared, stop_on_signal, tally
+from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.timing import Rate, timed_loop
 
 QUEUE = "bench"
-_counter: Any = None
+_shared: Shared | None = None
 
 
-def _noop() -> None:
-    count(_counter)
+def _noop(index: int = -1) -> None:
+    tally(_shared, index)
 
 
 def make(url: str) -> tuple[RedisBroker, Any]:
@@ -43,9 +44,9 @@ class DramatiqProducer:
     def enqueue_batches(self, _total: int, _size: int, _seconds: float) -> Rate | None:
         return None  # no batch call (a group sends its messages one by one)
 
-    def fill(self, total: int) -> None:
-        for _ in range(total):
-            self.actor.send()
+    def fill(self, total: int, *, marked: bool = False) -> None:
+        for i in range(total):
+            self.actor.send(i) if marked else self.actor.send()
 
 
 @contextmanager
@@ -58,10 +59,18 @@ def producer(url: str) -> Iterator[Producer]:
 
 
 def run_default(url: str, shared: Shared) -> None:
-    global _counter  # noqa: PLW0603 (the actor runs in threads of this process)
-    _counter = shared.counter
+    _work(url, shared)
+
+
+def run_victim(url: str, shared: Shared) -> None:
+    _work(url, shared, worker_threads=50)
+
+
+def _work(url: str, shared: Shared, **options: Any) -> None:
+    global _shared  # noqa: PLW0603 (the actor runs in threads of this process)
+    _shared = shared
     broker, _actor = make(url)
-    worker = dramatiq.Worker(broker)
+    worker = dramatiq.Worker(broker, **options)
     shared.ready.release()
     shared.go.wait()
     if shared.stop.is_set():
@@ -78,4 +87,5 @@ PEER = Peer(
     producer=producer,
     setups=(Setup("Worker defaults (8 threads)", run_default),),
     notes="no batch enqueue call",
+    recovery=Recovery(run_victim, run_default, note="victim: 50 worker threads"),
 )

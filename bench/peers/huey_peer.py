@@ -1,5 +1,6 @@
 """huey: a task is a pickled message in a Redis list, taken with BRPOP by the consumer's
-workers (one thread by default). Results of tasks that return None are not stored."""
+workers (one thread by default). Results of tasks that return None are not stored. A task
+is off the list once a worker took it: a consumer killed meanwhile loses it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from typing import Any
 
 from huey import RedisHuey
 
-from bench.children import Shared, count, signal_on_stop
+from bench.children import Shared, signal_on_stop, tally
+from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.timing import Rate, timed_loop
 
 NAME = "bench"
-_counter: Any = None
+_shared: Shared | None = None
 
 
-def _noop() -> None:
-    count(_counter)
+def _noop(index: int = -1) -> None:
+    tally(_shared, index)
 
 
 def make(url: str) -> tuple[RedisHuey, Any]:
@@ -42,9 +44,9 @@ class HueyProducer:
     def enqueue_batches(self, _total: int, _size: int, _seconds: float) -> Rate | None:
         return None  # no batch call
 
-    def fill(self, total: int) -> None:
-        for _ in range(total):
-            self.task()
+    def fill(self, total: int, *, marked: bool = False) -> None:
+        for i in range(total):
+            self.task(i) if marked else self.task()
 
 
 @contextmanager
@@ -57,8 +59,8 @@ def producer(url: str) -> Iterator[Producer]:
 
 
 def _consume(url: str, shared: Shared, **options: Any) -> None:
-    global _counter  # noqa: PLW0603 (the task runs in a thread of this process)
-    _counter = shared.counter
+    global _shared  # noqa: PLW0603 (the task runs in a thread of this process)
+    _shared = shared
     app, _task = make(url)
     consumer = app.create_consumer(**options)
     shared.ready.release()
@@ -77,6 +79,10 @@ def run_threads(url: str, shared: Shared) -> None:
     _consume(url, shared, workers=8, worker_type="thread")
 
 
+def run_victim(url: str, shared: Shared) -> None:
+    _consume(url, shared, workers=50, worker_type="thread")
+
+
 PEER = Peer(
     name="huey",
     distribution="huey",
@@ -86,4 +92,5 @@ PEER = Peer(
         Setup("consumer with 8 worker threads", run_threads, "8 threads"),
     ),
     notes="no batch enqueue call",
+    recovery=Recovery(run_victim, run_default, note="victim: 50 worker threads"),
 )

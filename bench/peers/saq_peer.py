@@ -12,16 +12,17 @@ from typing import Any
 
 from saq import Queue, Worker
 
-from bench.children import Shared, count, signal_on_stop
+from bench.children import Shared, async_tally, signal_on_stop
+from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
 
 QUEUE = "bench"
-_counter: Any = None
+_shared: Shared | None = None
 
 
-async def noop(_ctx: Any) -> None:
-    count(_counter)
+async def noop(_ctx: Any, *, index: int = -1) -> None:
+    await async_tally(_shared, index)
 
 
 class SaqProducer(AsyncProducer):
@@ -30,8 +31,8 @@ class SaqProducer(AsyncProducer):
         self.queue = Queue.from_url(url, name=QUEUE)
         self.loop.run_until_complete(self.queue.connect())
 
-    async def enqueue_one(self) -> None:
-        await self.queue.enqueue("noop")
+    async def enqueue_one(self, index: int = -1) -> None:
+        await (self.queue.enqueue("noop") if index < 0 else self.queue.enqueue("noop", index=index))
 
     async def disconnect(self) -> None:
         await self.queue.disconnect()
@@ -41,14 +42,14 @@ def producer(url: str) -> AbstractContextManager[Producer]:
     return opened(SaqProducer(url))
 
 
-def run_default(url: str, shared: Shared) -> None:
-    global _counter  # noqa: PLW0603 (the job runs in this process)
-    _counter = shared.counter
+def _work(url: str, shared: Shared, **options: Any) -> None:
+    global _shared  # noqa: PLW0603 (the job runs in this process)
+    _shared = shared
 
     async def work() -> None:
         queue = Queue.from_url(url, name=QUEUE)
         await queue.connect()
-        worker = Worker(queue, functions=[noop], burst=True, dequeue_timeout=1.0)
+        worker = Worker(queue, functions=[noop], **options)
         shared.ready.release()
         await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
         if shared.stop.is_set():
@@ -62,10 +63,23 @@ def run_default(url: str, shared: Shared) -> None:
     asyncio.run(work())
 
 
+def run_default(url: str, shared: Shared) -> None:
+    _work(url, shared, burst=True, dequeue_timeout=1.0)
+
+
+def run_victim(url: str, shared: Shared) -> None:
+    _work(url, shared, concurrency=50)
+
+
+def run_rescuer(url: str, shared: Shared) -> None:
+    _work(url, shared)
+
+
 PEER = Peer(
     name="saq",
     distribution="saq",
     producer=producer,
     setups=(Setup("defaults (concurrency 10), burst", run_default),),
     notes="no batch enqueue call; the drain's queue is filled with 100 concurrent enqueue calls at a time",
+    recovery=Recovery(run_victim, run_rescuer, note="victim concurrency 50"),
 )
