@@ -1,5 +1,5 @@
 """The systems `python -m bench.calls` measures: the raw redis-py RPC ceiling, worqr's calls
-(threaded and asyncio), and the peers' closest APIs (RQ, arq, saq, Celery).
+(threaded and asyncio), and the peers' closest APIs (RQ, arq, saq, Celery, taskiq, streaq, BullMQ).
 
 Each module exposes ``SYSTEMS``: a tuple of `CallSystem`. A system is a worker target, run
 in child processes by `bench.children` (``target(url, shared)``: build the worker, release
@@ -18,7 +18,17 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 
 #: The modules, in the order of the table's rows; the first two are not peers.
-MODULES = ("raw_rpc", "worqr_calls", "rq_calls", "arq_calls", "saq_calls", "celery_calls")
+MODULES = (
+    "raw_rpc",
+    "worqr_calls",
+    "rq_calls",
+    "arq_calls",
+    "saq_calls",
+    "celery_calls",
+    "taskiq_calls",
+    "streaq_calls",
+    "bullmq_calls",
+)
 #: Modules measured with --no-peers.
 OWN = ("raw_rpc", "worqr_calls")
 #: How long one call may take before the run counts it as failed (a hung peer is skipped).
