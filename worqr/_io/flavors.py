@@ -1,6 +1,7 @@
 """The few things that differ between worqr's two flavours, each written in both: an asyncio
 task or a thread, an asyncio or a threading event, redis-py's asyncio or sync API where the
-two do not line up, tenacity's async or sync retrying.
+two do not line up, tenacity's async or sync retrying (redis-py's own differences are in
+``worqr._io.redis_flavors``).
 
 The modules in ``_async`` folders use only the ``Async``/``async_`` names below, and
 ``tools/unasync.py`` turns them into the ``Sync``/``sync_`` ones in the ``_sync`` twins. So
@@ -18,10 +19,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import redis.asyncio.cluster
-import redis.asyncio.retry
-import redis.cluster
-import redis.retry
 import tenacity
 
 T = TypeVar("T")
@@ -29,9 +26,6 @@ T = TypeVar("T")
 #: Tenacity's retrying loops (``for attempt in SyncRetrying(...)``).
 AsyncRetrying = tenacity.AsyncRetrying
 SyncRetrying = tenacity.Retrying
-#: redis-py's retry settings of a connection pool (worqr gives its pools no retries).
-AsyncRedisRetry = redis.asyncio.retry.Retry
-SyncRedisRetry = redis.retry.Retry
 
 
 async def async_sleep(seconds: float) -> None:
@@ -53,16 +47,6 @@ async def async_settle() -> None:
 
 def sync_settle() -> None:
     return None
-
-
-async def async_abandon(connection: Any) -> None:
-    """Drop a connection whose exchange was interrupted (a reply may be left unread), without
-    waiting for the server: the asyncio flavour may be running under a cancel."""
-    await connection.disconnect(nowait=True)
-
-
-def sync_abandon(connection: Any) -> None:
-    connection.disconnect()
 
 
 async def async_each(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T | Exception]:
@@ -302,43 +286,6 @@ class SyncBackground:
             thread.join(timeout)
 
 
-def async_node_settings(cluster: Any, name: str) -> tuple[type[Any], dict[str, Any]]:
-    """The connection class and settings of node ``name`` of a connected cluster client (of
-    any node, for a node it does not know yet): a template for worqr's own pool to it."""
-    nodes = cluster.nodes_manager.nodes_cache
-    node = nodes.get(name) or next(iter(nodes.values()))
-    return node.connection_class, node.connection_kwargs
-
-
-def sync_node_settings(cluster: Any, name: str) -> tuple[type[Any], dict[str, Any]]:
-    nodes = cluster.nodes_manager.nodes_cache
-    pool = (nodes.get(name) or next(iter(nodes.values()))).redis_connection.connection_pool
-    return pool.connection_class, pool.connection_kwargs
-
-
-#: redis-py's cluster clients and their nodes (redis-py leaves the sync ``ClusterNode`` untyped).
-AsyncRedisCluster = redis.asyncio.cluster.RedisCluster
-SyncRedisCluster = redis.cluster.RedisCluster
-AsyncClusterNode: Any = redis.asyncio.cluster.ClusterNode
-SyncClusterNode: Any = redis.cluster.ClusterNode
-
-
-async def async_initialized(client: Any, *, owned: bool) -> Any:
-    """``client`` (a cluster client) with its slot map loaded; one that worqr made is closed
-    if it cannot load it. (The sync client loads it when it is built.)"""
-    try:
-        await client.initialize()
-    except BaseException:
-        if owned:
-            await client.aclose()
-        raise
-    return client
-
-
-def sync_initialized(client: Any, *, owned: bool) -> Any:  # noqa: ARG001 (the same call as async_initialized)
-    return client
-
-
 #: Which face a flavour serves, for messages that name the other one.
 async_face = "AsyncWorqr"
 sync_face = "Worqr"
@@ -427,21 +374,3 @@ class SyncAlarm:
                     logging.getLogger("worqr").exception("%s: the alarm's callback failed", self.name)
                 finally:
                     self._condition.acquire()
-
-
-async def async_ping(pubsub: Any, token: str) -> int:
-    """Send a PING with ``token`` on every connection of ``pubsub`` (a cluster's sharded
-    pub/sub has one per node: ``ping_all``); how many pongs to expect."""
-    ping_all = getattr(pubsub, "ping_all", None)
-    if ping_all is not None:
-        return int(await ping_all(token))
-    await pubsub.ping(token)
-    return 1
-
-
-def sync_ping(pubsub: Any, token: str) -> int:
-    ping_all = getattr(pubsub, "ping_all", None)
-    if ping_all is not None:
-        return int(ping_all(token))
-    pubsub.ping(token)
-    return 1

@@ -22,14 +22,9 @@ from worqr._io.cluster._async.topology import AsyncTopology
 from worqr._io.cluster.pubsub import AsyncClusterPubSubs
 from worqr._io.connect import check_client_kind, wrong_client
 from worqr._io.durability import Durability, resolve_durability
-from worqr._io.flavors import (
-    AsyncClusterNode,
-    AsyncRedisCluster,
-    AsyncRedisRetry,
-    async_face,
-    async_initialized,
-)
+from worqr._io.flavors import async_face
 from worqr._io.pools import checked_pools, own_options
+from worqr._io.redis_flavors import AsyncClusterNode, AsyncRedisCluster, AsyncRedisRetry, async_initialized
 from worqr._io.urls import parse_cluster_url, parse_sentinel_url, resolve_url, url_kind
 
 

@@ -15,16 +15,9 @@ import redis.asyncio
 import redis.asyncio.client
 
 from worqr._io import listening
-from worqr._io.flavors import (
-    AsyncBackground,
-    AsyncEvent,
-    AsyncLock,
-    AsyncNotice,
-    async_deliver,
-    async_ping,
-    async_sleep,
-)
+from worqr._io.flavors import AsyncBackground, AsyncEvent, AsyncLock, AsyncNotice, async_deliver, async_sleep
 from worqr._io.listening import ERRORS, ListenerCore, backoff, pubsub_pool_kwargs
+from worqr._io.redis_flavors import async_ping
 from worqr._protocol import flows
 from worqr._protocol.events import Callback
 from worqr._protocol.models import Event

@@ -13,7 +13,8 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 
 from worqr import errors
 from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
-from worqr._io.flavors import AsyncRedisRetry, AsyncRetrying, async_abandon, async_settle
+from worqr._io.flavors import AsyncRetrying, async_settle
+from worqr._io.redis_flavors import AsyncRedisRetry, async_abandon
 from worqr._io.replies import (
     CONNECTION_ERRORS,
     PLAIN_PROBE_TIMEOUT,

@@ -15,16 +15,9 @@ import redis
 import redis.client
 
 from worqr._io import listening
-from worqr._io.flavors import (
-    SyncBackground,
-    SyncEvent,
-    SyncLock,
-    SyncNotice,
-    sync_deliver,
-    sync_ping,
-    sync_sleep,
-)
+from worqr._io.flavors import SyncBackground, SyncEvent, SyncLock, SyncNotice, sync_deliver, sync_sleep
 from worqr._io.listening import ERRORS, ListenerCore, backoff, pubsub_pool_kwargs
+from worqr._io.redis_flavors import sync_ping
 from worqr._protocol import flows
 from worqr._protocol.events import Callback
 from worqr._protocol.models import Event

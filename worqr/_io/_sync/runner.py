@@ -13,7 +13,8 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 
 from worqr import errors
 from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
-from worqr._io.flavors import SyncRedisRetry, SyncRetrying, sync_abandon, sync_settle
+from worqr._io.flavors import SyncRetrying, sync_settle
+from worqr._io.redis_flavors import SyncRedisRetry, sync_abandon
 from worqr._io.replies import (
     CONNECTION_ERRORS,
     PLAIN_PROBE_TIMEOUT,

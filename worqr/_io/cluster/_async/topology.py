@@ -17,8 +17,9 @@ from worqr import errors
 from worqr._io._async.runner import AsyncRunner
 from worqr._io.cluster.routing import NOT_COPIED, Learned, cannot_connect, host_of, knows_ssubscribe, split_name
 from worqr._io.durability import Durability
-from worqr._io.flavors import AsyncLock, AsyncRedisRetry, async_node_settings
+from worqr._io.flavors import AsyncLock
 from worqr._io.pools import checked_pools
+from worqr._io.redis_flavors import AsyncRedisRetry, async_node_settings
 from worqr._io.retry import RetryableFailure
 
 _CONNECT_ERRORS = (RedisClusterException, redis.RedisError, OSError)

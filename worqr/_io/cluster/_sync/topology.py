@@ -17,8 +17,9 @@ from worqr import errors
 from worqr._io._sync.runner import SyncRunner
 from worqr._io.cluster.routing import NOT_COPIED, Learned, cannot_connect, host_of, knows_ssubscribe, split_name
 from worqr._io.durability import Durability
-from worqr._io.flavors import SyncLock, SyncRedisRetry, sync_node_settings
+from worqr._io.flavors import SyncLock
 from worqr._io.pools import checked_pools
+from worqr._io.redis_flavors import SyncRedisRetry, sync_node_settings
 from worqr._io.retry import RetryableFailure
 
 _CONNECT_ERRORS = (RedisClusterException, redis.RedisError, OSError)
