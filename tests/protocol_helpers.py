@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from worqr import RedisCommandError
-from worqr._protocol import flows, ops
+from worqr._protocol import flows, ops, registry_ops
+from worqr._protocol.call import Call
 from worqr._protocol.keys import LeaseKeys, QueueKeys, RegistryKeys
-from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
 from worqr.calls import ops as call_ops
 from worqr.leases import ops as lease_ops
@@ -41,16 +41,16 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         ops.peek(q),
         ops.tasks(q),
         ops.processes(q, worker),
-        ops.members(r.queues),
-        ops.add_queue(r, queue),
-        ops.remove_queue(r, queue),
-        ops.register_worker(r, worker, 1000, {"host": "h"}),
-        ops.heartbeat(r, worker, 1000),
-        ops.add_worker_queue(r, worker, queue),
-        ops.remove_worker_queue(r, worker, queue),
-        ops.declare_dead(r, [worker, worker + "2"], force=False),
-        ops.forget_worker(r, worker, [queue]),
-        ops.eviction_policy(),
+        registry_ops.members(r.queues),
+        registry_ops.add_queue(r, queue),
+        registry_ops.remove_queue(r, queue),
+        registry_ops.register_worker(r, worker, 1000, {"host": "h"}),
+        registry_ops.heartbeat(r, worker, 1000),
+        registry_ops.add_worker_queue(r, worker, queue),
+        registry_ops.remove_worker_queue(r, worker, queue),
+        registry_ops.declare_dead(r, [worker, worker + "2"], force=False),
+        registry_ops.forget_worker(r, worker, [queue]),
+        registry_ops.eviction_policy(),
         call_ops.call(
             q, "c:" + queue, due=None, key="k", result_ttl_ms=1, record_ttl_ms=1, function="f", caller=worker, task=b"t"
         ),
@@ -70,7 +70,7 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         lease_ops.acquire(lease, worker, incarnation="inc", owner="owner", attempt="attempt", ttl_ms=1000),
         lease_ops.renew(lease, "owner", 1, 1000),
         lease_ops.release(lease, "owner", 1),
-        ops.release_lease(lease, worker, "inc"),
+        registry_ops.release_lease(lease, worker, "inc"),
         *lease_ops.holding(lease),
         lease_ops.current_token(lease),
         schedule_ops.peek(q),

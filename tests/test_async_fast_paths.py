@@ -31,8 +31,8 @@ from worqr import (
     WorkerLostError,
 )
 from worqr._protocol import flows
+from worqr._protocol.call import Call
 from worqr._protocol.keys import QueueKeys
-from worqr._protocol.ops import Call
 from worqr.testing import RedisServer
 
 MakeAsyncWorqr = Callable[..., AsyncWorqr]

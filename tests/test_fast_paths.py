@@ -46,9 +46,9 @@ from worqr import (
     WorkerLostError,
     Worqr,
 )
-from worqr._protocol import flows, ops
+from worqr._protocol import flows, ops, registry_ops
+from worqr._protocol.call import Call
 from worqr._protocol.keys import QueueKeys, RegistryKeys
-from worqr._protocol.ops import Call
 from worqr._runtime.options import MAX_PREFETCH, Pace, Settings
 from worqr.testing import RedisServer
 
@@ -586,7 +586,7 @@ def test_drive_together_hands_an_advisory_calls_refusal_to_its_flow_as_a_result(
     raw.set(registry.queues, "not a set")
 
     def listing() -> flows.Flow[object]:
-        (listed,) = yield [ops.add_queue(registry, "jobs")]
+        (listed,) = yield [registry_ops.add_queue(registry, "jobs")]
         return listed
 
     listed, count = flows.drive_together([listing(), reads(wq._session, "jobs", 1)], wq._runner.run)

@@ -36,9 +36,9 @@ from worqr import (
     Worqr,
     WorqrError,
 )
-from worqr._protocol import ops
+from worqr._protocol import ops, registry_ops
+from worqr._protocol.call import Call
 from worqr._protocol.keys import QueueKeys, RegistryKeys
-from worqr._protocol.ops import Call
 from worqr.testing import RedisServer
 
 MakeWorqr = Callable[..., Worqr]
@@ -296,15 +296,15 @@ def every_call(world: World) -> list[Call[Any]]:
         ops.leave_queue(keys, worker_id, interrupted=True),
         ops.count(keys), ops.peek(keys), ops.tasks(keys), ops.processes(keys, worker_id),
         ops.count_delayed(keys), ops.count_dead(keys), ops.dead_letters(keys),
-        ops.members(registry.queues), ops.members(registry.workers), ops.members(registry.queues_of(worker_id)),
-        ops.add_queue(registry, "jobs"),
-        ops.remove_queue(registry, "jobs"),
-        ops.register_worker(registry, "newcomer", 1000, {"host": "h"}),
-        ops.heartbeat(registry, worker_id, 30_000),
-        ops.add_worker_queue(registry, worker_id, "other"),
-        ops.remove_worker_queue(registry, worker_id, "jobs"),
-        ops.declare_dead(registry, [worker_id], force=True),
-        ops.forget_worker(registry, worker_id, ["jobs"]),
+        registry_ops.members(registry.queues), registry_ops.members(registry.workers), registry_ops.members(registry.queues_of(worker_id)),
+        registry_ops.add_queue(registry, "jobs"),
+        registry_ops.remove_queue(registry, "jobs"),
+        registry_ops.register_worker(registry, "newcomer", 1000, {"host": "h"}),
+        registry_ops.heartbeat(registry, worker_id, 30_000),
+        registry_ops.add_worker_queue(registry, worker_id, "other"),
+        registry_ops.remove_worker_queue(registry, worker_id, "jobs"),
+        registry_ops.declare_dead(registry, [worker_id], force=True),
+        registry_ops.forget_worker(registry, worker_id, ["jobs"]),
     ]  # fmt: skip
 
 

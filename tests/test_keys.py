@@ -13,7 +13,7 @@ from redis.crc import key_slot
 
 from tests.protocol_helpers import all_calls
 from worqr import InvalidNameError, Worqr
-from worqr._protocol import ops
+from worqr._protocol import ops, registry_ops
 from worqr._protocol.checks import check_queue_name
 from worqr._protocol.keys import QueueKeys
 
@@ -23,8 +23,9 @@ queue_names = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]),
 def test_all_calls_covers_every_factory() -> None:
     factories = {
         name
-        for name, f in inspect.getmembers(ops, inspect.isfunction)
-        if not name.startswith("_") and f.__module__ == ops.__name__
+        for module in (ops, registry_ops)
+        for name, f in inspect.getmembers(module, inspect.isfunction)
+        if not name.startswith("_") and f.__module__ == module.__name__
     }
     covered = {name for name in factories if name in all_calls.__code__.co_names}
     assert covered == factories

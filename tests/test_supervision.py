@@ -12,7 +12,7 @@ import redis
 from tests.heartbeat_helpers import FAST, expire
 from tests.helpers import pause_heartbeat, wait_until
 from worqr import ProcessLostError, WorkerIdInUseError, WorkerLostError, Worqr
-from worqr._protocol import ops
+from worqr._protocol import ops, registry_ops
 from worqr._protocol.flows.steps import one
 from worqr._protocol.keys import QueueKeys, RegistryKeys
 
@@ -264,7 +264,7 @@ def test_a_slow_reaper_cannot_requeue_the_tasks_of_the_workers_next_incarnation(
     worker.enqueue("jobs", ["a", "b"])
     take(worker, "jobs", 1)
     peer = make_worqr(**FAST)
-    declared = peer._drive(_one(ops.declare_dead(peer._session.registry, [worker.worker_id], force=True)))
+    declared = peer._drive(_one(registry_ops.declare_dead(peer._session.registry, [worker.worker_id], force=True)))
     ended = declared[worker.worker_id]
     assert ended != ""  # the record names the incarnation declared dead
     wait_until(lambda: worker._session.state.lost)  # its next heartbeat finds it declared dead

@@ -13,7 +13,7 @@ import redis
 
 from tests.cluster.conftest import queues_per_primary
 from worqr import AsyncWorqr, RedisPermissionError, Worqr
-from worqr._protocol import ops
+from worqr._protocol import call, ops
 from worqr._protocol.keys import QueueKeys
 from worqr.testing import LocalCluster, LocalClusterNode
 
@@ -45,7 +45,7 @@ def _refuse_on(node: LocalClusterNode) -> None:
 
 def _batch(
     cluster: LocalCluster, prefix: str, refusing: LocalClusterNode
-) -> tuple[list[ops.Call[int]], list[LocalClusterNode]]:
+) -> tuple[list[call.Call[int]], list[LocalClusterNode]]:
     """One LLEN per primary, the refusing node's first (so that a runner that stops at the
     first failure sends nothing else), and the other primaries."""
     by_port = queues_per_primary(cluster, prefix)

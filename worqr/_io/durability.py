@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worqr import errors
-from worqr._protocol.ops import Call
+from worqr._protocol.call import Call
 
 #: The longest wait accepted (seconds); below worqr's own 30 s socket read timeout, so a
 #: slow replica never looks like a broken connection.

@@ -11,7 +11,7 @@ from worqr._protocol.checks import due_time_ms
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, check_listed, one
 from worqr._protocol.models import Process, parse_process_id
-from worqr._protocol.ops import add_queue
+from worqr._protocol.registry_ops import add_queue
 from worqr._protocol.session import Session
 from worqr.calls import envelope, ops
 from worqr.calls.registry import RECORD_TTL, Function

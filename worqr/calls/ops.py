@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from worqr import errors
+from worqr._protocol.call import Arg, Call
 from worqr._protocol.keys import QueueKeys
-from worqr._protocol.ops import Arg, Call
 from worqr.calls.status import Record, parse_record
 
 

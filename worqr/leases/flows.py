@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, one
 from worqr._protocol.keys import LeaseKeys
-from worqr._protocol.ops import members
+from worqr._protocol.registry_ops import members
 from worqr._protocol.session import DECLARED_DEAD, Session
 from worqr.errors import WorkerLostError, WorkerNotStartedError
 from worqr.leases import ops

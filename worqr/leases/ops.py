@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from worqr import errors
+from worqr._protocol.call import Arg, Call
 from worqr._protocol.keys import LeaseKeys, RegistryKeys
 from worqr._protocol.models import reply_text
-from worqr._protocol.ops import Arg, Call
 from worqr.leases.terms import Busy
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from worqr import errors
-from worqr._protocol import ops
+from worqr._protocol import call, ops, registry_ops
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, one
 from worqr._protocol.models import make_process_id, server_time
@@ -32,9 +32,9 @@ from worqr.operations.views import (
 _PER_QUEUE = 6
 
 
-def _partial(calls: list[ops.Call[Any]]) -> list[ops.Call[Any]]:
+def _partial(calls: list[call.Call[Any]]) -> list[call.Call[Any]]:
     """``calls`` as partial reads: on a Redis Cluster, a node that stays unreachable gives
-    `ops.Unreachable` results instead of failing the whole read."""
+    `call.Unreachable` results instead of failing the whole read."""
     return [replace(call, partial=True) for call in calls]
 
 
@@ -46,7 +46,7 @@ class _Missing:
 
     def served(self, results: Sequence[Any]) -> bool:
         """Whether every result came back (else its nodes are noted)."""
-        missing = {r.node for r in results if isinstance(r, ops.Unreachable)}
+        missing = {r.node for r in results if isinstance(r, call.Unreachable)}
         self.nodes |= missing
         return not missing
 
@@ -61,16 +61,16 @@ def queue_names(session: Session, names: Sequence[str] | None) -> Flow[list[str]
     """``names`` checked, or every queue of the registry (sorted)."""
     if names is not None:
         return [session.queue(name).queue for name in names]
-    return (yield from one(ops.members(session.registry.queues)))
+    return (yield from one(registry_ops.members(session.registry.queues)))
 
 
 def inspect_queues(session: Session, names: Sequence[str] | None = None) -> Flow[list[QueueInfo]]:
     """These queues (all of the registry's by default), in the order given (else by name)."""
     chosen = yield from queue_names(session, names)
     keys = [session.queue(name) for name in chosen]
-    first: list[ops.Call[Any]] = []
+    first: list[call.Call[Any]] = []
     for k in keys:
-        first += [ops.count(k), ops.count_delayed(k), ops.count_dead(k), ops.members(k.workers)]
+        first += [ops.count(k), ops.count_delayed(k), ops.count_dead(k), registry_ops.members(k.workers)]
         first += [reads.counters(k), reads.paused(k)]
     missing = _Missing()
     replies = yield from batch(_partial(first))
@@ -95,13 +95,13 @@ def inspect_workers(session: Session) -> Flow[list[WorkerInfo]]:
     day (``alive`` False, with ``ended_at``), by id."""
     registry = session.registry
     live, reaping, ended = yield from batch(
-        [ops.members(registry.workers), ops.members(registry.reaping), reads.ended(registry)]
+        [registry_ops.members(registry.workers), registry_ops.members(registry.reaping), reads.ended(registry)]
     )
     ids = sorted({*live, *reaping, *ended})
-    calls: list[ops.Call[Any]] = []
+    calls: list[call.Call[Any]] = []
     for worker_id in ids:
         calls += [reads.worker_record(registry, worker_id), reads.heartbeat_ttl(registry, worker_id)]
-        calls.append(ops.members(registry.queues_of(worker_id)))
+        calls.append(registry_ops.members(registry.queues_of(worker_id)))
     replies = yield from batch(calls)
     rows = [replies[i * 3 : (i + 1) * 3] for i in range(len(ids))]
     missing = _Missing()
@@ -155,7 +155,7 @@ def inspect_processes(
     if worker_id is not None:
         workers: list[Any] = [[worker_id] for _ in keys]
     else:
-        workers = yield from batch(_partial([ops.members(k.workers) for k in keys]))
+        workers = yield from batch(_partial([registry_ops.members(k.workers) for k in keys]))
     pairs = [(k, w) for k, ws in zip(keys, workers, strict=True) if missing.served([ws]) for w in ws]
     held = yield from batch(_partial([ops.processes(k, w) for k, w in pairs]))
     found = [

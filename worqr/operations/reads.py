@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from worqr import errors
+from worqr._protocol.call import Call
 from worqr._protocol.keys import QueueKeys, RegistryKeys
-from worqr._protocol.ops import Call
 
 
 def _pairs(reply: Any) -> dict[bytes, bytes]:

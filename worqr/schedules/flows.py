@@ -9,12 +9,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from worqr._protocol.call import Call
 from worqr._protocol.checks import check_queue_name
 from worqr._protocol.codec import StrCodec
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, check_listed, one
 from worqr._protocol.flows.tasks import encode_tasks
-from worqr._protocol.ops import Call, add_queue
+from worqr._protocol.registry_ops import add_queue
 from worqr._protocol.session import Session
 from worqr.calls import envelope
 from worqr.calls.registry import RECORD_TTL, Function

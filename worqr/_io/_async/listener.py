@@ -19,9 +19,9 @@ from worqr._io.flavors import AsyncBackground, AsyncEvent, AsyncLock, AsyncNotic
 from worqr._io.listening import ERRORS, ListenerCore, backoff, pubsub_pool_kwargs
 from worqr._io.redis_flavors import async_ping
 from worqr._protocol import flows
+from worqr._protocol.call import Call
 from worqr._protocol.events import Callback
 from worqr._protocol.models import Event
-from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
 from worqr.errors import RedisUnavailableError, WorqrError
 

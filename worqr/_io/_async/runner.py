@@ -42,7 +42,7 @@ from worqr._io.replies import (
     without_asking,
 )
 from worqr._io.retry import POLICY, RetryableFailure
-from worqr._protocol.ops import Call
+from worqr._protocol.call import Call
 from worqr._protocol.scripts import script
 
 

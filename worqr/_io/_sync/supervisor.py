@@ -15,7 +15,7 @@ from typing import Any
 
 from worqr._io.flavors import SyncAlarm, SyncBackground, SyncEvent, sync_sleep
 from worqr._protocol import flows
-from worqr._protocol.ops import Call
+from worqr._protocol.call import Call
 from worqr._protocol.session import Session
 from worqr._protocol.supervision import Schedule, fence_after, fence_reason, supervise
 from worqr.errors import WorqrError

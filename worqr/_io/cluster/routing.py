@@ -29,7 +29,7 @@ from redis.exceptions import (
 
 from worqr import errors
 from worqr._io.retry import RetryableFailure
-from worqr._protocol.ops import Call, Unreachable
+from worqr._protocol.call import Call, Unreachable
 
 
 class Learner(Protocol):

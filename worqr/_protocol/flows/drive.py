@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from worqr._protocol.ops import Call
+from worqr._protocol.call import Call
 from worqr.errors import WorqrError
 
 R = TypeVar("R")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from worqr._protocol import ops
+from worqr._protocol import ops, registry_ops
 from worqr._protocol.checks import check_matchable, check_max_attempts, check_seconds, check_take_count
 from worqr._protocol.codec import Codec, json_refusal, shown
 from worqr._protocol.events import Outcome
@@ -149,7 +149,7 @@ def fail_process(
         message=message,
     )
     # The queue is listed again (a retry puts the task back, even on a deleted queue).
-    listed, failure = yield [ops.add_queue(session.registry, keys.queue), call]
+    listed, failure = yield [registry_ops.add_queue(session.registry, keys.queue), call]
     check_listed(listed, keys.queue)
     return cast("Failure", failure)
 
@@ -157,7 +157,10 @@ def fail_process(
 def stop_process(session: Session, process_id: str) -> Flow[None]:
     seq, queue = parse_process_id(process_id)
     keys = session.queue(queue)
-    listed, _ = yield [ops.add_queue(session.registry, keys.queue), ops.stop(keys, session.worker_id, seq, process_id)]
+    listed, _ = yield [
+        registry_ops.add_queue(session.registry, keys.queue),
+        ops.stop(keys, session.worker_id, seq, process_id),
+    ]
     check_listed(listed, keys.queue)
 
 
@@ -165,9 +168,9 @@ def get_matching_processes(session: Session, codec: Codec[T], task: T) -> Flow[l
     check_matchable(codec, "get_matching_processes")
     (payload,) = encode_tasks(session, codec, [task])
     registry = session.registry
-    live, reaping = yield [ops.members(registry.workers), ops.members(registry.reaping)]
+    live, reaping = yield [registry_ops.members(registry.workers), registry_ops.members(registry.reaping)]
     workers = sorted({*live, *reaping})  # a worker being reaped still holds its processes
-    queue_lists = yield from batch([ops.members(registry.queues_of(w)) for w in workers])
+    queue_lists = yield from batch([registry_ops.members(registry.queues_of(w)) for w in workers])
     pairs = [(w, q) for w, queues in zip(workers, queue_lists, strict=True) for q in queues]
     tables = yield from batch([ops.processes(session.queue(q), w) for w, q in pairs])
     return sorted(

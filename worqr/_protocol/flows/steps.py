@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar, cast
 
+from worqr._protocol.call import Call
 from worqr._protocol.flows.drive import Flow
-from worqr._protocol.ops import Call
 from worqr.errors import WorqrError
 
 T = TypeVar("T")

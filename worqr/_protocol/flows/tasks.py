@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, MappingView, Set
 from datetime import datetime
 from typing import TypeVar, cast
 
-from worqr._protocol import ops
+from worqr._protocol import ops, registry_ops
 from worqr._protocol.checks import check_dead_letter_ids, check_flag, check_matchable, due_time_ms
 from worqr._protocol.codec import Codec, accepts_batches
 from worqr._protocol.flows.drive import Flow
@@ -89,13 +89,13 @@ def enqueue(
         enqueued = yield from one(ops.enqueue(keys, payloads, unique=unique))
         if enqueued.unlisted:
             try:
-                (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+                (listed,) = yield [registry_ops.add_queue(session.registry, keys.queue)]
             except WorqrError as exc:  # the tasks are in: report them, never invite a retry
                 listed = exc
             check_listed(listed, keys.queue)
         return enqueued.count
     call = ops.schedule(keys, payloads, unique=unique, at_ms=due[0], in_ms=due[1])
-    listed, count = yield [ops.add_queue(session.registry, keys.queue), call]
+    listed, count = yield [registry_ops.add_queue(session.registry, keys.queue), call]
     check_listed(listed, keys.queue)
     return cast("int", count)
 
@@ -119,14 +119,14 @@ def get_tasks(session: Session, queue: str, codec: Codec[T]) -> Flow[list[T]]:
 
 
 def get_queues(session: Session) -> Flow[list[str]]:
-    return (yield from one(ops.members(session.registry.queues)))
+    return (yield from one(registry_ops.members(session.registry.queues)))
 
 
 def delete_queue(session: Session, queue: str) -> Flow[int]:
     keys = session.queue(queue)
     # Unlist first: an enqueue racing the delete either lands before the script (and is
     # dropped with the rest) or after it, and then lists the queue again (lua/enqueue.lua).
-    yield [ops.remove_queue(session.registry, keys.queue)]
+    yield [registry_ops.remove_queue(session.registry, keys.queue)]
     return (yield from one(ops.delete_queue(keys)))
 
 
@@ -168,7 +168,7 @@ def count_dead_letters(session: Session, queue: str) -> Flow[int]:
 def requeue_dead_letters(session: Session, queue: str, ids: object) -> Flow[int]:
     keys = session.queue(queue)
     chosen = check_dead_letter_ids(ids)
-    listed, count = yield [ops.add_queue(session.registry, keys.queue), ops.requeue_dead(keys, chosen)]
+    listed, count = yield [registry_ops.add_queue(session.registry, keys.queue), ops.requeue_dead(keys, chosen)]
     check_listed(listed, keys.queue)
     return cast("int", count)
 

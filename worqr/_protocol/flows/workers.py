@@ -9,7 +9,7 @@ import platform
 import time
 from collections.abc import Sequence
 
-from worqr._protocol import ops
+from worqr._protocol import ops, registry_ops
 from worqr._protocol.checks import check_worker_id
 from worqr._protocol.flows.drive import Flow, Pause
 from worqr._protocol.flows.steps import batch, check_listed, one
@@ -48,7 +48,7 @@ def start_worker(session: Session) -> Flow[None]:
     for _ in range(3):
         sent_at = time.monotonic()
         record = {**worker_record(session), "incarnation": incarnation}
-        lease_ms = yield from one(ops.register_worker(registry, worker_id, session.timeout_ms, record))
+        lease_ms = yield from one(registry_ops.register_worker(registry, worker_id, session.timeout_ms, record))
         if lease_ms is None:
             break
         if lease_ms > 0 and waited and not own_earlier:
@@ -73,7 +73,7 @@ def start_worker(session: Session) -> Flow[None]:
 def warn_if_keys_can_be_evicted() -> Flow[None]:
     """Log a warning when the server's eviction policy can drop worqr's keys at maxmemory."""
     try:
-        policy = yield from one(ops.eviction_policy())
+        policy = yield from one(registry_ops.eviction_policy())
     except RedisPermissionError:
         log.info("cannot read Redis's maxmemory-policy (INFO is not granted); it should be noeviction")
         return
@@ -108,11 +108,13 @@ def start_work_many(session: Session, queues: Sequence[str]) -> Flow[dict[str, i
     # refused and leaves again, so the reaper never misses a queue it could hold processes on.
     incarnation = session.state.incarnation
     pending = yield from batch([ops.join_queue(keys, worker_id, incarnation) for keys in all_keys])
-    alive = yield from batch([ops.add_worker_queue(session.registry, worker_id, keys.queue) for keys in all_keys])
+    alive = yield from batch(
+        [registry_ops.add_worker_queue(session.registry, worker_id, keys.queue) for keys in all_keys]
+    )
     if not all(alive):
         requeued = yield from batch([ops.leave_queue(keys, worker_id, interrupted=False) for keys in all_keys])
         refilled = [keys.queue for keys, n in zip(all_keys, requeued, strict=True) if n]
-        listed = yield from batch([ops.add_queue(session.registry, queue) for queue in refilled])
+        listed = yield from batch([registry_ops.add_queue(session.registry, queue) for queue in refilled])
         for queue, result in zip(refilled, listed, strict=True):
             check_listed(result, queue)
         session.state.mark_lost()
@@ -129,19 +131,19 @@ def stop_work(session: Session, queue: str) -> Flow[int]:
     session.state.discard_working(keys.queue)
     requeued = yield from one(ops.leave_queue(keys, session.worker_id, interrupted=False))
     if requeued:
-        (listed,) = yield [ops.add_queue(session.registry, keys.queue)]
+        (listed,) = yield [registry_ops.add_queue(session.registry, keys.queue)]
         check_listed(listed, keys.queue)
-    yield [ops.remove_worker_queue(session.registry, session.worker_id, keys.queue)]
+    yield [registry_ops.remove_worker_queue(session.registry, session.worker_id, keys.queue)]
     return requeued
 
 
 def get_workers(session: Session) -> Flow[list[str]]:
-    return (yield from one(ops.members(session.registry.workers)))
+    return (yield from one(registry_ops.members(session.registry.workers)))
 
 
 def get_working_queues(session: Session, worker_id: str | None) -> Flow[list[str]]:
     target = session.worker_id if worker_id is None else check_worker_id(worker_id)
-    return (yield from one(ops.members(session.registry.queues_of(target))))
+    return (yield from one(registry_ops.members(session.registry.queues_of(target))))
 
 
 #: Passes a reap makes over a worker's queues before leaving the rest to the next cleanup.
@@ -157,7 +159,7 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
     worker stays in the reaping set until all its queues were released.
     """
     registry = session.registry
-    reaping = yield from one(ops.declare_dead(registry, candidates, force=force))
+    reaping = yield from one(registry_ops.declare_dead(registry, candidates, force=force))
     targets = [w for w in reaping if w in candidates] if force else reaping
     forgotten = []
     for worker_id in targets:
@@ -165,7 +167,7 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
         total = 0
         released_leases = False
         for _ in range(REAP_PASSES):  # another pass only if queues were added meanwhile
-            queues = yield from one(ops.members(registry.queues_of(worker_id)))
+            queues = yield from one(registry_ops.members(registry.queues_of(worker_id)))
             ending = reaping[worker_id]  # the incarnation declared dead: a later one's queues stay
             requeued = yield from batch(
                 [
@@ -175,7 +177,7 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
             )
             refilled = [q for q, n in zip(queues, requeued, strict=True) if n]
             for queue, listed in zip(
-                refilled, (yield from batch([ops.add_queue(registry, q) for q in refilled])), strict=True
+                refilled, (yield from batch([registry_ops.add_queue(registry, q) for q in refilled])), strict=True
             ):
                 check_listed(listed, queue)
             released += queues
@@ -185,7 +187,7 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
                 freed = yield from release_leases(session, worker_id, ending)
                 if freed:
                     log.info("reaped worker %s: released %d lease(s)", worker_id, freed)
-            done, left = yield from one(ops.forget_worker(registry, worker_id, queues))
+            done, left = yield from one(registry_ops.forget_worker(registry, worker_id, queues))
             if done:
                 forgotten.append(worker_id)
                 if worker_id == session.worker_id and not interrupted:  # a clean leave (close)
@@ -204,15 +206,15 @@ def release_leases(session: Session, worker_id: str, incarnation: str) -> Flow[i
     """A step of reaping ``worker_id``: release every lease (worqr.leases) its declared
     ``incarnation`` holds; after declare_dead, which freezes its set of leases, and before
     forget_worker, which drops the set. Returns how many it released."""
-    names = yield from one(ops.members(session.registry.leases_of(worker_id)))
+    names = yield from one(registry_ops.members(session.registry.leases_of(worker_id)))
     released = yield from batch(
-        [ops.release_lease(LeaseKeys(session.prefix, name), worker_id, incarnation) for name in names]
+        [registry_ops.release_lease(LeaseKeys(session.prefix, name), worker_id, incarnation) for name in names]
     )
     return sum(released)
 
 
 def cleanup_workers(session: Session) -> Flow[list[str]]:
-    workers = yield from one(ops.members(session.registry.workers))
+    workers = yield from one(registry_ops.members(session.registry.workers))
     return (yield from reap(session, workers, force=False))
 
 
@@ -237,7 +239,7 @@ def beat(session: Session) -> Flow[tuple[bool, bool]]:
     that finds an earlier registration gone says nothing of the current one."""
     state, worker_id = session.state, session.worker_id
     incarnation, sent_at = state.incarnation, time.monotonic()
-    alive, overdue = yield from one(ops.heartbeat(session.registry, worker_id, session.timeout_ms))
+    alive, overdue = yield from one(registry_ops.heartbeat(session.registry, worker_id, session.timeout_ms))
     if alive:
         state.confirm(incarnation, sent_at)
         return True, overdue

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from worqr._protocol.call import Call
 from worqr._protocol.events import Callback
-from worqr._protocol.ops import Call
 from worqr._protocol.session import Session
 
 

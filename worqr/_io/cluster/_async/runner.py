@@ -34,7 +34,7 @@ from worqr._io.cluster.routing import FOLLOWED_REDIRECTS, NodeBatch, learn_all, 
 from worqr._io.flavors import AsyncRetrying, async_each
 from worqr._io.replies import resolve
 from worqr._io.retry import CLUSTER_POLICY, PARTIAL_POLICY, RetryableFailure
-from worqr._protocol.ops import Call
+from worqr._protocol.call import Call
 
 
 class AsyncClusterRunner:
