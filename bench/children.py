@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +107,15 @@ async def async_tally(shared: Shared | None, index: int = -1) -> None:
     _tally(shared, index)
     if shared is not None and shared.hold:
         await asyncio.sleep(HOLD_SECONDS)
+
+
+async def run_until_stop(main: Coroutine[Any, Any, object], shared: Shared) -> None:
+    """Run ``main`` (an asyncio worker's main loop) until it ends by itself or the parent
+    sets ``shared.stop``; then cancel it and wait until it ended."""
+    running = asyncio.ensure_future(main)
+    stop = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, shared.stop.wait))
+    await asyncio.wait([running, stop], return_when=asyncio.FIRST_COMPLETED)
+    await cancel_and_wait(running)
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from streaq import Worker
 
 from bench.calls_peers import CALL_TIMEOUT, AsyncCall, CallSystem
-from bench.children import Shared, cancel_and_wait, count
+from bench.children import Shared, count, run_until_stop
 
 QUEUE = "bench-calls"
 _counter: Any = None
@@ -39,10 +39,7 @@ def run_worker(url: str, shared: Shared) -> None:
         await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
         if shared.stop.is_set():
             return
-        running = asyncio.create_task(worker.run_async())
-        stop = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, shared.stop.wait))
-        await asyncio.wait([running, stop], return_when=asyncio.FIRST_COMPLETED)
-        await cancel_and_wait(running)
+        await run_until_stop(worker.run_async(), shared)
 
     asyncio.run(work())
 

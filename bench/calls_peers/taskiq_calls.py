@@ -14,7 +14,7 @@ from taskiq.api import run_receiver_task
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
 from bench.calls_peers import CALL_TIMEOUT, AsyncCall, CallSystem
-from bench.children import Shared, cancel_and_wait, count
+from bench.children import Shared, count, run_until_stop
 
 QUEUE = "bench-calls"
 FAST_POLL = 0.005
@@ -41,10 +41,8 @@ def run_worker(url: str, shared: Shared) -> None:
     async def work() -> None:
         broker, _task = make(url)
         await broker.startup()
-        receiver = asyncio.create_task(run_receiver_task(broker))
         shared.ready.release()
-        await asyncio.get_running_loop().run_in_executor(None, shared.stop.wait)
-        await cancel_and_wait(receiver)
+        await run_until_stop(run_receiver_task(broker), shared)
         await broker.shutdown()
 
     asyncio.run(work())

@@ -12,7 +12,7 @@ from typing import Any
 
 from streaq import Worker
 
-from bench.children import Shared, async_tally, cancel_and_wait
+from bench.children import Shared, async_tally, run_until_stop
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -77,10 +77,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
         if shared.stop.is_set():
             return
-        running = asyncio.create_task(worker.run_async())
-        stop = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, shared.stop.wait))
-        await asyncio.wait([running, stop], return_when=asyncio.FIRST_COMPLETED)
-        await cancel_and_wait(running)
+        await run_until_stop(worker.run_async(), shared)
 
     asyncio.run(work())
 

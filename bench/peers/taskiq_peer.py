@@ -14,7 +14,7 @@ from typing import Any
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
-from bench.children import Shared, async_tally, cancel_and_wait
+from bench.children import Shared, async_tally, run_until_stop
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -67,9 +67,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
         if shared.stop.is_set():
             return
-        receiver = asyncio.create_task(run_receiver_task(broker, **options))
-        await asyncio.get_running_loop().run_in_executor(None, shared.stop.wait)
-        await cancel_and_wait(receiver)
+        await run_until_stop(run_receiver_task(broker, **options), shared)
         await broker.shutdown()
 
     asyncio.run(work())
