@@ -61,8 +61,9 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmark beside the raw ceiling and the peers (a few minutes; docs/performance.md).
-    Arguments after -- go to bench.run (--quick, --no-peers)."""
+    """Run the benchmark beside the raw ceiling and the nine peers (about ten minutes, two of
+    them the crash-recovery row; docs/performance.md). Arguments after -- go to bench.run
+    (--quick, --no-peers, --no-recovery, --recovery-cap SECONDS)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "bench.run", *session.posargs)
 
