@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import signal
 import subprocess
@@ -148,7 +149,10 @@ def chaos_loop(children: Children, done: threading.Event, chaos: Chaos, rng: ran
         for _ in range(PAUSE_TRIES):
             name, victim = rng.choice(children.live)
             victim.send_signal(signal.SIGSTOP)
-            held = children.holding(name)  # read once it is stopped: nothing more is written
+            # A signal takes effect when the child next runs: wait until it has stopped, so
+            # that the journal read next is final (nothing more is written while it stays so).
+            os.waitpid(victim.pid, os.WUNTRACED)
+            held = children.holding(name)
             if held:
                 break
             victim.send_signal(signal.SIGCONT)  # it held nothing: try again
