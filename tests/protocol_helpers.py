@@ -8,18 +8,21 @@ from typing import Any
 from worqr import RedisCommandError
 from worqr._protocol import flows, ops, registry_ops
 from worqr._protocol.call import Call
-from worqr._protocol.keys import LeaseKeys, QueueKeys, RegistryKeys
+from worqr._protocol.keys import LeaseKeys, QueueKeys, RegistryKeys, StreamKeys
 from worqr._protocol.session import Session
 from worqr.calls import ops as call_ops
 from worqr.leases import ops as lease_ops
 from worqr.operations import reads as operation_reads
 from worqr.schedules import ops as schedule_ops
 from worqr.schedules.timing import Rules
+from worqr.streams import ops as stream_ops
+from worqr.streams.messages import Consumer
 
 
 def all_calls(queue: str, worker: str) -> list[Call[Any]]:
     """One call of every factory in `worqr._ops`, for the given names."""
     q, r, lease = QueueKeys("worqr", queue), RegistryKeys("worqr"), LeaseKeys("worqr", queue)
+    stream = StreamKeys("worqr", queue)
     return [
         ops.enqueue(q, [b"t"], unique=True),
         ops.dequeue(q, worker, 1, "inc"),
@@ -71,6 +74,8 @@ def all_calls(queue: str, worker: str) -> list[Call[Any]]:
         lease_ops.renew(lease, "owner", 1, 1000),
         lease_ops.release(lease, "owner", 1),
         registry_ops.release_lease(lease, worker, "inc"),
+        registry_ops.release_stream(stream, worker, "inc"),
+        *stream_calls(stream, r, worker),
         *lease_ops.holding(lease),
         lease_ops.current_token(lease),
         schedule_ops.peek(q),
@@ -137,3 +142,26 @@ def lost_dequeue(session: Session, queue: str) -> flows.Flow[object]:
     """Dequeues as a worker the queue does not know: the reply's parser raises WorkerLostError."""
     yield [ops.dequeue(session.queue(queue), "nobody", 1, "none")]
     return "not reached"
+
+
+def stream_calls(stream: StreamKeys, registry: RegistryKeys, worker: str) -> list[Call[Any]]:
+    """One call of every factory in `worqr.streams.ops`."""
+    consumer = Consumer("g", worker, "inc")
+    return [
+        stream_ops.publish(stream, [b"m"], None),
+        stream_ops.join(stream, consumer, "$"),
+        stream_ops.register(registry, worker, stream.name),
+        stream_ops.take(stream, consumer, 10, 5),
+        stream_ops.ack(stream, consumer, ["1-0"]),
+        stream_ops.ack_through(stream, consumer, "1-0"),
+        stream_ops.leave(stream, consumer),
+        stream_ops.bury(stream, consumer, "1-0", "why"),
+        stream_ops.trim(stream, "MAXLEN", 10),
+        stream_ops.delete_group(stream, "g"),
+        stream_ops.pending(stream, "g", 10),
+        stream_ops.groups(stream),
+        stream_ops.read(stream, "0-0", 10),
+        stream_ops.read_dead(stream, 10),
+        stream_ops.length(stream),
+        stream_ops.dead_length(stream),
+    ]

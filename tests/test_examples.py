@@ -58,6 +58,11 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "periodic_schedules: ran ['send report', 'send report', 'send report']; at least 3 runs: True; "
             "next backup kept: True",
         ),
+        (
+            "streams.py",
+            "streams: audit saw [1, 2, 3]; billing got [(1, 2), (2, 2), (3, 2)] after its first consumer left; "
+            "late ack accepted: False; replay from the first id: [1, 2, 3]",
+        ),
     ],
     ids=[
         "producer",
@@ -71,6 +76,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "operations",
         "leader_election",
         "periodic_schedules",
+        "streams",
     ],
 )
 def test_example(script: str, expected: str) -> None:

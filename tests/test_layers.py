@@ -239,6 +239,7 @@ def test_the_command_line_is_a_face_over_the_clients_only() -> None:
             "worqr.operations.documents",
             "worqr.leases.documents",
             "worqr.schedules.documents",
+            "worqr.streams.documents",
             "worqr.metrics.prometheus",
             "worqr.web.serve",
         }

@@ -12,14 +12,20 @@ from worqr import (
     AsyncCall,
     AsyncLeadership,
     AsyncLease,
+    AsyncMessage,
     AsyncQueue,
+    AsyncStream,
+    AsyncSubscription,
     AsyncTerm,
     AsyncWorker,
     AsyncWorqr,
     Call,
     Leadership,
     Lease,
+    Message,
     Queue,
+    Stream,
+    Subscription,
     Term,
     Worker,
     Worqr,
@@ -43,6 +49,11 @@ LOCAL = {
     "leader",
     "alive_until",
     "hold",  # a context manager: entered with `async with`
+    "stream",
+    "id",
+    "data",
+    "published_at",
+    "deliveries",
 }
 #: Names of LOCAL that are coroutines in one class all the same (who leads: read from Redis).
 TALKS: dict[type, set[str]] = {AsyncLeadership: {"leader"}}
@@ -59,6 +70,9 @@ PAIRS = [
     pytest.param(Lease, AsyncLease, id="Lease"),
     pytest.param(Term, AsyncTerm, id="Term"),
     pytest.param(Leadership, AsyncLeadership, id="Leadership"),
+    pytest.param(Stream, AsyncStream, id="Stream"),
+    pytest.param(Subscription, AsyncSubscription, id="Subscription"),
+    pytest.param(Message, AsyncMessage, id="Message"),
 ]
 
 

@@ -16,7 +16,9 @@ Layout, one folder a layer (docs/index.md draws it):
 - ``leases/``: leases with fencing tokens and leader election (`Lease`, `Term`,
   `Leadership`), the same layers;
 - ``schedules/``: periodic schedules fired by the runtime workers (`Schedule`), the same
-  layers.
+  layers;
+- ``streams/``: ordered message streams with durable consumer groups (`Stream`,
+  `Subscription`, `Message`), the same layers.
 
 This module re-exports the public API.
 """
@@ -49,11 +51,13 @@ from worqr.errors import (
     ClientClosedError,
     CodecError,
     DuplicateTaskError,
+    GroupNotFoundError,
     InvalidArgumentError,
     InvalidNameError,
     InvalidProcessIdError,
     InvalidTaskTypeError,
     LeaseTimeoutError,
+    MessageNotFoundError,
     NotWorkingError,
     PartialReadError,
     PayloadTooLargeError,
@@ -73,6 +77,9 @@ from worqr.leases._async.leases import AsyncLease, AsyncTerm
 from worqr.leases._sync.leadership import Leadership
 from worqr.leases._sync.leases import Lease, Term
 from worqr.schedules.records import Schedule
+from worqr.streams._async.streams import AsyncMessage, AsyncStream, AsyncSubscription
+from worqr.streams._sync.streams import Message, Stream, Subscription
+from worqr.streams.messages import GroupInfo, PendingMessage, StreamDeadLetter, StreamMessage
 
 __version__ = VERSION
 
@@ -84,7 +91,10 @@ __all__ = [
     "AsyncCall",
     "AsyncLeadership",
     "AsyncLease",
+    "AsyncMessage",
     "AsyncQueue",
+    "AsyncStream",
+    "AsyncSubscription",
     "AsyncTerm",
     "AsyncWorker",
     "AsyncWorqr",
@@ -110,6 +120,8 @@ __all__ = [
     "Failure",
     "Function",
     "Functions",
+    "GroupInfo",
+    "GroupNotFoundError",
     "InvalidArgumentError",
     "InvalidNameError",
     "InvalidProcessIdError",
@@ -118,9 +130,12 @@ __all__ = [
     "Leadership",
     "Lease",
     "LeaseTimeoutError",
+    "Message",
+    "MessageNotFoundError",
     "NotWorkingError",
     "PartialReadError",
     "PayloadTooLargeError",
+    "PendingMessage",
     "PersistentOptions",
     "Process",
     "ProcessLostError",
@@ -131,6 +146,10 @@ __all__ = [
     "ReplicationTimeoutError",
     "Schedule",
     "StrCodec",
+    "Stream",
+    "StreamDeadLetter",
+    "StreamMessage",
+    "Subscription",
     "TaskCancelledError",
     "Term",
     "Worker",

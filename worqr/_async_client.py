@@ -38,6 +38,7 @@ from worqr.leases._async.face import AsyncLeasesFace
 from worqr.leases._async.leases import AsyncLeases
 from worqr.operations._async.face import AsyncOperationsFace
 from worqr.schedules._async.face import AsyncSchedulesFace
+from worqr.streams._async.face import AsyncStreamsFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,7 +48,7 @@ _TEXT = StrCodec()
 
 
 @docs_from(Worqr)
-class AsyncWorqr(AsyncCallsFace, AsyncLeasesFace, AsyncOperationsFace, AsyncSchedulesFace):
+class AsyncWorqr(AsyncCallsFace, AsyncLeasesFace, AsyncOperationsFace, AsyncSchedulesFace, AsyncStreamsFace):
     def __init__(
         self,
         *,

@@ -34,6 +34,7 @@ from worqr.leases._sync.face import SyncLeasesFace
 from worqr.leases._sync.leases import SyncLeases
 from worqr.operations._sync.face import SyncOperationsFace
 from worqr.schedules._sync.face import SyncSchedulesFace
+from worqr.streams._sync.face import SyncStreamsFace
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,7 +42,7 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace, SyncSchedulesFace):
+class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace, SyncSchedulesFace, SyncStreamsFace):
     """A client of a worqr queue system on one Redis: producer, worker, or both.
 
     Safe to share between threads. Use it as a context manager, or call `close`: leaving
@@ -93,9 +94,7 @@ class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace, SyncSchedulesFace
             lock=threading.Lock(),
         )
         self._core = SyncCore(self._session, sync_backend(redis, durability, self._session.worker_timeout), sync_face)
-        self._backend = self._core.backend
         self._runner = self._core.runner
-        self._listener = self._core.listener
         self._calls = SyncCalls(self._core)
         self._leases = SyncLeases(self._core)
 

@@ -24,7 +24,9 @@ WorqrError
 ├── CallCancelledError                   a call was cancelled
 ├── CallNotFoundError (LookupError)      no such call, or its record expired
 ├── CallTimeoutError (TimeoutError)      waiting for a call's result ran out (the call goes on)
-└── LeaseTimeoutError (TimeoutError)     lease.hold(timeout=) did not get the lease in time
+├── LeaseTimeoutError (TimeoutError)     lease.hold(timeout=) did not get the lease in time
+├── GroupNotFoundError (LookupError)     a stream has no such consumer group
+└── MessageNotFoundError (LookupError)   an ack of an id the group was never delivered
 """
 
 from __future__ import annotations
@@ -212,6 +214,26 @@ class LeaseTimeoutError(WorqrError, TimeoutError):
         self.name = name
 
 
+class GroupNotFoundError(WorqrError, LookupError):
+    """Raised for a consumer group that does not exist on the stream (worqr.streams): never
+    created by ``subscribe``, or deleted since."""
+
+    def __init__(self, message: str, *, stream: str, group: str) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.group = group
+
+
+class MessageNotFoundError(WorqrError, LookupError):
+    """Raised by an ack of a message id that the group was never delivered (worqr.streams)."""
+
+    def __init__(self, message: str, *, stream: str, group: str, message_id: str) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.group = group
+        self.message_id = message_id
+
+
 #: Status codes returned by the Lua scripts (first element of the reply), by name.
 STATUS_OK = 0
 STATUS_PROCESS_LOST = -1
@@ -220,6 +242,8 @@ STATUS_WORKER_LOST = -3
 STATUS_WORKER_KNOWN = -4
 STATUS_LEASE_BUSY = -5
 STATUS_LEASE_LOST = -6
+STATUS_UNKNOWN_GROUP = -7
+STATUS_UNKNOWN_MESSAGE = -8
 
 #: Every status code: its name in the scripts' headers, and the error it stands for when a
 #: caller meets it as one (``status_error``). Some flows read a code as an answer instead
@@ -232,6 +256,8 @@ STATUSES: dict[int, tuple[str, type[WorqrError] | None]] = {
     STATUS_WORKER_KNOWN: ("WORKER_KNOWN", WorkerIdInUseError),
     STATUS_LEASE_BUSY: ("LEASE_BUSY", None),
     STATUS_LEASE_LOST: ("LEASE_LOST", None),
+    STATUS_UNKNOWN_GROUP: ("UNKNOWN_GROUP", None),
+    STATUS_UNKNOWN_MESSAGE: ("UNKNOWN_MESSAGE", None),
 }
 
 

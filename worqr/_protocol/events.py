@@ -78,6 +78,8 @@ def parse_event(queue: str, data: bytes) -> Event | None:
         return Event("work", queue, body.decode("ascii", "replace"))
     if kind == b"call":
         return Event("call", queue, _call_notice(body))
+    if kind == b"published":
+        return Event("published", queue, body.decode("ascii", "replace"))
     if kind == b"released":
         return Event("released", queue, body.decode("ascii", "replace"))
     if kind == b"scheduled":

@@ -46,9 +46,18 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
     {P:lease:N}:token      STRING  the last fencing token of lease N; never expires
     {P:lease:N}:released   channel N was released (a standby takes over at once)
 
+    {P:stream:N}:messages  STREAM  stream N's messages (worqr.streams); groups are its
+                                   consumer groups, a consumer is a worker id
+    {P:stream:N}:consumers HASH    "<group>\n<worker id>" -> the incarnation that joined
+    {P:stream:N}:dead      STREAM  dead letters: messages delivered max_deliveries times
+    {P:stream:N}:published channel messages were published (subscribers read at once)
+    {P}:streams-of:<W>     SET     names of the streams W consumes (released when W is reaped)
+    {P}:streams            SET     registry of stream names subscribed to (worqr.streams)
+
 All keys of one queue share the hash tag ``{P:Q}`` and so one Redis Cluster slot; the
-registries share ``{P}``; a lease's keys ``{P:lease:N}`` (N escaped as a queue name is: a
-queue's tag never holds a bare ``:`` after the prefix, so the two cannot meet). Nothing else
+registries share ``{P}``; a lease's keys ``{P:lease:N}`` and a stream's ``{P:stream:N}``
+(N escaped as a queue name is: a queue's tag never holds a bare ``:`` after the prefix, so
+they cannot meet). Nothing else
 in worqr concatenates key names.
 """
 
@@ -212,6 +221,15 @@ class RegistryKeys:
     def leases(self) -> str:
         return self.tag + ":leases"
 
+    def streams_of(self, worker_id: str) -> str:
+        """The names of the streams ``worker_id`` consumes (worqr.streams)."""
+        return self.tag + ":streams-of:" + worker_id
+
+    @property
+    def streams(self) -> str:
+        """Every stream name subscribed to under this prefix."""
+        return self.tag + ":streams"
+
     @property
     def schedules(self) -> str:
         """Schedule name -> the queue that holds it (worqr.schedules)."""
@@ -240,3 +258,32 @@ class LeaseKeys:
     @property
     def released(self) -> str:
         return self.tag + ":released"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKeys:
+    """The keys and channel of one stream (worqr.streams), under the hash tag
+    ``{prefix:stream:name}``."""
+
+    prefix: str
+    name: str
+    tag: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", "{" + self.prefix + ":stream:" + self.name.translate(_TAG_ESCAPES) + "}")
+
+    @property
+    def messages(self) -> str:
+        return self.tag + ":messages"
+
+    @property
+    def consumers(self) -> str:
+        return self.tag + ":consumers"
+
+    @property
+    def dead(self) -> str:
+        return self.tag + ":dead"
+
+    @property
+    def published(self) -> str:
+        return self.tag + ":published"

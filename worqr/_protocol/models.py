@@ -10,7 +10,7 @@ from worqr.errors import CodecError, InvalidProcessIdError
 
 T = TypeVar("T")
 
-EventType = Literal["work", "scheduled", "cancel", "delete", "done", "call", "released"]
+EventType = Literal["work", "scheduled", "cancel", "delete", "done", "call", "released", "published"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,8 @@ class Event:
     followed for an ended call by ``"\n<attempts>\n<function>\n<outcome>"`` when its outcome
     is small (docs/calls.md, "The notices"), heard only on the caller's own channel;
     ``released``: ``"<token>"``, a lease's term ended (worqr.leases; heard only by its
-    standbys, with ``queue`` naming the lease's channel). Payloads that are not UTF-8 are carried as base64, and
+    standbys, with ``queue`` naming the lease's channel); ``published``: ``"<last id>"`` or
+    empty, a stream has messages for its subscribers (worqr.streams; heard by them only). Payloads that are not UTF-8 are carried as base64, and
     ``task_encoding`` says so.
     """
 

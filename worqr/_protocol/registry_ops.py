@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from worqr import errors
-from worqr._protocol.call import Call, expect_ok, read_call, script_call
-from worqr._protocol.keys import LeaseKeys, RegistryKeys
+from worqr._protocol.call import Call, expect_ok, read_call, script_call, second_of
+from worqr._protocol.keys import LeaseKeys, RegistryKeys, StreamKeys
 from worqr._protocol.models import reply_text
 
 # Registry operations (slot {prefix}) ----------------------------------------------------
@@ -93,7 +93,13 @@ def forget_worker(keys: RegistryKeys, worker_id: str, released: Sequence[str]) -
         expect_ok(reply)
         return int(reply[1]) == 1, int(reply[2])
 
-    key_list = (keys.reaping, keys.queues_of(worker_id), keys.worker(worker_id), keys.leases_of(worker_id))
+    key_list = (
+        keys.reaping,
+        keys.queues_of(worker_id),
+        keys.worker(worker_id),
+        keys.leases_of(worker_id),
+        keys.streams_of(worker_id),
+    )
     return script_call("forget_worker", key_list, (worker_id, *released), parse, idempotent=True)
 
 
@@ -108,6 +114,13 @@ def release_lease(keys: LeaseKeys, worker_id: str, incarnation: str) -> Call[boo
 
     args = (worker_id, incarnation, keys.released)
     return script_call("leases/reap", (keys.holder,), args, parse, idempotent=True, durable=True)
+
+
+def release_stream(keys: StreamKeys, worker_id: str, incarnation: str) -> Call[int]:
+    """A step of reaping: hand the messages the dead worker's ``incarnation`` holds in the
+    stream's groups to the groups' live consumers; how many (worqr/streams/lua/reap.lua)."""
+    args = (worker_id, incarnation, "", keys.published)
+    return script_call("streams/reap", (keys.messages, keys.consumers), args, second_of, idempotent=True, durable=True)
 
 
 # Server settings (no keys) ----------------------------------------------------------------

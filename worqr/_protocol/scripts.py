@@ -25,7 +25,7 @@ class Script:
 #: The packages whose ``lua`` folder holds scripts: the core's, and each capability's. A
 #: capability's script is named ``<package>/<name>`` (``calls/call``); every script includes
 #: the fragments of ``worqr/lua/include``.
-SCRIPT_PACKAGES = ("", "calls", "leases", "operations", "schedules")
+SCRIPT_PACKAGES = ("", "calls", "leases", "operations", "schedules", "streams")
 
 
 def _folder(package: str) -> Any:

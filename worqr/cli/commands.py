@@ -12,11 +12,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from worqr import Event, Functions, PartialReadError, Worqr
 from worqr.cli import render
+from worqr.cli.answers import Answer
+from worqr.cli.streams import stream, streams
 from worqr.leases.documents import lease_document
 from worqr.operations.documents import (
     dead_letter_document,
@@ -34,15 +35,6 @@ CHECK_FAILED = 3
 
 class CliError(Exception):
     """A bad command line input: its message is the one line printed."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    document: Any
-    text: str
-    status: int = 0
-    #: one line for stderr beside the answer (a partial read: what was missing)
-    error: str | None = None
 
 
 T = TypeVar("T")
@@ -350,6 +342,8 @@ COMMANDS: dict[str, Callable[[Worqr, argparse.Namespace], Answer]] = {
     "processes": processes,
     "leases": leases,
     "schedules": schedules,
+    "streams": streams,
+    "stream": stream,
     "dead": dead,
     "reap": reap,
     "cancel": cancel,

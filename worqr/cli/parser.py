@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 DEFAULT_URL = "redis://localhost:6379/0"
 MIN_TASKS = 10
@@ -73,6 +74,15 @@ DEFAULT_METRICS_PORT = 9809
 DEFAULT_DASHBOARD_PORT = 9810
 
 
+def _family(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """The views of the capabilities beside the queues: leases, schedules, streams."""
+    command("leases", "every lease: its holder, token and time left (worqr.leases)")
+    command("schedules", "every periodic schedule: its queue, due times, next due and last run (worqr.schedules)")
+    command("streams", "every stream subscribed to: its length, groups, lag, pending and dead letters (worqr.streams)")
+    one_stream = command("stream", "one stream: its length, dead letters, and each group's consumers, pending and lag")
+    one_stream.add_argument("name", metavar="NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="worqr", description="worqr: a typed, distributed work queue on Redis.")
     _common(parser, suppress=False)
@@ -91,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     processes.add_argument("--queue", metavar="Q", help="of this queue only")
     processes.add_argument("--worker", metavar="W", help="of this worker only")
 
-    command("leases", "every lease: its holder, token and time left (worqr.leases)")
-    command("schedules", "every periodic schedule: its queue, due times, next due and last run (worqr.schedules)")
+    _family(command)
     dead = command("dead", "a queue's dead letters: list, requeue or purge them")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (

@@ -36,7 +36,8 @@ def check_worker(session: Session, what: str) -> str:
             raise WorkerLostError(msg)
         if not state.started:
             msg = (
-                f"{what} needs a started worker (its leases are released when peers reap it): call start_worker() first"
+                f"{what} needs a started worker (what it holds is handed on when peers reap it): "
+                "call start_worker() first"
             )
             raise WorkerNotStartedError(msg)
         return state.incarnation

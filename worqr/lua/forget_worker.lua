@@ -14,12 +14,15 @@
 --                          another type is left alone: it must not keep a worker from being reaped)
 -- KEYS[4] leases_of  SET   names of the leases the worker contended for (the reaper released
 --                          them before; dropped with the worker)
+-- KEYS[5] streams_of SET   names of the streams the worker consumed (the reaper handed its
+--                          pending messages on before; dropped with the worker)
 -- ARGV[1] worker_id
 -- ARGV[2..] queues         the queues this reap released with leave_queue
 -- Returns: {0, forgotten, left}  forgotten: 1 if this call removed the worker from the
 --   reaping set; left: queues still to release (the reap goes on with them)
 -- @include check_types
-local reaping, queues_of, record, leases_of, worker_id = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1]
+local reaping, queues_of, record, leases_of, streams_of = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local worker_id = ARGV[1]
 local type_error = check_types({{reaping, "set"}, {queues_of, "set"}})
 if type_error then
   return type_error
@@ -51,5 +54,5 @@ if left > 0 then
   return {0, 0, left}
 end
 redis.call("SREM", reaping, worker_id)
-redis.call("DEL", leases_of)
+redis.call("DEL", leases_of, streams_of)
 return {0, 1, 0}

@@ -13,7 +13,7 @@ from worqr._protocol import ops, registry_ops
 from worqr._protocol.checks import check_worker_id
 from worqr._protocol.flows.drive import Flow, Pause
 from worqr._protocol.flows.steps import batch, check_listed, one
-from worqr._protocol.keys import LeaseKeys
+from worqr._protocol.keys import LeaseKeys, StreamKeys
 from worqr._protocol.session import DECLARED_DEAD, Session
 from worqr._protocol.version import VERSION
 from worqr.errors import RedisPermissionError, WorkerIdInUseError, WorkerLostError
@@ -187,6 +187,9 @@ def reap(session: Session, candidates: Sequence[str], *, force: bool, interrupte
                 freed = yield from release_leases(session, worker_id, ending)
                 if freed:
                     log.info("reaped worker %s: released %d lease(s)", worker_id, freed)
+                handed = yield from release_streams(session, worker_id, ending)
+                if handed:
+                    log.info("reaped worker %s: handed %d stream message(s) on", worker_id, handed)
             done, left = yield from one(registry_ops.forget_worker(registry, worker_id, queues))
             if done:
                 forgotten.append(worker_id)
@@ -211,6 +214,18 @@ def release_leases(session: Session, worker_id: str, incarnation: str) -> Flow[i
         [registry_ops.release_lease(LeaseKeys(session.prefix, name), worker_id, incarnation) for name in names]
     )
     return sum(released)
+
+
+def release_streams(session: Session, worker_id: str, incarnation: str) -> Flow[int]:
+    """A step of reaping ``worker_id``: hand the messages its declared ``incarnation`` holds
+    in every stream it consumed (worqr.streams) to the live consumers of their groups; after
+    declare_dead, which freezes its set of streams, and before forget_worker, which drops
+    it. Returns how many messages it handed on."""
+    names = yield from one(registry_ops.members(session.registry.streams_of(worker_id)))
+    handed = yield from batch(
+        [registry_ops.release_stream(StreamKeys(session.prefix, name), worker_id, incarnation) for name in names]
+    )
+    return sum(handed)
 
 
 def cleanup_workers(session: Session) -> Flow[list[str]]:

@@ -21,11 +21,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from worqr._io._async.core import AsyncCore
-from worqr._io.flavors import AsyncBackground, AsyncEvent, AsyncLock, AsyncNotice
+from worqr._io._async.notices import AsyncChannelNotices
+from worqr._io.flavors import AsyncBackground, AsyncEvent, AsyncLock
 from worqr._protocol.checks import check_lease_name, check_seconds
 from worqr._protocol.flows import adrive
 from worqr._protocol.keys import LeaseKeys
-from worqr._protocol.models import Event, server_time
+from worqr._protocol.models import server_time
 from worqr.errors import LeaseTimeoutError, WorqrError
 from worqr.leases import flows
 from worqr.leases.terms import Busy, Grant, check_ttl, renew_every, valid_until, worker_alive_until
@@ -151,10 +152,11 @@ class AsyncLease:
         if this contender holds one already."""
         check_seconds("timeout", timeout, allow_none=True)
         deadline = math.inf if timeout is None else time.monotonic() + timeout
-        await self._leases.listen(self.keys)
+        released = self._leases.released
+        await released.listen(self.keys.released)
         try:
             while True:
-                heard = self._leases.heard(self.keys)
+                heard = released.heard(self.keys.released)
                 got = await self._try()
                 if isinstance(got, AsyncTerm):
                     return got
@@ -162,9 +164,9 @@ class AsyncLease:
                 if now >= deadline:
                     return None
                 expires = got.ttl_ms / 1000 if got.ttl_ms >= 0 else 0.0
-                await self._leases.wait_released(self.keys, heard, max(0.001, min(expires + 0.001, deadline - now)))
+                await released.wait(self.keys.released, heard, max(0.001, min(expires + 0.001, deadline - now)))
         finally:
-            self._leases.unlisten(self.keys)
+            released.unlisten(self.keys.released)
 
     @contextlib.asynccontextmanager
     async def hold(self, timeout: float | None = None) -> AsyncIterator[AsyncTerm]:
@@ -224,9 +226,8 @@ class AsyncLeases:
         self._terms: dict[int, AsyncTerm] = {}
         self._wake = AsyncEvent()
         self._background = AsyncBackground("worqr-leases")
-        self._notice = AsyncNotice(self._lock)
-        self._heard: dict[str, int] = {}
-        self._listening: dict[str, int] = {}
+        #: The released notices its standbys wait for.
+        self.released = AsyncChannelNotices(core.listener, "released", RESYNC)
         core.parts.append(self)
 
     def lease(self, name: str, ttl: float) -> AsyncLease:
@@ -290,48 +291,6 @@ class AsyncLeases:
                 term._renewed(sent_at)
             else:
                 term._end()
-
-    # Standbys ----------------------------------------------------------------------------
-
-    async def listen(self, keys: LeaseKeys) -> None:
-        """Subscribe to the lease's released channel (counted: `unlisten` undoes one call),
-        and return once Redis confirmed it."""
-        channel = keys.released
-        with self._lock:
-            self._listening[channel] = self._listening.get(channel, 0) + 1
-            first = self._listening[channel] == 1
-        listener = self.core.listener
-        if first:
-            listener.want(channel, channel, self._on_released, resync=RESYNC, polled=False)
-        await listener.confirm(channel)
-
-    def unlisten(self, keys: LeaseKeys) -> None:
-        channel = keys.released
-        with self._lock:
-            self._listening[channel] -= 1
-            last = self._listening[channel] == 0
-            if last:
-                del self._listening[channel]
-                self._heard.pop(channel, None)
-        if last:
-            self.core.listener.remove(channel, channel, self._on_released)
-
-    def heard(self, keys: LeaseKeys) -> int:
-        """How many release notices were heard for the lease so far."""
-        with self._lock:
-            return self._heard.get(keys.released, 0)
-
-    async def wait_released(self, keys: LeaseKeys, heard: int, timeout: float) -> bool:
-        """Wait until a release notice beyond the first ``heard`` arrives, or ``timeout``."""
-        channel = keys.released
-        return await self._notice.wait_for(lambda: self._heard.get(channel, 0) > heard, timeout)
-
-    async def _on_released(self, event: Event) -> None:
-        if event.type != "released":
-            return
-        with self._lock:
-            self._heard[event.queue] = self._heard.get(event.queue, 0) + 1
-        await self._notice.notify_all()
 
     # Lifetime ----------------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""Streams across the shards of a real local Redis Cluster (three primaries): each stream's
+keys share its hash tag, so its scripts run on its own shard; a waiting subscriber is woken
+by sharded pub/sub on that shard; a reaped worker's messages on every shard go to the
+live consumer of their group."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.cluster.conftest import MakeAsyncWorqr, MakeWorqr, owners
+from tests.runtime_helpers import FAST, LONG
+from worqr import Message
+from worqr._io.cluster.routing import slot_of
+from worqr._protocol.keys import RegistryKeys, StreamKeys
+from worqr.testing import LocalCluster
+
+
+def spread_streams(cluster: LocalCluster, prefix: str) -> list[str]:
+    """One stream name per primary."""
+    slot_owner = owners(cluster)
+    chosen: dict[int, str] = {}
+    n = 0
+    while len(chosen) < len(cluster.primaries()):
+        name = f"stream{n}"
+        n += 1
+        chosen.setdefault(slot_owner[slot_of(StreamKeys(prefix, name).messages)].port, name)
+    return list(chosen.values())
+
+
+def test_streams_on_every_shard_fan_out_wake_and_hand_over_on_reap(
+    local_cluster: LocalCluster, make_cluster_worqr: MakeWorqr, worqr_prefix: str
+) -> None:
+    names = spread_streams(local_cluster, worqr_prefix)
+    victim, peer = make_cluster_worqr(**FAST), make_cluster_worqr(**{**FAST, "poll_interval": 60.0})
+    victim.start_worker()
+    peer.start_worker()
+    held = {name: victim.stream(name).subscribe("g", start="first") for name in names}
+    audits = {name: peer.stream(name).subscribe("audit") for name in names}
+    rescuers = {name: peer.stream(name).subscribe("g") for name in names}
+    got: dict[str, Message[str] | None] = {}
+    waiting = [
+        threading.Thread(target=lambda n=name: got.__setitem__(n, audits[n].next(timeout=LONG))) for name in names
+    ]
+    for thread in waiting:
+        thread.start()
+    ids = {name: peer.stream(name).publish(f"on {name}") for name in names}
+    for thread in waiting:
+        thread.join()
+    # Woken on each shard by the published notice (the 60 s poll never came).
+    assert {name: m.data for name, m in got.items() if m} == {name: f"on {name}" for name in names}
+    assert all(held[name].next(timeout=LONG) is not None for name in names)
+    raw = local_cluster.client()
+    victim._supervisor.stop()  # type: ignore[union-attr]  # its heartbeat stops, as if frozen
+    raw.delete(RegistryKeys(worqr_prefix).heartbeat(victim.worker_id))
+    assert peer.cleanup_workers() == [victim.worker_id]
+    for name in names:
+        message = rescuers[name].next(timeout=LONG)
+        assert message is not None and (message.id, message.deliveries) == (ids[name], 2)
+        assert message.ack() is True
+    assert sorted(peer.get_streams()) == sorted(names)
+
+
+async def test_the_asyncio_client_publishes_and_consumes_on_every_shard(
+    local_cluster: LocalCluster, make_async_cluster_worqr: MakeAsyncWorqr, worqr_prefix: str
+) -> None:
+    names = spread_streams(local_cluster, worqr_prefix)
+    client = make_async_cluster_worqr(**FAST)
+    await client.start_worker()
+    for name in names:
+        stream = client.stream(name)
+        sub = await stream.subscribe("g", start="first")
+        await stream.publish_many(["a", "b"])
+        first, second = await sub.next(timeout=LONG), await sub.next(timeout=LONG)
+        assert first is not None and second is not None and (first.data, second.data) == ("a", "b")
+        assert await sub.ack_through(second.id) == 2
+        assert [(g.name, g.pending, g.lag) for g in await stream.groups()] == [("g", 0, 0)]

@@ -1,0 +1,48 @@
+"""The ``worqr streams`` and ``worqr stream NAME`` commands (worqr.streams): every stream
+subscribed to, and one stream with its groups."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from worqr import Worqr
+from worqr.cli import render
+from worqr.cli.answers import Answer
+from worqr.streams.documents import stream_group_document
+
+STREAM_COLUMNS = ("name", "length", "groups", "lag", "pending", "dead")
+GROUP_COLUMNS = ("name", "consumers", "pending", "lag", "last_delivered_id")
+
+
+def _stream_document(wq: Worqr, name: str) -> dict[str, Any]:
+    stream = wq.stream(name)
+    groups = stream.groups()
+    return {
+        "name": name,
+        "length": stream.length(),
+        "dead": stream.count_dead_letters(),
+        "groups": [stream_group_document(g) for g in groups],
+    }
+
+
+def streams(wq: Worqr, args: argparse.Namespace) -> Answer:
+    del args
+    rows = [_stream_document(wq, name) for name in wq.get_streams()]
+    shown = [
+        {
+            **row,
+            "groups": len(row["groups"]),
+            "lag": sum(g["lag"] or 0 for g in row["groups"]),
+            "pending": sum(g["pending"] for g in row["groups"]),
+        }
+        for row in rows
+    ]
+    return Answer(rows, render.table(shown, STREAM_COLUMNS, empty="no streams subscribed to"))
+
+
+def stream(wq: Worqr, args: argparse.Namespace) -> Answer:
+    row = _stream_document(wq, args.name)
+    head = f"stream {args.name}: {row['length']} message(s), {row['dead']} dead letter(s)"
+    shown = [{**g, "lag": "?" if g["lag"] is None else g["lag"]} for g in row["groups"]]
+    return Answer(row, head + "\n\n" + render.table(shown, GROUP_COLUMNS, empty="no groups"))

@@ -1,0 +1,54 @@
+-- ack_through: a consumer acknowledges every message of its group pending under it up to
+-- and including `id` (busmq's cumulative ack).
+--
+-- Guarantees: as ack: only this consumer's pending messages, only while its worker
+-- incarnation is live in the group; a refused call changes nothing. An id after the group's
+-- last delivered id is an error.
+--
+-- KEYS[1] messages   STREAM
+-- KEYS[2] consumers  HASH    "<group>\n<worker id>" -> incarnation
+-- ARGV[1] group
+-- ARGV[2] worker_id
+-- ARGV[3] incarnation
+-- ARGV[4] id
+-- Returns: {0, acked} | {-3} WORKER_LOST | {-7} UNKNOWN_GROUP | {-8, id} UNKNOWN_MESSAGE
+-- @include check_types
+-- @include stream_group
+local messages, consumers = KEYS[1], KEYS[2]
+local group, worker_id, incarnation, through = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local type_error = check_types({{messages, "stream"}, {consumers, "hash"}})
+if type_error then
+  return type_error
+end
+local groups = redis.pcall("XINFO", "GROUPS", messages)
+if type(groups) == "table" and groups.err then
+  return {-7}
+end
+local last = nil
+for _, info in ipairs(groups) do
+  if group_field(info, "name") == group then
+    last = group_field(info, "last-delivered-id")
+  end
+end
+if last == nil then
+  return {-7}
+end
+if id_after(through, last) then
+  return {-8, through}
+end
+if redis.call("HGET", consumers, group .. "\n" .. worker_id) ~= incarnation then
+  return {-3}
+end
+local acked = 0
+while true do
+  local pending = redis.call("XPENDING", messages, group, "-", through, 1000, worker_id)
+  if not pending[1] then
+    break
+  end
+  local ids = {}
+  for _, entry in ipairs(pending) do
+    ids[#ids + 1] = entry[1]
+  end
+  acked = acked + redis.call("XACK", messages, group, unpack(ids))
+end
+return {0, acked}

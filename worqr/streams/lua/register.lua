@@ -1,0 +1,29 @@
+-- register: record that a live worker consumes a stream (second step of subscribe, after
+-- join), so that the peers who reap the worker hand its pending messages on.
+--
+-- Guarantees: only a registered worker whose heartbeat is alive can add a stream, so once a
+-- worker is declared dead its set of streams is frozen and the reaper sees all of them (the
+-- order of start_work: join first, register second; a worker refused here leaves the
+-- stream again). The name is listed in the registry of streams too. Idempotent.
+--
+-- KEYS[1] workers     SET     registered, live workers
+-- KEYS[2] heartbeat   STRING  the worker's heartbeat key
+-- KEYS[3] streams_of  SET     names of the streams the worker consumes
+-- KEYS[4] streams     SET     registry of stream names
+-- ARGV[1] worker_id
+-- ARGV[2] name
+-- Returns: {0} | {-3} WORKER_LOST
+-- @include check_types
+-- @include live_worker
+local workers, heartbeat, streams_of, streams = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local worker_id, name = ARGV[1], ARGV[2]
+local type_error = check_types({{workers, "set"}, {streams_of, "set"}, {streams, "set"}})
+if type_error then
+  return type_error
+end
+if not live_worker(workers, heartbeat, worker_id) then
+  return {-3}
+end
+redis.call("SADD", streams_of, name)
+redis.call("SADD", streams, name)
+return {0}

@@ -1,0 +1,196 @@
+"""Each Redis operation of streams as data (see `worqr._protocol.ops`): the scripts in
+``worqr/streams/lua`` and the plain reads. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from worqr import errors
+from worqr._protocol.call import Arg, Call, read_call
+from worqr._protocol.keys import RegistryKeys, StreamKeys
+from worqr._protocol.models import reply_text
+from worqr.streams.messages import (
+    DEAD_MAX_LEN,
+    Consumer,
+    GroupInfo,
+    PendingMessage,
+    parse_entries,
+    parse_groups,
+    parse_pending,
+)
+
+#: One consumer's take: (id, data, deliveries) of each message handed to it, and how many
+#: messages went to the dead letters on the way; None when its worker was declared dead.
+Taken = tuple[list[tuple[str, bytes, int]], int] | None
+
+
+def _script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any, *, idempotent: bool) -> Call[Any]:
+    return Call(tuple(keys), tuple(args), parse, idempotent, script=f"streams/{name}", durable=True)
+
+
+def _read_script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any) -> Call[Any]:
+    return Call(tuple(keys), tuple(args), parse, True, script=f"streams/{name}")
+
+
+def _raise_for(reply: list[Any], keys: StreamKeys, group: str) -> None:
+    status = reply[0]
+    if status == errors.STATUS_UNKNOWN_GROUP:
+        msg = f"stream {keys.name!r} has no group {group!r}; stream.subscribe({group!r}) creates it"
+        raise errors.GroupNotFoundError(msg, stream=keys.name, group=group)
+    if status == errors.STATUS_UNKNOWN_MESSAGE:
+        message_id = reply_text(reply[1])
+        msg = (
+            f"group {group!r} of stream {keys.name!r} was never delivered message {message_id!r}: "
+            "ack the ids that next() returned"
+        )
+        raise errors.MessageNotFoundError(msg, stream=keys.name, group=group, message_id=message_id)
+    if status != errors.STATUS_OK:
+        raise errors.status_error(status, f"a status stream {keys.name!r} does not expect")
+
+
+def publish(keys: StreamKeys, data: Sequence[bytes], max_len: int | None) -> Call[list[str]]:
+    def parse(reply: list[Any]) -> list[str]:
+        _raise_for(reply, keys, "")
+        return [reply_text(i) for i in reply[1]]
+
+    args = (keys.published, "" if max_len is None else max_len, *data)
+    return _script("publish", (keys.messages,), args, parse, idempotent=False)
+
+
+def join(keys: StreamKeys, consumer: Consumer, start: str) -> Call[bool]:
+    """Parses to True if the call created the group."""
+
+    def parse(reply: list[Any]) -> bool:
+        _raise_for(reply, keys, consumer.group)
+        return int(reply[1]) == 1
+
+    args = (*consumer.args, start)
+    return _script("join", (keys.messages, keys.consumers), args, parse, idempotent=True)
+
+
+def register(registry: RegistryKeys, worker_id: str, name: str) -> Call[bool]:
+    """Parses to False when the worker has been declared dead."""
+
+    def parse(reply: list[Any]) -> bool:
+        if reply[0] == errors.STATUS_WORKER_LOST:
+            return False
+        _raise_for(reply, StreamKeys(registry.prefix, name), "")
+        return True
+
+    key_list = (registry.workers, registry.heartbeat(worker_id), registry.streams_of(worker_id), registry.streams)
+    return _script("register", key_list, (worker_id, name), parse, idempotent=True)
+
+
+def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) -> Call[Taken]:
+    def parse(reply: list[Any]) -> Taken:
+        if reply[0] == errors.STATUS_WORKER_LOST:
+            return None
+        _raise_for(reply, keys, consumer.group)
+        return [(reply_text(i), bytes(d), int(n)) for i, d, n in reply[1]], int(reply[2])
+
+    args = (*consumer.args, count, max_deliveries, DEAD_MAX_LEN)
+    return _script("take", (keys.messages, keys.consumers, keys.dead), args, parse, idempotent=False)
+
+
+def ack(keys: StreamKeys, consumer: Consumer, ids: Sequence[str]) -> Call[list[bool]]:
+    """Parses to one bool per id: False where the ack was refused (not this consumer's
+    message, any more or ever; or its worker was declared dead)."""
+
+    def parse(reply: list[Any]) -> list[bool]:
+        if reply[0] == errors.STATUS_WORKER_LOST:
+            return [False] * len(ids)
+        _raise_for(reply, keys, consumer.group)
+        return [int(n) == 1 for n in reply[1]]
+
+    args = (*consumer.args, *ids)
+    return _script("ack", (keys.messages, keys.consumers), args, parse, idempotent=True)
+
+
+def ack_through(keys: StreamKeys, consumer: Consumer, message_id: str) -> Call[int | None]:
+    """Parses to the count acknowledged, None when the worker was declared dead."""
+
+    def parse(reply: list[Any]) -> int | None:
+        if reply[0] == errors.STATUS_WORKER_LOST:
+            return None
+        _raise_for(reply, keys, consumer.group)
+        return int(reply[1])
+
+    args = (*consumer.args, message_id)
+    return _script("ack_through", (keys.messages, keys.consumers), args, parse, idempotent=True)
+
+
+def leave(keys: StreamKeys, consumer: Consumer) -> Call[int]:
+    """A subscription's close: hand the messages it holds in its group to the group's live
+    consumers and leave the group; parses to how many (the reap of a dead worker does the
+    same for every group: `worqr._protocol.registry_ops.release_stream`)."""
+
+    def parse(reply: list[Any]) -> int:
+        _raise_for(reply, keys, consumer.group)
+        return int(reply[1])
+
+    args = (consumer.worker_id, consumer.incarnation, consumer.group, keys.published)
+    return _script("reap", (keys.messages, keys.consumers), args, parse, idempotent=True)
+
+
+def trim(keys: StreamKeys, how: str, bound: Arg) -> Call[int]:
+    def parse(reply: list[Any]) -> int:
+        _raise_for(reply, keys, "")
+        return int(reply[1])
+
+    return _script("trim", (keys.messages,), (how, bound), parse, idempotent=True)
+
+
+def delete_group(keys: StreamKeys, group: str) -> Call[bool]:
+    def parse(reply: list[Any]) -> bool:
+        _raise_for(reply, keys, group)
+        return int(reply[1]) == 1
+
+    return _script("delete_group", (keys.messages, keys.consumers), (group, keys.published), parse, idempotent=True)
+
+
+def pending(keys: StreamKeys, group: str, count: int) -> Call[list[PendingMessage]]:
+    def parse(reply: list[Any]) -> list[PendingMessage]:
+        _raise_for(reply, keys, group)
+        return parse_pending(reply[1])
+
+    return _read_script("pending", (keys.messages,), (group, count), parse)
+
+
+def read(keys: StreamKeys, after: str, count: int) -> Call[list[tuple[str, bytes]]]:
+    """The messages after ``after`` (exclusive), oldest first."""
+    return read_call("XRANGE", keys.messages, ("(" + after, "+", "COUNT", count), parse_entries)
+
+
+def read_dead(keys: StreamKeys, count: int) -> Call[Any]:
+    return read_call("XRANGE", keys.dead, ("-", "+", "COUNT", count), lambda reply: reply)
+
+
+def length(keys: StreamKeys) -> Call[int]:
+    return read_call("XLEN", keys.messages, (), int)
+
+
+def dead_length(keys: StreamKeys) -> Call[int]:
+    return read_call("XLEN", keys.dead, (), int)
+
+
+def groups(keys: StreamKeys) -> Call[list[GroupInfo]]:
+    def parse(reply: list[Any]) -> list[GroupInfo]:
+        _raise_for(reply, keys, "")
+        return parse_groups(reply[1], reply[2])
+
+    return _read_script("groups", (keys.messages, keys.consumers), (), parse)
+
+
+def bury(keys: StreamKeys, consumer: Consumer, message_id: str, reason: str) -> Call[bool]:
+    """Move a message this consumer holds to the dead letters (it cannot be decoded, say);
+    parses to False if it was not this consumer's."""
+
+    def parse(reply: list[Any]) -> bool:
+        if reply[0] == errors.STATUS_WORKER_LOST:
+            return False
+        _raise_for(reply, keys, consumer.group)
+        return int(reply[1]) == 1
+
+    args = (*consumer.args, message_id, reason, DEAD_MAX_LEN)
+    return _script("bury", (keys.messages, keys.consumers, keys.dead), args, parse, idempotent=True)
