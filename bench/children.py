@@ -283,3 +283,18 @@ def signal_on_stop(shared: Shared, signum: int) -> threading.Thread:
     """In a child: send ``signum`` to this process once the parent sets ``shared.stop``
     (for libraries whose workers stop on a signal)."""
     return stop_on_signal(shared, lambda: os.kill(os.getpid(), signum))
+
+
+def at_start_line(shared: Shared) -> bool:
+    """A worker at the start line: say it is ready, wait for the parent's go; False if the
+    parent called the run off (``shared.stop`` set before the go)."""
+    shared.ready.release()
+    shared.go.wait()
+    return not shared.stop.is_set()
+
+
+async def async_at_start_line(shared: Shared) -> bool:
+    """`at_start_line` for an asyncio worker: the wait for the go does not block its loop."""
+    shared.ready.release()
+    await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
+    return not shared.stop.is_set()

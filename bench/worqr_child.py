@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.children import Shared, count, stop_on_signal, tally
+from bench.children import Shared, at_start_line, count, stop_on_signal, tally
 from worqr import Process, Worqr
 
 #: The prefix and queue of the fault rows (`bench.faults`), each system on its own server.
@@ -73,9 +73,7 @@ def _serve(
     with Worqr(redis=url, prefix=prefix) as wq:
         wq.count_queue(queues if isinstance(queues, str) else queues[0])  # connect before the start line
         worker = wq.worker(queues, handler, **options)
-        shared.ready.release()
-        shared.go.wait()
-        if shared.stop.is_set():
+        if not at_start_line(shared):
             return
         stop_on_signal(shared, worker.request_stop)
         worker.run()

@@ -149,7 +149,7 @@ def stream_calls(stream: StreamKeys, registry: RegistryKeys, worker: str) -> lis
     consumer = Consumer("g", worker, "inc")
     return [
         stream_ops.publish(stream, [b"m"], None),
-        stream_ops.join(stream, consumer, "$"),
+        stream_ops.join(stream, consumer, "$", retain=False),
         stream_ops.register(registry, worker, stream.name),
         stream_ops.take(stream, consumer, 10, 5),
         stream_ops.ack(stream, consumer, ["1-0"]),
@@ -159,9 +159,10 @@ def stream_calls(stream: StreamKeys, registry: RegistryKeys, worker: str) -> lis
         stream_ops.trim(stream, "MAXLEN", 10),
         stream_ops.delete_group(stream, "g"),
         stream_ops.pending(stream, "g", 10),
-        stream_ops.groups(stream),
+        *stream_ops.groups(stream),
         stream_ops.read(stream, "0-0", 10),
         stream_ops.read_dead(stream, 10),
         stream_ops.length(stream),
+        stream_ops.counters(stream),
         stream_ops.dead_length(stream),
     ]

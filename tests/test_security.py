@@ -54,11 +54,11 @@ def granted_commands(rules: list[str]) -> set[str]:
 
 _CALLED = re.compile(r'(?:redis\.call|call_chunked)\("([A-Z]+)"')
 #: The scripts behind the producer's operations: enqueue (with add_queue, or schedule when
-#: delayed), cancel_tasks, delete_queue (with remove_queue), a call and its cancel, and the
-#: periodic schedules' upsert and removal.
+#: delayed), cancel_tasks, delete_queue (with remove_queue), a call and its cancel, the
+#: periodic schedules' upsert and removal, and a stream's publish.
 PRODUCER_SCRIPTS = (
     "add_queue", "enqueue", "schedule", "cancel", "delete_queue", "remove_queue", "calls/call", "calls/call_cancel",
-    "schedules/put", "schedules/remove", "schedules/index", "schedules/peek",
+    "schedules/put", "schedules/remove", "schedules/index", "schedules/peek", "streams/publish",
 )  # fmt: skip
 #: What the runner and the listener send besides the calls of worqr._protocol.ops (PING: the
 #: listener's health check on its subscribed connection).
@@ -70,7 +70,8 @@ def commands_of_scripts(names: list[str] | tuple[str, ...]) -> set[str]:
 
 
 def read_commands() -> set[str]:
-    return {call.command for call in all_calls("q", "w") if call.command is not None}
+    """The plain commands worqr sends, as an ACL grants them (``XINFO GROUPS``: ``+xinfo``)."""
+    return {call.command.split()[0] for call in all_calls("q", "w") if call.command is not None}
 
 
 def test_the_documented_acls_grant_exactly_the_commands_worqr_sends() -> None:
@@ -155,6 +156,8 @@ def test_the_monitor_acl_reads_everything_and_every_write_is_refused_before_anyt
         assert held and failing
         assert worker.fail_process(failing.id, "boom", max_attempts=1).dead_letter_id is not None
         (dead_letter,) = worker.get_dead_letters("jobs")
+        worker.stream("events").subscribe("g")
+        worker.stream("events").publish("e")
 
         def run(*args: str) -> tuple[int, str]:
             capsys.readouterr()
@@ -171,6 +174,8 @@ def test_the_monitor_acl_reads_everything_and_every_write_is_refused_before_anyt
             ["check"],
             ["leases"],
             ["schedules"],
+            ["streams"],
+            ["stream", "events"],
         ):
             assert run(*read)[0] == 0, read
         with Worqr(redis=monitor_url, prefix=users.prefix) as monitor:
@@ -644,3 +649,32 @@ def test_runtime_logs_name_a_task_by_size_and_digest_unless_asked(monkeypatch: p
     assert "4111" not in label and "9 bytes" in label
     monkeypatch.setenv(LOG_TASKS_VARIABLE, "1")
     assert "card=4111" in preview(b"card=4111")
+
+
+def test_streams_work_with_exactly_the_documented_acls(users: Users) -> None:
+    """A producer publishes and reads a stream; workers subscribe, take and acknowledge, and a
+    peer's reap hands a dead worker's messages on: all under the documented ACLs."""
+    producer_url, worker_url = users.role("producer", "producer"), users.role("worker", "worker")
+    with (
+        Worqr(redis=producer_url, prefix=users.prefix) as producer,
+        Worqr(redis=worker_url, prefix=users.prefix, heartbeat_interval=0.1) as worker,
+        Worqr(redis=worker_url, prefix=users.prefix, heartbeat_interval=0.1) as peer,
+    ):
+        worker.start_worker()
+        peer.start_worker()
+        held = worker.stream("events").subscribe("g", start="first", retain_until_acked=True)
+        ids = producer.stream("events", max_len=10).publish_many(["a", "b"])
+        assert [m.data for m in producer.stream("events").read()] == ["a", "b"]
+        first = held.next(timeout=5)
+        assert first is not None and first.ack() is True
+        assert held.next(timeout=5) is not None
+        rescuer = peer.stream("events").subscribe("g")
+        pause_heartbeat(worker)
+        users.admin.delete(RegistryKeys(users.prefix).heartbeat(worker.worker_id))
+        assert peer.cleanup_workers() == [worker.worker_id]
+        again = rescuer.next(timeout=5)
+        assert again is not None and (again.id, again.deliveries) == (ids[1], 2)
+        assert again.ack() is True
+        assert producer.stream("events").length() == 0  # retained until acked, then dropped
+        assert producer.stream("events").counters()["acked"] == 2
+        assert [g.pending for g in producer.stream("events").groups()] == [0]

@@ -199,6 +199,7 @@ def test_a_message_delivered_max_deliveries_times_goes_to_the_dead_letters(
     assert (letter.data, letter.group, letter.deliveries) == ("poison", "g", 2)
     assert "max_deliveries 2" in letter.reason
     assert peer.stream("events").count_dead_letters() == 1
+    assert peer.stream("events").counters()["dead_lettered"] == 1
     assert peer.stream("events").pending("g") == []
 
 
@@ -327,8 +328,16 @@ def test_the_cli_shows_streams_and_one_stream(
     assert main([*base, "stream", "events"]) == 0
     text = capsys.readouterr().out
     assert "stream events: 3 message(s), 0 dead letter(s)" in text and "audit" in text
+    assert "published 3, delivered 1, redelivered 0, acked 0, dead_lettered 0" in text
     assert main([*base, "stream", "nothing-here", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"name": "nothing-here", "length": 0, "dead": 0, "groups": []}
+    empty = dict.fromkeys(("published", "delivered", "redelivered", "acked", "dead_lettered"), 0)
+    assert json.loads(capsys.readouterr().out) == {
+        "name": "nothing-here",
+        "length": 0,
+        "dead": 0,
+        "groups": [],
+        "counters": empty,
+    }
 
 
 def test_closing_the_client_hands_its_messages_on(make_worqr: MakeWorqr) -> None:
@@ -339,3 +348,50 @@ def test_closing_the_client_hands_its_messages_on(make_worqr: MakeWorqr) -> None
     leaving.close()
     rescuer = staying.stream("events").subscribe("g")
     assert sorted(m.data for m in iter_some(rescuer, 2)) == ["1", "2"]
+
+
+def test_retain_until_acked_drops_a_message_once_every_group_acknowledged_it(make_worqr: MakeWorqr) -> None:
+    client = started(make_worqr)
+    stream = client.stream("events", max_len=2)
+    billing = stream.subscribe("billing", start="first", retain_until_acked=True)
+    audit = stream.subscribe("audit", start="first")
+    ids = stream.publish_many(["1", "2", "3", "4"])
+    assert stream.length() == 4  # max_len 2, but no group acknowledged anything yet
+    assert stream.trim(max_len=1) == 0 and stream.trim(min_id=ids[3]) == 0
+    first = iter_some(billing, 2)
+    assert billing.ack_through(first[1].id) == 2
+    assert stream.length() == 4  # audit has not acknowledged them
+    late = stream.subscribe("late", start="first")  # a late subscriber replays every message kept
+    assert [m.data for m in iter_some(late, 4)] == ["1", "2", "3", "4"]
+    assert late.ack_through(ids[3]) == 4
+    audited = iter_some(audit, 3)
+    assert audit.ack(audited[0].id) is True
+    assert [m.data for m in stream.read()] == ["2", "3", "4"]  # "1" acknowledged by every group: gone
+    assert audit.ack_many([m.id for m in audited[1:]]) == [True, True]
+    # "2" is acknowledged by every group now; "3" and "4" not by billing: they stay.
+    assert [m.data for m in stream.read()] == ["3", "4"]
+    assert [m.data for m in iter_some(billing, 2)] == ["3", "4"]
+
+
+def test_without_retain_until_acked_max_len_drops_unacknowledged_messages(make_worqr: MakeWorqr) -> None:
+    client = started(make_worqr)
+    stream = client.stream("events", max_len=2)
+    sub = stream.subscribe("g", start="first")
+    stream.publish_many(["1", "2", "3"])
+    assert [m.data for m in stream.read()] == ["2", "3"]
+    assert [m.data for m in iter_some(sub, 2)] == ["2", "3"]
+
+
+def test_the_counters_count_each_step_where_it_happens(make_worqr: MakeWorqr, raw: redis.Redis) -> None:
+    victim, peer = started(make_worqr), started(make_worqr)
+    without_reap_hint(raw, victim.prefix)
+    stream = peer.stream("events")
+    held = victim.stream("events").subscribe("g", start="first", max_deliveries=2)
+    stream.publish_many(["1", "2", "3"])
+    taken = iter_some(held, 3)
+    assert held.ack(taken[0].id) is True
+    declare_dead(victim, peer, raw)
+    rescuer = stream.subscribe("g", max_deliveries=2)
+    again = iter_some(rescuer, 2)
+    assert rescuer.ack_through(again[1].id) == 2
+    assert stream.counters() == {"published": 3, "delivered": 3, "redelivered": 2, "acked": 3, "dead_lettered": 0}

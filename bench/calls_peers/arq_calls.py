@@ -21,7 +21,7 @@ from arq.jobs import ResultNotFound
 from arq.worker import Worker, func
 
 from bench.calls_peers import CALL_TIMEOUT, AsyncCall, CallSystem
-from bench.children import Shared, count, signal_on_stop
+from bench.children import Shared, at_start_line, count, signal_on_stop
 
 QUEUE = "bench-calls:arq"
 FAST_POLL = 0.005
@@ -45,9 +45,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
         log_results=False,
         **options,
     )
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGTERM)
     worker.run()

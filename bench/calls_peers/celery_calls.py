@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 
 from bench.calls_peers import CALL_TIMEOUT, CallSystem, SyncCall
-from bench.children import Shared, count, signal_on_stop
+from bench.children import Shared, at_start_line, count, signal_on_stop
 
 QUEUE = "bench-calls"
 CONCURRENCY = 16
@@ -54,9 +54,7 @@ def run_worker(url: str, shared: Shared) -> None:
         without_heartbeat=True,
         quiet=True,
     )
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGTERM)  # celery's warm shutdown
     worker.start()

@@ -14,7 +14,7 @@ import redis
 from rq import Queue, SimpleWorker
 
 from bench.calls_peers import CALL_TIMEOUT, CallSystem, SyncCall
-from bench.children import Shared, count, signal_on_stop
+from bench.children import Shared, at_start_line, count, signal_on_stop
 
 QUEUE = "bench-calls"
 PROCESSES = 2
@@ -31,9 +31,7 @@ def run_worker(url: str, shared: Shared) -> None:
     _counter = shared.counter
     client = redis.Redis.from_url(url)
     worker = SimpleWorker([Queue(QUEUE, connection=client)], connection=client)
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGTERM)  # rq's warm shutdown
     worker.work(logging_level="WARNING")

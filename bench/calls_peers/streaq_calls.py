@@ -12,7 +12,7 @@ from typing import Any
 from streaq import Worker
 
 from bench.calls_peers import CALL_TIMEOUT, AsyncCall, CallSystem
-from bench.children import Shared, count, run_until_stop
+from bench.children import Shared, async_at_start_line, count, run_until_stop
 
 QUEUE = "bench-calls"
 _counter: Any = None
@@ -35,9 +35,7 @@ def run_worker(url: str, shared: Shared) -> None:
 
     async def work() -> None:
         worker, _task = make(url)
-        shared.ready.release()
-        await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
-        if shared.stop.is_set():
+        if not await async_at_start_line(shared):
             return
         await run_until_stop(worker.run_async(), shared)
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from bench.calls_peers import CALL_TIMEOUT, AsyncCall, CallSystem, SyncCall
-from bench.children import Shared, count, stop_on_signal
+from bench.children import Shared, async_at_start_line, at_start_line, count, stop_on_signal
 from worqr import AsyncWorqr, Functions, Worqr
 
 PREFIX = "bench-calls"
@@ -40,9 +40,7 @@ def run_worker(url: str, shared: Shared) -> None:
     with Worqr(redis=url, prefix=PREFIX) as wq:
         wq.count_queue(echo.queue)  # connect before the start line
         worker = wq.serve(functions, concurrency=CONCURRENCY)
-        shared.ready.release()
-        shared.go.wait()
-        if shared.stop.is_set():
+        if not at_start_line(shared):
             return
         stop_on_signal(shared, worker.request_stop)
         worker.run()
@@ -56,9 +54,7 @@ def run_async_worker(url: str, shared: Shared) -> None:
         async with AsyncWorqr(redis=url, prefix=PREFIX) as wq:
             await wq.count_queue(async_echo.queue)
             worker = wq.serve(async_functions, concurrency=CONCURRENCY)
-            shared.ready.release()
-            await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
-            if shared.stop.is_set():
+            if not await async_at_start_line(shared):
                 return
             stop_on_signal(shared, worker.request_stop)
             await worker.run()

@@ -13,7 +13,7 @@ from typing import Any
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import Worker, func
 
-from bench.children import Shared, async_tally, signal_on_stop
+from bench.children import Shared, async_tally, at_start_line, signal_on_stop
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -56,9 +56,7 @@ def _work(url: str, shared: Shared, *, burst: bool = True, **options: Any) -> No
         log_results=False,
         **options,
     )
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGTERM)
     worker.run()

@@ -12,7 +12,7 @@ from typing import Any
 
 from bullmq import Queue, Worker
 
-from bench.children import Shared, async_tally, cancel_and_wait
+from bench.children import Shared, async_at_start_line, async_tally, cancel_and_wait
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -56,9 +56,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
 
     async def work() -> None:
         worker = Worker(QUEUE, noop, {"connection": url, "autorun": False, **options})
-        shared.ready.release()
-        await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
-        if shared.stop.is_set():
+        if not await async_at_start_line(shared):
             await worker.close()
             return
         running = asyncio.ensure_future(worker.run())

@@ -16,7 +16,7 @@ from typing import Any
 
 from celery import Celery
 
-from bench.children import Shared, signal_on_stop, tally
+from bench.children import Shared, at_start_line, signal_on_stop, tally
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.timing import Rate, timed_loop
@@ -85,9 +85,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
     worker = app.Worker(
         loglevel="WARNING", without_gossip=True, without_mingle=True, without_heartbeat=True, quiet=True, **options
     )
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGTERM)  # celery's warm shutdown
     worker.start()

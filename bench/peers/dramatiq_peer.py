@@ -10,7 +10,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from bench.children import Shared, stop_on_signal, tally
+from bench.children import Shared, at_start_line, stop_on_signal, tally
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.timing import Rate, timed_loop
@@ -71,9 +71,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
     _shared = shared
     broker, _actor = make(url)
     worker = dramatiq.Worker(broker, **options)
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     worker.start()
     stopped = stop_on_signal(shared, worker.stop)

@@ -11,7 +11,7 @@ from typing import Any
 
 from huey import RedisHuey
 
-from bench.children import Shared, signal_on_stop, tally
+from bench.children import Shared, at_start_line, signal_on_stop, tally
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.timing import Rate, timed_loop
@@ -63,9 +63,7 @@ def _consume(url: str, shared: Shared, **options: Any) -> None:
     _shared = shared
     app, _task = make(url)
     consumer = app.create_consumer(**options)
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGINT)  # huey's graceful shutdown
     consumer.run()

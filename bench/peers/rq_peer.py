@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import redis
 from rq import Queue, SimpleWorker, Worker
 
-from bench.children import Shared, signal_on_stop, tally
+from bench.children import Shared, at_start_line, signal_on_stop, tally
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.timing import Rate, timed_loop
@@ -66,9 +66,7 @@ def _work(worker_class: type[Worker], url: str, shared: Shared, *, burst: bool =
     _shared = shared
     client = redis.Redis.from_url(url)
     worker = worker_class([Queue(QUEUE, connection=client)], connection=client)
-    shared.ready.release()
-    shared.go.wait()
-    if shared.stop.is_set():
+    if not at_start_line(shared):
         return
     signal_on_stop(shared, signal.SIGTERM)  # rq's warm shutdown
     worker.work(burst=burst, logging_level="WARNING")

@@ -12,7 +12,7 @@ from typing import Any
 
 from saq import Queue, Worker
 
-from bench.children import Shared, async_tally, signal_on_stop
+from bench.children import Shared, async_at_start_line, async_tally, signal_on_stop
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -50,9 +50,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
         queue = Queue.from_url(url, name=QUEUE)
         await queue.connect()
         worker = Worker(queue, functions=[noop], **options)
-        shared.ready.release()
-        await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
-        if shared.stop.is_set():
+        if not await async_at_start_line(shared):
             return
         signal_on_stop(shared, signal.SIGTERM)
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from streaq import Worker
 
-from bench.children import Shared, async_tally, run_until_stop
+from bench.children import Shared, async_at_start_line, async_tally, run_until_stop
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -73,9 +73,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
 
     async def work() -> None:
         worker, _task = make(url, **options)
-        shared.ready.release()
-        await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
-        if shared.stop.is_set():
+        if not await async_at_start_line(shared):
             return
         await run_until_stop(worker.run_async(), shared)
 

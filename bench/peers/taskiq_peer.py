@@ -14,7 +14,7 @@ from typing import Any
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
 
-from bench.children import Shared, async_tally, run_until_stop
+from bench.children import Shared, async_at_start_line, async_tally, run_until_stop
 from bench.faults import Recovery
 from bench.peers import Peer, Producer, Setup
 from bench.peers.async_producer import AsyncProducer, opened
@@ -63,9 +63,7 @@ def _work(url: str, shared: Shared, **options: Any) -> None:
     async def work() -> None:
         broker, _task = make(url)
         await broker.startup()
-        shared.ready.release()
-        await asyncio.get_running_loop().run_in_executor(None, shared.go.wait)
-        if shared.stop.is_set():
+        if not await async_at_start_line(shared):
             return
         await run_until_stop(run_receiver_task(broker, **options), shared)
         await broker.shutdown()

@@ -50,6 +50,8 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
                                    consumer groups, a consumer is a worker id
     {P:stream:N}:consumers HASH    "<group>\n<worker id>" -> the incarnation that joined
     {P:stream:N}:dead      STREAM  dead letters: messages delivered max_deliveries times
+    {P:stream:N}:meta      HASH    the stream's settings: "retain" ("1": until every group acked)
+    {P:stream:N}:counters  HASH    the stream's totals (published, delivered, redelivered, acked...)
     {P:stream:N}:published channel messages were published (subscribers read at once)
     {P}:streams-of:<W>     SET     names of the streams W consumes (released when W is reaped)
     {P}:streams            SET     registry of stream names subscribed to (worqr.streams)
@@ -283,6 +285,14 @@ class StreamKeys:
     @property
     def dead(self) -> str:
         return self.tag + ":dead"
+
+    @property
+    def meta(self) -> str:
+        return self.tag + ":meta"
+
+    @property
+    def counters(self) -> str:
+        return self.tag + ":counters"
 
     @property
     def published(self) -> str:

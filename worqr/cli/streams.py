@@ -23,6 +23,7 @@ def _stream_document(wq: Worqr, name: str) -> dict[str, Any]:
         "length": stream.length(),
         "dead": stream.count_dead_letters(),
         "groups": [stream_group_document(g) for g in groups],
+        "counters": stream.counters(),
     }
 
 
@@ -43,6 +44,8 @@ def streams(wq: Worqr, args: argparse.Namespace) -> Answer:
 
 def stream(wq: Worqr, args: argparse.Namespace) -> Answer:
     row = _stream_document(wq, args.name)
-    head = f"stream {args.name}: {row['length']} message(s), {row['dead']} dead letter(s)"
+    head = f"stream {args.name}: {row['length']} message(s), {row['dead']} dead letter(s)\n" + ", ".join(
+        f"{name} {value}" for name, value in row["counters"].items()
+    )
     shown = [{**g, "lag": "?" if g["lag"] is None else g["lag"]} for g in row["groups"]]
     return Answer(row, head + "\n\n" + render.table(shown, GROUP_COLUMNS, empty="no groups"))

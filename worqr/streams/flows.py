@@ -47,12 +47,13 @@ def decode(keys: StreamKeys, codec: Codec[T], message_id: str, data: bytes, deli
     return StreamMessage(keys.name, message_id, codec.decode(data), message_time(message_id), deliveries)
 
 
-def subscribe(session: Session, keys: StreamKeys, group: str, start: str) -> Flow[Consumer]:
-    """Join the group (creating it at ``start`` if it does not exist), then list the stream
-    among the worker's, so that a reap hands its messages on; the membership it made."""
+def subscribe(session: Session, keys: StreamKeys, group: str, start: str, *, retain: bool) -> Flow[Consumer]:
+    """Join the group (creating it at ``start`` if it does not exist; ``retain``: the stream
+    keeps each message until every group acknowledged it), then list the stream among the
+    worker's, so that a reap hands its messages on; the membership it made."""
     incarnation = check_worker(session, f"subscribing to stream {keys.name!r}")
     consumer = Consumer(group, session.worker_id, incarnation)
-    yield from one(ops.join(keys, consumer, start))
+    yield from one(ops.join(keys, consumer, start, retain=retain))
     alive = yield from one(ops.register(session.registry, session.worker_id, keys.name))
     if not alive:
         yield from one(ops.leave(keys, consumer))

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from worqr._protocol.checks import MAX_QUEUE_NAME_LENGTH, _check_text, check_int
 from worqr._protocol.models import reply_text, server_time
-from worqr.errors import InvalidArgumentError
+from worqr.errors import InvalidArgumentError, WorqrError
 
 T = TypeVar("T")
 
@@ -23,6 +23,10 @@ DEFAULT_PREFETCH = 10
 DEFAULT_MAX_DELIVERIES = 5
 #: Dead letters a stream keeps (the oldest go first; trimmed approximately).
 DEAD_MAX_LEN = 10_000
+#: The totals a stream counts, each in the script that does what it counts: messages
+#: published, first deliveries to a group, deliveries again after a consumer died, accepted
+#: acks, and messages moved to the dead letters.
+COUNTERS = ("published", "delivered", "redelivered", "acked", "dead_lettered")
 #: Where a new group starts: "new" (messages published from now on) or "first" (every
 #: retained message); any other start is a message id.
 STARTS = {"new": "$", "first": "0"}
@@ -150,8 +154,12 @@ def parse_entries(reply: Any) -> list[tuple[str, bytes]]:
 
 
 def parse_groups(reply: Any, consumers: list[Any]) -> list[GroupInfo]:
-    """XINFO GROUPS (empty when the stream does not exist), with the live consumers of each
-    group from the stream's consumers hash."""
+    """XINFO GROUPS, with the live consumers of each group from the stream's consumers hash.
+    A refusal because the stream does not exist reads as no groups; any other is raised."""
+    if isinstance(reply, WorqrError):
+        if "no such key" in str(reply).lower():
+            return []
+        raise reply
     live: dict[str, int] = {}
     for field in consumers:
         group = reply_text(field).rpartition("\n")[0]

@@ -11,12 +11,11 @@ from worqr._protocol.call import Arg, Call, read_call
 from worqr._protocol.keys import RegistryKeys, StreamKeys
 from worqr._protocol.models import reply_text
 from worqr.streams.messages import (
+    COUNTERS,
     DEAD_MAX_LEN,
     Consumer,
-    GroupInfo,
     PendingMessage,
     parse_entries,
-    parse_groups,
     parse_pending,
 )
 
@@ -55,18 +54,18 @@ def publish(keys: StreamKeys, data: Sequence[bytes], max_len: int | None) -> Cal
         return [reply_text(i) for i in reply[1]]
 
     args = (keys.published, "" if max_len is None else max_len, *data)
-    return _script("publish", (keys.messages,), args, parse, idempotent=False)
+    return _script("publish", (keys.messages, keys.meta, keys.counters), args, parse, idempotent=False)
 
 
-def join(keys: StreamKeys, consumer: Consumer, start: str) -> Call[bool]:
+def join(keys: StreamKeys, consumer: Consumer, start: str, *, retain: bool) -> Call[bool]:
     """Parses to True if the call created the group."""
 
     def parse(reply: list[Any]) -> bool:
         _raise_for(reply, keys, consumer.group)
         return int(reply[1]) == 1
 
-    args = (*consumer.args, start)
-    return _script("join", (keys.messages, keys.consumers), args, parse, idempotent=True)
+    args = (*consumer.args, start, "1" if retain else "0")
+    return _script("join", (keys.messages, keys.consumers, keys.meta), args, parse, idempotent=True)
 
 
 def register(registry: RegistryKeys, worker_id: str, name: str) -> Call[bool]:
@@ -90,7 +89,8 @@ def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) 
         return [(reply_text(i), bytes(d), int(n)) for i, d, n in reply[1]], int(reply[2])
 
     args = (*consumer.args, count, max_deliveries, DEAD_MAX_LEN)
-    return _script("take", (keys.messages, keys.consumers, keys.dead), args, parse, idempotent=False)
+    key_list = (keys.messages, keys.consumers, keys.dead, keys.meta, keys.counters)
+    return _script("take", key_list, args, parse, idempotent=False)
 
 
 def ack(keys: StreamKeys, consumer: Consumer, ids: Sequence[str]) -> Call[list[bool]]:
@@ -104,7 +104,7 @@ def ack(keys: StreamKeys, consumer: Consumer, ids: Sequence[str]) -> Call[list[b
         return [int(n) == 1 for n in reply[1]]
 
     args = (*consumer.args, *ids)
-    return _script("ack", (keys.messages, keys.consumers), args, parse, idempotent=True)
+    return _script("ack", (keys.messages, keys.consumers, keys.meta, keys.counters), args, parse, idempotent=True)
 
 
 def ack_through(keys: StreamKeys, consumer: Consumer, message_id: str) -> Call[int | None]:
@@ -117,7 +117,8 @@ def ack_through(keys: StreamKeys, consumer: Consumer, message_id: str) -> Call[i
         return int(reply[1])
 
     args = (*consumer.args, message_id)
-    return _script("ack_through", (keys.messages, keys.consumers), args, parse, idempotent=True)
+    key_list = (keys.messages, keys.consumers, keys.meta, keys.counters)
+    return _script("ack_through", key_list, args, parse, idempotent=True)
 
 
 def leave(keys: StreamKeys, consumer: Consumer) -> Call[int]:
@@ -138,7 +139,7 @@ def trim(keys: StreamKeys, how: str, bound: Arg) -> Call[int]:
         _raise_for(reply, keys, "")
         return int(reply[1])
 
-    return _script("trim", (keys.messages,), (how, bound), parse, idempotent=True)
+    return _script("trim", (keys.messages, keys.meta), (how, bound), parse, idempotent=True)
 
 
 def delete_group(keys: StreamKeys, group: str) -> Call[bool]:
@@ -146,7 +147,8 @@ def delete_group(keys: StreamKeys, group: str) -> Call[bool]:
         _raise_for(reply, keys, group)
         return int(reply[1]) == 1
 
-    return _script("delete_group", (keys.messages, keys.consumers), (group, keys.published), parse, idempotent=True)
+    key_list = (keys.messages, keys.consumers, keys.meta)
+    return _script("delete_group", key_list, (group, keys.published), parse, idempotent=True)
 
 
 def pending(keys: StreamKeys, group: str, count: int) -> Call[list[PendingMessage]]:
@@ -166,6 +168,16 @@ def read_dead(keys: StreamKeys, count: int) -> Call[Any]:
     return read_call("XRANGE", keys.dead, ("-", "+", "COUNT", count), lambda reply: reply)
 
 
+def counters(keys: StreamKeys) -> Call[dict[str, int]]:
+    """The stream's exact totals, each 0 until it first counted (see `COUNTERS`)."""
+
+    def parse(reply: Any) -> dict[str, int]:
+        found = {reply_text(k): int(v) for k, v in (reply.items() if isinstance(reply, dict) else [])}
+        return {name: found.get(name, 0) for name in COUNTERS}
+
+    return read_call("HGETALL", keys.counters, (), parse)
+
+
 def length(keys: StreamKeys) -> Call[int]:
     return read_call("XLEN", keys.messages, (), int)
 
@@ -174,12 +186,14 @@ def dead_length(keys: StreamKeys) -> Call[int]:
     return read_call("XLEN", keys.dead, (), int)
 
 
-def groups(keys: StreamKeys) -> Call[list[GroupInfo]]:
-    def parse(reply: list[Any]) -> list[GroupInfo]:
-        _raise_for(reply, keys, "")
-        return parse_groups(reply[1], reply[2])
-
-    return _read_script("groups", (keys.messages, keys.consumers), (), parse)
+def groups(keys: StreamKeys) -> list[Call[Any]]:
+    """Plain reads sent together, so that a read-only user may run them: XINFO GROUPS
+    (advisory: a stream that does not exist answers with an error, read as no groups) and
+    the consumers hash; `worqr.streams.messages.parse_groups` reads the two replies."""
+    return [
+        Call((keys.messages,), (), lambda reply: reply, True, command="XINFO GROUPS", advisory=True),
+        Call((keys.consumers,), (), lambda reply: list(reply or []), True, command="HKEYS"),
+    ]
 
 
 def bury(keys: StreamKeys, consumer: Consumer, message_id: str, reason: str) -> Call[bool]:
@@ -193,4 +207,5 @@ def bury(keys: StreamKeys, consumer: Consumer, message_id: str, reason: str) -> 
         return int(reply[1]) == 1
 
     args = (*consumer.args, message_id, reason, DEAD_MAX_LEN)
-    return _script("bury", (keys.messages, keys.consumers, keys.dead), args, parse, idempotent=True)
+    key_list = (keys.messages, keys.consumers, keys.dead, keys.meta, keys.counters)
+    return _script("bury", key_list, args, parse, idempotent=True)

@@ -25,7 +25,7 @@ from worqr._io._sync.core import SyncCore
 from worqr._io._sync.notices import SyncChannelNotices
 from worqr._protocol.checks import check_int, check_seconds
 from worqr._protocol.codec import Codec
-from worqr._protocol.flows.steps import one
+from worqr._protocol.flows.steps import batch, one
 from worqr._protocol.keys import StreamKeys
 from worqr.errors import ClientClosedError, CodecError, InvalidArgumentError
 from worqr.streams import flows, ops
@@ -42,6 +42,7 @@ from worqr.streams.messages import (
     check_message_id,
     check_start,
     check_stream_name,
+    parse_groups,
 )
 
 T = TypeVar("T")
@@ -116,6 +117,7 @@ class Stream(Generic[T]):
         start: str = "new",
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         prefetch: int = DEFAULT_PREFETCH,
+        retain_until_acked: bool = False,
     ) -> Subscription[T]:
         """This client's worker as a consumer of ``group`` (call ``start_worker()`` first).
         Every group gets every message; within a group each message goes to one consumer
@@ -124,14 +126,23 @@ class Stream(Generic[T]):
         ``start``: "new" (messages published from now on), "first" (every retained one)
         or after a message id; an existing group keeps its position. A message delivered
         ``max_deliveries`` times goes to the stream's dead letters instead of a further
-        consumer; a take hands at most ``prefetch`` messages to the subscription at once."""
+        consumer; a take hands at most ``prefetch`` messages to the subscription at once.
+        ``retain_until_acked=True`` makes the stream keep each message until every group
+        has acknowledged it, and drop it then (resolute's semantics): ``max_len`` and
+        ``trim`` stop at the oldest message some group has not acknowledged. It holds for
+        the stream from then on, whichever client subscribes."""
         name = check_group(group)
         begin = check_start(start)
         check_int("max_deliveries", max_deliveries, 1)
         check_int("prefetch", prefetch, 1)
+        retain: object = retain_until_acked  # checked at run time: callers are not always type-checked
+        if not isinstance(retain, bool):
+            msg = f"retain_until_acked must be True or False, got {retain!r}"
+            raise InvalidArgumentError(msg)
         self._streams.notices.listen(self.keys.published)
         try:
-            consumer = self._core.drive(flows.subscribe(self._core.session, self.keys, name, begin))
+            flow = flows.subscribe(self._core.session, self.keys, name, begin, retain=retain_until_acked)
+            consumer = self._core.drive(flow)
         except BaseException:
             self._streams.notices.unlisten(self.keys.published)
             raise
@@ -140,7 +151,7 @@ class Stream(Generic[T]):
     def groups(self) -> list[GroupInfo]:
         """Every consumer group of the stream: its live consumers, pending count, last
         delivered id and lag."""
-        return self._core.drive(one(ops.groups(self.keys)))
+        return parse_groups(*self._core.drive(batch(ops.groups(self.keys))))
 
     def pending(self, group: str, count: int = 100) -> list[PendingMessage]:
         """The messages of ``group`` delivered and not acknowledged, oldest first: who
@@ -158,6 +169,12 @@ class Stream(Generic[T]):
         """The messages taken out of a group (delivered ``max_deliveries`` times, or not
         decodable), oldest first."""
         return self._core.drive(flows.dead_letters(self.keys, self.codec, check_int("count", count, 1)))
+
+    def counters(self) -> dict[str, int]:
+        """The stream's exact totals, over all its groups: ``published``, ``delivered``
+        (first deliveries), ``redelivered`` (after a consumer died), ``acked`` (accepted
+        acks) and ``dead_lettered``; each changed in the script that does what it counts."""
+        return self._core.drive(one(ops.counters(self.keys)))
 
     def count_dead_letters(self) -> int:
         """How many dead letters the stream keeps."""

@@ -7,6 +7,9 @@
 --
 -- KEYS[1] messages   STREAM
 -- KEYS[2] consumers  HASH    "<group>\n<worker id>" -> incarnation
+-- KEYS[3] meta       HASH    the stream's settings (a retaining stream drops what every
+--                            group acknowledged, in this script)
+-- KEYS[4] counters   HASH    the stream's totals: "acked" counts the accepted acks
 -- ARGV[1] group
 -- ARGV[2] worker_id
 -- ARGV[3] incarnation
@@ -14,9 +17,10 @@
 -- Returns: {0, acked} | {-3} WORKER_LOST | {-7} UNKNOWN_GROUP | {-8, id} UNKNOWN_MESSAGE
 -- @include check_types
 -- @include stream_group
-local messages, consumers = KEYS[1], KEYS[2]
+-- @include stream_retain
+local messages, consumers, meta, counters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, worker_id, incarnation, through = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local type_error = check_types({{messages, "stream"}, {consumers, "hash"}})
+local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {meta, "hash"}, {counters, "hash"}})
 if type_error then
   return type_error
 end
@@ -51,4 +55,8 @@ while true do
   end
   acked = acked + redis.call("XACK", messages, group, unpack(ids))
 end
+if acked > 0 then
+  redis.call("HINCRBY", counters, "acked", acked)
+end
+trim_acked(messages, meta)
 return {0, acked}

@@ -7,6 +7,8 @@
 -- KEYS[1] messages   STREAM
 -- KEYS[2] consumers  HASH    "<group>\n<worker id>" -> incarnation
 -- KEYS[3] dead       STREAM  dead letters
+-- KEYS[4] meta       HASH    the stream's settings
+-- KEYS[5] counters   HASH    the stream's totals: "dead_lettered" counts this
 -- ARGV[1] group
 -- ARGV[2] worker_id
 -- ARGV[3] incarnation
@@ -16,9 +18,11 @@
 -- Returns: {0, buried} | {-3} WORKER_LOST | {-7} UNKNOWN_GROUP
 -- @include check_types
 -- @include stream_group
-local messages, consumers, dead = KEYS[1], KEYS[2], KEYS[3]
+-- @include stream_retain
+local messages, consumers, dead, meta, counters = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, worker_id, incarnation, id, reason, dead_max_len = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {dead, "stream"}})
+local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {dead, "stream"}, {meta, "hash"},
+  {counters, "hash"}})
 if type_error then
   return type_error
 end
@@ -38,4 +42,6 @@ if found[1] then
     "deliveries", mine[1][4], "reason", reason, "d", found[1][2][2])
 end
 redis.call("XACK", messages, group, id)
+redis.call("HINCRBY", counters, "dead_lettered", 1)
+trim_acked(messages, meta)
 return {0, 1}

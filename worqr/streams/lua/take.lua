@@ -13,6 +13,9 @@
 -- KEYS[1] messages   STREAM
 -- KEYS[2] consumers  HASH    "<group>\n<worker id>" -> incarnation
 -- KEYS[3] dead       STREAM  dead letters
+-- KEYS[4] meta       HASH    the stream's settings
+-- KEYS[5] counters   HASH    the stream's totals: "delivered" (first deliveries),
+--                            "redelivered", "dead_lettered" count what this take did
 -- ARGV[1] group
 -- ARGV[2] worker_id
 -- ARGV[3] incarnation
@@ -22,10 +25,12 @@
 -- Returns: {0, {{id, data, deliveries}, ...}, dead} | {-3} WORKER_LOST | {-7} UNKNOWN_GROUP
 -- @include check_types
 -- @include stream_group
-local messages, consumers, dead = KEYS[1], KEYS[2], KEYS[3]
+-- @include stream_retain
+local messages, consumers, dead, meta, counters = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, worker_id, incarnation = ARGV[1], ARGV[2], ARGV[3]
 local count, max_deliveries, dead_max_len = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {dead, "stream"}})
+local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {dead, "stream"}, {meta, "hash"},
+  {counters, "hash"}})
 if type_error then
   return type_error
 end
@@ -56,6 +61,14 @@ for _, entry in ipairs(orphaned) do
     end
   end
 end
+if buried > 0 then
+  redis.call("HINCRBY", counters, "dead_lettered", buried)
+  trim_acked(messages, meta)
+end
+if #out > 0 then
+  redis.call("HINCRBY", counters, "redelivered", #out)
+end
+local again = #out
 if #out < count then
   local read = redis.call("XREADGROUP", "GROUP", group, worker_id, "COUNT", count - #out, "STREAMS", messages, ">")
   if read then
@@ -63,5 +76,8 @@ if #out < count then
       out[#out + 1] = {entry[1], entry[2][2], 1}
     end
   end
+end
+if #out > again then
+  redis.call("HINCRBY", counters, "delivered", #out - again)
 end
 return {0, out, buried}
