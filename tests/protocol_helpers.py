@@ -148,13 +148,14 @@ def stream_calls(stream: StreamKeys, registry: RegistryKeys, worker: str) -> lis
     """One call of every factory in `worqr.streams.ops`."""
     consumer = Consumer("g", worker, "inc")
     return [
-        stream_ops.publish(stream, [b"m"], None),
-        stream_ops.join(stream, consumer, "$", retain=False),
-        stream_ops.register(registry, worker, stream.name),
+        stream_ops.publish(stream, [b"m"], None, 0),
+        stream_ops.join(stream, consumer, "$", retain=False, partitions=0),
+        stream_ops.register(registry, worker, stream.name, 0),
         stream_ops.take(stream, consumer, 10, 5),
         stream_ops.ack(stream, consumer, ["1-0"]),
         stream_ops.ack_through(stream, consumer, "1-0"),
-        stream_ops.leave(stream, consumer),
+        stream_ops.leave(stream, consumer, 0),
+        stream_ops.take_ordered(stream, consumer, 4, 10, 5),
         stream_ops.bury(stream, consumer, "1-0", "why"),
         stream_ops.trim(stream, "MAXLEN", 10),
         stream_ops.delete_group(stream, "g"),

@@ -71,3 +71,21 @@ async def test_a_dead_consumers_message_goes_to_a_live_one_and_its_late_ack_is_r
         with pytest.raises(WorkerLostError):
             await held.next(timeout=0)
         assert await again.ack() is True
+
+
+async def test_an_ordered_stream_keeps_each_keys_order_for_the_asyncio_client(
+    make_async_worqr: MakeAsyncWorqr, raw: redis.Redis
+) -> None:
+    victim, peer = await started(make_async_worqr), await started(make_async_worqr)
+    without_reap_hint(raw, victim.prefix)
+    stream = peer.stream("orders", ordered=True, partitions=2, key=lambda m: m.partition(":")[0])
+    held = await victim.stream("orders", ordered=True, partitions=2).subscribe("g", start="first", prefetch=10)
+    ids = await stream.publish_many([f"k:{n}" for n in range(4)])
+    assert len({i.split("/")[0] for i in ids}) == 1  # one key, one partition
+    assert (m := await held.next(timeout=LONG)) is not None and m.data == "k:0"
+    rescuer = await stream.subscribe("g")
+    await declare_dead(victim, peer, raw)
+    got = [await rescuer.next(timeout=LONG) for _ in range(4)]
+    assert [(m.data, m.deliveries) for m in got if m] == [("k:0", 2), ("k:1", 2), ("k:2", 2), ("k:3", 2)]
+    assert await rescuer.ack_many([m.id for m in got if m]) == [True] * 4
+    assert [(g.name, g.pending, g.lag) for g in await stream.groups()] == [("g", 0, 0)]

@@ -63,6 +63,11 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "streams: audit saw [1, 2, 3]; billing got [(1, 2), (2, 2), (3, 2)] after its first consumer left; "
             "late ack accepted: False; replay from the first id: [1, 2, 3]",
         ),
+        (
+            "ordered_streams.py",
+            "ordered_streams: while the first owner held [1, 2], the standby got None; after it left, "
+            "the standby billed [(1, 2), (2, 2), (3, 1)] (order, deliveries)",
+        ),
     ],
     ids=[
         "producer",
@@ -77,6 +82,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "leader_election",
         "periodic_schedules",
         "streams",
+        "ordered_streams",
     ],
 )
 def test_example(script: str, expected: str) -> None:

@@ -77,8 +77,10 @@ from worqr.leases._async.leases import AsyncLease, AsyncTerm
 from worqr.leases._sync.leadership import Leadership
 from worqr.leases._sync.leases import Lease, Term
 from worqr.schedules.records import Schedule
-from worqr.streams._async.streams import AsyncMessage, AsyncStream, AsyncSubscription
-from worqr.streams._sync.streams import Message, Stream, Subscription
+from worqr.streams._async.streams import AsyncStream
+from worqr.streams._async.subscriptions import AsyncMessage, AsyncSubscription
+from worqr.streams._sync.streams import Stream
+from worqr.streams._sync.subscriptions import Message, Subscription
 from worqr.streams.messages import GroupInfo, PendingMessage, StreamDeadLetter, StreamMessage
 
 __version__ = VERSION

@@ -244,6 +244,7 @@ STATUS_LEASE_BUSY = -5
 STATUS_LEASE_LOST = -6
 STATUS_UNKNOWN_GROUP = -7
 STATUS_UNKNOWN_MESSAGE = -8
+STATUS_PARTITIONS = -9
 
 #: Every status code: its name in the scripts' headers, and the error it stands for when a
 #: caller meets it as one (``status_error``). Some flows read a code as an answer instead
@@ -258,6 +259,7 @@ STATUSES: dict[int, tuple[str, type[WorqrError] | None]] = {
     STATUS_LEASE_LOST: ("LEASE_LOST", None),
     STATUS_UNKNOWN_GROUP: ("UNKNOWN_GROUP", None),
     STATUS_UNKNOWN_MESSAGE: ("UNKNOWN_MESSAGE", None),
+    STATUS_PARTITIONS: ("PARTITIONS", None),
 }
 
 

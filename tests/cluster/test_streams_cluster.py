@@ -74,3 +74,20 @@ async def test_the_asyncio_client_publishes_and_consumes_on_every_shard(
         assert first is not None and second is not None and (first.data, second.data) == ("a", "b")
         assert await sub.ack_through(second.id) == 2
         assert [(g.name, g.pending, g.lag) for g in await stream.groups()] == [("g", 0, 0)]
+
+
+def test_an_ordered_stream_on_a_cluster_keeps_each_keys_order(
+    local_cluster: LocalCluster, make_cluster_worqr: MakeWorqr, worqr_prefix: str
+) -> None:
+    client = make_cluster_worqr(**FAST)
+    client.start_worker()
+    stream = client.stream("orders", ordered=True, partitions=4, key=lambda m: m.partition(":")[0])
+    sub = stream.subscribe("g", start="first", prefetch=100)
+    stream.publish_many([f"k{n % 3}:{n}" for n in range(30)])
+    got = [sub.next(timeout=LONG) for _ in range(30)]
+    assert all(m is not None for m in got)
+    for key in ("k0", "k1", "k2"):
+        numbers = [int(m.data.partition(":")[2]) for m in got if m and m.data.startswith(key + ":")]
+        assert numbers == sorted(numbers) and len(numbers) == 10
+    assert sub.ack_many([m.id for m in got if m]) == [True] * 30
+    assert stream.length() == 30 and [g.pending for g in stream.groups()] == [0]

@@ -4,8 +4,10 @@ tests/scenarios/test_stream_processes.py.
     python stream_child.py URL PREFIX STREAM GROUPS JOURNAL NAME
 
 One client (a worker, id NAME) subscribes to each group of GROUPS (comma-separated) of
-STREAM from the first message, and loops over the subscriptions: take the next message,
-note it, acknowledge it, note the answer. A worker found declared dead (it was paused past
+STREAM from the first message, and to the group ORDERED_GROUP of the ordered stream
+ORDERED (PARTITIONS partitions, each message's key the text before its ":"), and loops over
+the subscriptions: take the next message of each, note it, acknowledge it, note the
+answer (when none of them has one, it waits up to 20 ms on one of them, in turn). A worker found declared dead (it was paused past
 its timeout) starts again and subscribes anew, as a runtime would. The journal is a shared
 file of JSON lines, each written with one ``os.write`` on an O_APPEND descriptor (a SIGKILL
 loses nothing written before it), times on CLOCK_MONOTONIC, which every process shares:
@@ -24,13 +26,19 @@ import sys
 import time
 from typing import Any
 
-from worqr import Subscription, WorkerLostError, Worqr
+from worqr import Message, Subscription, WorkerLostError, Worqr
 
 #: The children's timings: a paused child is declared dead after WORKER_TIMEOUT and reaped
 #: within a CLEANUP_INTERVAL more (the test's bound).
 WORKER_TIMEOUT, CLEANUP_INTERVAL = 1.0, 0.3
 #: Seconds of work per message.
 WORK = 0.002
+#: The ordered stream, its partitions and its group.
+ORDERED, PARTITIONS, ORDERED_GROUP = "orders", 4, "ordered"
+
+
+def order_key(message: str) -> str:
+    return message.partition(":")[0]
 
 
 class Journal:
@@ -45,7 +53,17 @@ class Journal:
 
 def subscribe_all(client: Worqr, stream: str, groups: list[str]) -> list[Subscription[str]]:
     client.start_worker()
-    return [client.stream(stream).subscribe(group, start="first", max_deliveries=1000) for group in groups]
+    ordered = client.stream(ORDERED, ordered=True, partitions=PARTITIONS, key=order_key)
+    return [
+        *(client.stream(stream).subscribe(group, start="first", max_deliveries=1000) for group in groups),
+        ordered.subscribe(ORDERED_GROUP, start="first", max_deliveries=1000),
+    ]
+
+
+def handle(journal: Journal, sub: Subscription[str], message: Message[str]) -> None:
+    journal.write("got", group=sub.group, id=message.id, deliveries=message.deliveries, data=message.data)
+    time.sleep(WORK)  # the work a consumer does with a message, during which it holds it
+    journal.write("ack", group=sub.group, id=message.id, ok=message.ack())
 
 
 def main() -> None:
@@ -65,13 +83,17 @@ def main() -> None:
     print("ready", flush=True)
     while True:
         try:
+            idle = True
             for sub in subscriptions:
-                message = sub.next(timeout=0.02)
-                if message is None:
-                    continue
-                journal.write("got", group=sub.group, id=message.id, deliveries=message.deliveries)
-                time.sleep(WORK)  # the work a consumer does with a message, during which it holds it
-                journal.write("ack", group=sub.group, id=message.id, ok=message.ack())
+                message = sub.next(timeout=0)
+                if message is not None:
+                    idle = False
+                    handle(journal, sub, message)
+            if idle:  # nothing anywhere: wait a little for one of them, in turn
+                subscriptions.append(subscriptions.pop(0))
+                message = subscriptions[0].next(timeout=0.02)
+                if message is not None:
+                    handle(journal, subscriptions[0], message)
         except WorkerLostError:
             journal.write("lost")
             while True:

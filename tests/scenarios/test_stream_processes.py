@@ -32,11 +32,15 @@ import pytest
 from tests.helpers import wait_until
 from tests.scenarios import stream_child
 from worqr import Stream, Worqr
+from worqr.streams.messages import id_order
 
 pytestmark = pytest.mark.slow
 
 CHILD = str(Path(stream_child.__file__))
 STREAM, GROUPS = "events", ("audit", "billing")
+ORDERED, PARTITIONS, ORDERED_GROUP = stream_child.ORDERED, stream_child.PARTITIONS, stream_child.ORDERED_GROUP
+#: The ordering keys of the ordered stream's messages ("<key>:<n>", n counting per key).
+KEYS = 10
 MESSAGES, BATCH = 3000, 50
 CONSUMERS = 3
 KILLS = 4
@@ -117,7 +121,7 @@ class Kill:
     held: set[tuple[str, str]] = field(default_factory=set)
 
 
-def chaos(children: Children, stream: Stream[str], kills: list[Kill], pauses: list[str]) -> None:
+def chaos(children: Children, streams: dict[str, Stream[str]], kills: list[Kill], pauses: list[str]) -> None:
     """A pause first (of a child that holds messages, read once it has stopped), then KILLS
     kills, each when the victim holds messages; the publisher goes on meanwhile."""
     rng = random.Random(20261207)
@@ -138,27 +142,31 @@ def chaos(children: Children, stream: Stream[str], kills: list[Kill], pauses: li
         victim.send_signal(signal.SIGKILL)
         kill = Kill(name, time.monotonic())
         victim.wait(DEADLINE)
-        for group in GROUPS:
-            kill.held |= {(group, p.id) for p in stream.pending(group, 1000) if p.consumer == name}
+        for group in (*GROUPS, ORDERED_GROUP):
+            kill.held |= {(group, p.id) for p in streams[group].pending(group, 1000) if p.consumer == name}
         kills.append(kill)
         children.live.remove((name, victim))
         children.spawn()
         time.sleep(0.2)
 
 
-def publish(url: str, prefix: str, ids: list[str], chaos_over: threading.Event) -> None:
-    """Publish batches, paced, until the chaos is over and at least MESSAGES are out."""
+def publish(url: str, prefix: str, ids: list[str], ordered_ids: list[str], chaos_over: threading.Event) -> None:
+    """Publish batches, paced, until the chaos is over and at least MESSAGES are out: to the
+    stream, and to the ordered stream with KEYS keys, each key's messages numbered."""
     with Worqr(redis=url, prefix=prefix) as producer:
         stream = producer.stream(STREAM)
+        ordered = producer.stream(ORDERED, ordered=True, partitions=PARTITIONS, key=stream_child.order_key)
         while not (chaos_over.is_set() and len(ids) >= MESSAGES):
-            ids += stream.publish_many([f"m{i}" for i in range(len(ids), len(ids) + BATCH)])
+            n = len(ids)
+            ids += stream.publish_many([f"m{i}" for i in range(n, n + BATCH)])
+            ordered_ids += ordered.publish_many([f"k{i % KEYS}:{i // KEYS}" for i in range(n, n + BATCH)])
             time.sleep(0.02)  # spread the publishing over the chaos (pacing, not synchronization)
 
 
 Records = list[dict[str, Any]]
 
 
-def check_each_acknowledged_once(records: Records, ids: list[str], kills: list[Kill]) -> None:
+def check_each_acknowledged_once(records: Records, ids: list[str], ordered_ids: list[str], kills: list[Kill]) -> None:
     """No gaps and nothing twice: per group, each published message accepted exactly once
     (or, once, by a consumer killed in the middle of its ack)."""
     killed = {kill.name for kill in kills}
@@ -171,7 +179,8 @@ def check_each_acknowledged_once(records: Records, ids: list[str], kills: list[K
         elif r["ev"] == "ack" and r["who"] in killed and in_flight.get(r["who"]) == (r["group"], r["id"]):
             del in_flight[r["who"]]
     accepted = Counter((r["group"], r["id"]) for r in records if r["ev"] == "ack" and r["ok"])
-    assert set(accepted) | set(in_flight.values()) == {(g, i) for g in GROUPS for i in ids}
+    expected = {(g, i) for g in GROUPS for i in ids} | {(ORDERED_GROUP, i) for i in ordered_ids}
+    assert set(accepted) | set(in_flight.values()) == expected
     assert {k: n for k, n in accepted.items() if n != 1} == {}
 
 
@@ -195,18 +204,31 @@ def check_acks_came_from_holders(records: Records, pauses: list[str]) -> Records
 
 
 def check_first_deliveries_in_order(records: Records) -> None:
-    """Each process (each incarnation of the paused one) got its first deliveries in order."""
-    runs: dict[tuple[str, str], list[tuple[int, ...]]] = defaultdict(list)
+    """Each process (each incarnation of the paused one) got its first deliveries in order,
+    per group (per partition, in the ordered stream)."""
+    runs: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
     for r in records:
         if r["ev"] == "got" and r["deliveries"] == 1:
-            runs[(r["who"], r["group"])].append(tuple(map(int, r["id"].split("-"))))
+            runs[(r["who"], r["group"], r["id"].rpartition("/")[0])].append(id_order(r["id"]))
         if r["ev"] == "lost":  # a new incarnation: its order starts again
-            for group in GROUPS:
-                key = (r["who"], group)
+            for key in [k for k in runs if k[0] == r["who"]]:
                 assert runs[key] == sorted(runs[key]), key
                 runs[key] = []
     for key, seen in runs.items():
         assert seen == sorted(seen), key
+
+
+def check_each_key_in_order(records: Records) -> None:
+    """In the ordered stream's group, each key's messages were accepted in their order."""
+    data = {r["id"]: r["data"] for r in records if r["ev"] == "got" and r["group"] == ORDERED_GROUP}
+    accepted: dict[str, list[int]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: r["t"]):
+        if r["ev"] == "ack" and r["ok"] and r["group"] == ORDERED_GROUP:
+            key, _, n = data[r["id"]].partition(":")
+            accepted[key].append(int(n))
+    assert len(accepted) == KEYS
+    for key, numbers in accepted.items():
+        assert numbers == sorted(numbers), (key, numbers[:20])
 
 
 def check_hand_over(records: Records, kills: list[Kill]) -> float:
@@ -232,31 +254,36 @@ def test_every_message_is_acknowledged_once_per_group_through_kills_and_a_pause(
     ids: list[str] = []
     kills: list[Kill] = []
     pauses: list[str] = []
+    ordered_ids: list[str] = []
     chaos_over = threading.Event()
-    producer = threading.Thread(target=publish, args=(redis_url, worqr_prefix, ids, chaos_over))
+    producer = threading.Thread(target=publish, args=(redis_url, worqr_prefix, ids, ordered_ids, chaos_over))
     producer.start()
     with Worqr(redis=redis_url, prefix=worqr_prefix) as reader:
         stream = reader.stream(STREAM)
+        ordered = reader.stream(ORDERED, ordered=True, partitions=PARTITIONS)
+        streams = {**dict.fromkeys(GROUPS, stream), ORDERED_GROUP: ordered}
         try:
-            chaos(children, stream, kills, pauses)
+            chaos(children, streams, kills, pauses)
         finally:
             chaos_over.set()
             producer.join(DEADLINE)
 
         def all_acked() -> bool:
-            groups = stream.groups()
-            return len(groups) == len(GROUPS) and all(g.pending == 0 and g.lag == 0 for g in groups)
+            groups = [*stream.groups(), *ordered.groups()]
+            return len(groups) == len(GROUPS) + 1 and all(g.pending == 0 and g.lag == 0 for g in groups)
 
         wait_until(all_acked, DEADLINE)
     children.stop_all()
     records = children.records()
     assert len(ids) >= MESSAGES
-    check_each_acknowledged_once(records, ids, kills)
+    check_each_acknowledged_once(records, ids, ordered_ids, kills)
     refused = check_acks_came_from_holders(records, pauses)
     check_first_deliveries_in_order(records)
+    check_each_key_in_order(records)
     worst = check_hand_over(records, kills)
     redelivered = sum(1 for r in records if r["ev"] == "got" and r["deliveries"] > 1)
     print(
-        f"streams chaos: {len(ids)} messages x {len(GROUPS)} groups, {len(kills)} kills, 1 pause, "
+        f"streams chaos: {len(ids)} messages x {len(GROUPS)} groups and {len(ordered_ids)} ordered, "
+        f"{len(kills)} kills, 1 pause, "
         f"{redelivered} redeliveries, {len(refused)} refused acks, worst hand-over {worst:.2f} s (bound {BOUND} s)"
     )

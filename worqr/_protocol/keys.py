@@ -48,9 +48,13 @@ percent-encoded so that it can never end the hash tag or shift the prefix):
 
     {P:stream:N}:messages  STREAM  stream N's messages (worqr.streams); groups are its
                                    consumer groups, a consumer is a worker id
+    {P:stream:N}:part:<i>  STREAM  partition i of an ordered stream (in place of :messages)
+    {P:stream:N}:owners    HASH    "<group>\n<i>" -> "<worker id>\n<incarnation>": who consumes
+                                   partition i of an ordered stream in the group
     {P:stream:N}:consumers HASH    "<group>\n<worker id>" -> the incarnation that joined
     {P:stream:N}:dead      STREAM  dead letters: messages delivered max_deliveries times
-    {P:stream:N}:meta      HASH    the stream's settings: "retain" ("1": until every group acked)
+    {P:stream:N}:meta      HASH    the stream's settings: "retain" ("1": until every group
+                                   acked), "partitions" ("0": not ordered)
     {P:stream:N}:counters  HASH    the stream's totals (published, delivered, redelivered, acked...)
     {P:stream:N}:published channel messages were published (subscribers read at once)
     {P}:streams-of:<W>     SET     names of the streams W consumes (released when W is reaped)
@@ -269,6 +273,9 @@ class StreamKeys:
 
     prefix: str
     name: str
+    #: For an ordered stream's partition: its index; `messages` is then that partition's
+    #: stream (every other key is the stream's own).
+    partition: int | None = None
     tag: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -276,7 +283,17 @@ class StreamKeys:
 
     @property
     def messages(self) -> str:
-        return self.tag + ":messages"
+        if self.partition is None:
+            return self.tag + ":messages"
+        return self.tag + ":part:" + str(self.partition)
+
+    def of_partition(self, index: int) -> StreamKeys:
+        """The keys of partition ``index`` of this (ordered) stream."""
+        return StreamKeys(self.prefix, self.name, index)
+
+    @property
+    def owners(self) -> str:
+        return self.tag + ":owners"
 
     @property
     def consumers(self) -> str:

@@ -116,11 +116,13 @@ def release_lease(keys: LeaseKeys, worker_id: str, incarnation: str) -> Call[boo
     return script_call("leases/reap", (keys.holder,), args, parse, idempotent=True, durable=True)
 
 
-def release_stream(keys: StreamKeys, worker_id: str, incarnation: str) -> Call[int]:
+def release_stream(keys: StreamKeys, worker_id: str, incarnation: str, partitions: int = 0) -> Call[int]:
     """A step of reaping: hand the messages the dead worker's ``incarnation`` holds in the
-    stream's groups to the groups' live consumers; how many (worqr/streams/lua/reap.lua)."""
+    stream's groups (in each of its ``partitions``, for an ordered stream) to the groups' live
+    consumers; how many (worqr/streams/lua/reap.lua)."""
     args = (worker_id, incarnation, "", keys.published)
-    return script_call("streams/reap", (keys.messages, keys.consumers), args, second_of, idempotent=True, durable=True)
+    streams = [keys.messages] if partitions == 0 else [keys.of_partition(i).messages for i in range(partitions)]
+    return script_call("streams/reap", (keys.consumers, *streams), args, second_of, idempotent=True, durable=True)
 
 
 # Server settings (no keys) ----------------------------------------------------------------

@@ -2,9 +2,11 @@
 as the package:
 
 - pure descriptions and flows: ``messages`` (the checks, and the values a read gives),
-  ``ops`` and ``flows`` (each operation once); the scripts in ``lua/``;
-- I/O: ``_async/streams.py`` (`AsyncStream`, `AsyncSubscription`, `AsyncMessage`) with its
-  generated twin in ``_sync`` (`Stream`, `Subscription`, `Message`);
+  ``partitions`` (ordered streams: routing by key, ids), ``ops`` and ``flows`` (each
+  operation once); the scripts in ``lua/``;
+- I/O: ``_async/streams.py`` (`AsyncStream`) and ``_async/subscriptions.py``
+  (`AsyncSubscription`, `AsyncMessage`), each with its generated twin in ``_sync``
+  (`Stream`, `Subscription`, `Message`);
 - faces: ``_async/face.py`` (and its twin), the method the clients take.
 
 When peers reap a worker, the reap hands the messages it held in every group to the group's

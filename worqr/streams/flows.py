@@ -7,6 +7,7 @@ drive them."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from worqr._protocol.codec import Codec
@@ -17,7 +18,19 @@ from worqr._protocol.session import Session
 from worqr.errors import PayloadTooLargeError, WorkerLostError
 from worqr.leases.flows import check_worker
 from worqr.streams import ops
-from worqr.streams.messages import Consumer, StreamDeadLetter, StreamMessage, message_time, parse_dead
+from worqr.streams.messages import (
+    Consumer,
+    GroupInfo,
+    PendingMessage,
+    StreamDeadLetter,
+    StreamMessage,
+    id_order,
+    merge_groups,
+    message_time,
+    parse_dead,
+    parse_groups,
+)
+from worqr.streams.partitions import qualify
 
 T = TypeVar("T")
 
@@ -37,34 +50,59 @@ def encode(session: Session, keys: StreamKeys, codec: Codec[T], items: Iterable[
     return payloads
 
 
-def publish(keys: StreamKeys, payloads: Sequence[bytes], max_len: int | None) -> Flow[list[str]]:
+def publish(
+    keys: StreamKeys, payloads: Sequence[bytes], max_len: int | None, partitions: int, routes: Sequence[int]
+) -> Flow[list[str]]:
+    """Append the messages, in order; to their partitions (``routes``) for an ordered stream,
+    one script per partition in one round trip. Their ids, in the order given."""
     if not payloads:
         return []
-    return (yield from one(ops.publish(keys, payloads, max_len)))
+    if partitions == 0:
+        return (yield from one(ops.publish(keys, payloads, max_len, 0)))
+    by_partition: dict[int, list[int]] = {}
+    for position, partition in enumerate(routes):
+        by_partition.setdefault(partition, []).append(position)
+    calls = [
+        ops.publish(keys.of_partition(p), [payloads[i] for i in positions], max_len, partitions)
+        for p, positions in by_partition.items()
+    ]
+    ids = [""] * len(payloads)
+    for (p, positions), got in zip(by_partition.items(), (yield from batch(calls)), strict=True):
+        for position, message_id in zip(positions, got, strict=True):
+            ids[position] = qualify(p, message_id)
+    return ids
 
 
 def decode(keys: StreamKeys, codec: Codec[T], message_id: str, data: bytes, deliveries: int) -> StreamMessage[T]:
     return StreamMessage(keys.name, message_id, codec.decode(data), message_time(message_id), deliveries)
 
 
-def subscribe(session: Session, keys: StreamKeys, group: str, start: str, *, retain: bool) -> Flow[Consumer]:
+def subscribe(
+    session: Session, keys: StreamKeys, group: str, start: str, *, retain: bool, partitions: int
+) -> Flow[Consumer]:
     """Join the group (creating it at ``start`` if it does not exist; ``retain``: the stream
     keeps each message until every group acknowledged it), then list the stream among the
     worker's, so that a reap hands its messages on; the membership it made."""
     incarnation = check_worker(session, f"subscribing to stream {keys.name!r}")
     consumer = Consumer(group, session.worker_id, incarnation)
-    yield from one(ops.join(keys, consumer, start, retain=retain))
-    alive = yield from one(ops.register(session.registry, session.worker_id, keys.name))
+    parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
+    yield from batch([ops.join(part, consumer, start, retain=retain, partitions=partitions) for part in parts])
+    alive = yield from one(ops.register(session.registry, session.worker_id, keys.name, partitions))
     if not alive:
-        yield from one(ops.leave(keys, consumer))
+        yield from one(ops.leave(keys, consumer, partitions))
         session.state.mark_lost(incarnation=incarnation)
         msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again, then subscribe"
         raise WorkerLostError(msg)
     return consumer
 
 
-def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) -> Flow[list[tuple[str, bytes, int]]]:
-    taken = yield from one(ops.take(keys, consumer, count, max_deliveries))
+def take(
+    keys: StreamKeys, consumer: Consumer, partitions: int, count: int, max_deliveries: int
+) -> Flow[list[tuple[int | None, str, bytes, int]]]:
+    if partitions == 0:
+        taken = yield from one(ops.take(keys, consumer, count, max_deliveries))
+    else:
+        taken = yield from one(ops.take_ordered(keys, consumer, partitions, count, max_deliveries))
     if taken is None:
         msg = (
             f"worker {consumer.worker_id!r} is no longer a consumer of group {consumer.group!r} of stream "
@@ -75,9 +113,34 @@ def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) 
     return taken[0]
 
 
-def read(keys: StreamKeys, codec: Codec[T], after: str, count: int) -> Flow[list[StreamMessage[T]]]:
-    entries = yield from one(ops.read(keys, after, count))
-    return [decode(keys, codec, message_id, data, 0) for message_id, data in entries]
+def ack(keys: StreamKeys, consumer: Consumer, ids: Sequence[tuple[int | None, str]]) -> Flow[list[bool]]:
+    """Acknowledge (partition, id) pairs: one script per partition, in one round trip."""
+    by_partition: dict[int | None, list[int]] = {}
+    for position, (partition, _) in enumerate(ids):
+        by_partition.setdefault(partition, []).append(position)
+    calls = [
+        ops.ack(keys if p is None else keys.of_partition(p), consumer, [ids[i][1] for i in positions])
+        for p, positions in by_partition.items()
+    ]
+    acked = [False] * len(ids)
+    for positions, got in zip(by_partition.values(), (yield from batch(calls)), strict=True):
+        for position, ok in zip(positions, got, strict=True):
+            acked[position] = ok
+    return acked
+
+
+def read(keys: StreamKeys, codec: Codec[T], after: str, count: int, partitions: int) -> Flow[list[StreamMessage[T]]]:
+    """Up to ``count`` messages after ``after``, oldest first; of an ordered stream, from
+    every partition, merged by id (the server's clock)."""
+    if partitions == 0:
+        entries = yield from one(ops.read(keys, after, count))
+        return [decode(keys, codec, message_id, data, 0) for message_id, data in entries]
+    replies = yield from batch([ops.read(keys.of_partition(p), after, count) for p in range(partitions)])
+    merged = sorted(
+        ((p, message_id, data) for p, entries in enumerate(replies) for message_id, data in entries),
+        key=lambda entry: id_order(entry[1]),
+    )[:count]
+    return [decode(keys, codec, qualify(p, message_id), data, 0) for p, message_id, data in merged]
 
 
 def dead_letters(keys: StreamKeys, codec: Codec[T], count: int) -> Flow[list[StreamDeadLetter[T]]]:
@@ -88,7 +151,36 @@ def dead_letters(keys: StreamKeys, codec: Codec[T], count: int) -> Flow[list[Str
     ]
 
 
-def lengths(keys: StreamKeys) -> Flow[tuple[int, int]]:
-    """The stream's length and its dead letters' count, in one round trip."""
-    length, dead = yield from batch([ops.length(keys), ops.dead_length(keys)])
-    return length, dead
+def lengths(keys: StreamKeys, partitions: int) -> Flow[tuple[int, int]]:
+    """The stream's length (over its partitions) and its dead letters' count, in one round trip."""
+    parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
+    *lengths, dead = yield from batch([*(ops.length(part) for part in parts), ops.dead_length(keys)])
+    return sum(lengths), dead
+
+
+def groups(keys: StreamKeys, partitions: int) -> Flow[list[GroupInfo]]:
+    """Every group; of an ordered stream, summed over its partitions."""
+    parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
+    calls = [call for part in parts for call in ops.groups(part)]
+    replies = yield from batch(calls)
+    found = [parse_groups(replies[2 * i], replies[2 * i + 1]) for i in range(len(parts))]
+    return merge_groups(found)
+
+
+def pending(keys: StreamKeys, group: str, count: int, partitions: int) -> Flow[list[PendingMessage]]:
+    if partitions == 0:
+        return (yield from one(ops.pending(keys, group, count)))
+    replies = yield from batch([ops.pending(keys.of_partition(p), group, count) for p in range(partitions)])
+    merged = [replace(m, id=qualify(p, m.id)) for p, found in enumerate(replies) for m in found]
+    return sorted(merged, key=lambda m: id_order(m.id))[:count]
+
+
+def trim(keys: StreamKeys, how: str, bound: int | str, partitions: int) -> Flow[int]:
+    """Trim the stream, or each partition of an ordered one (``max_len`` bounds each)."""
+    parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
+    return sum((yield from batch([ops.trim(part, how, bound) for part in parts])))
+
+
+def delete_group(keys: StreamKeys, group: str, partitions: int) -> Flow[bool]:
+    parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
+    return any((yield from batch([ops.delete_group(part, group) for part in parts])))

@@ -69,7 +69,7 @@ def check_max_len(max_len: object, *, allow_none: bool = True) -> int | None:
 
 def message_time(message_id: str) -> datetime:
     """When the message was published: the server's clock, which its id starts with (UTC)."""
-    return server_time(int(message_id.partition("-")[0]))
+    return server_time(id_order(message_id)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +179,30 @@ def parse_groups(reply: Any, consumers: list[Any]) -> list[GroupInfo]:
             )
         )
     return out
+
+
+def merge_groups(found: list[list[GroupInfo]]) -> list[GroupInfo]:
+    """The groups of several partitions as one list: pending and lag summed (lag None if any
+    partition cannot tell), the greatest last delivered id; consumers are the stream's."""
+    if len(found) == 1:
+        return found[0]
+    merged: dict[str, GroupInfo] = {}
+    for infos in found:
+        for info in infos:
+            seen = merged.get(info.name)
+            if seen is None:
+                merged[info.name] = info
+                continue
+            last = max(seen.last_delivered_id, info.last_delivered_id, key=id_order)
+            lag = None if seen.lag is None or info.lag is None else seen.lag + info.lag
+            merged[info.name] = GroupInfo(info.name, seen.consumers, seen.pending + info.pending, last, lag)
+    return list(merged.values())
+
+
+def id_order(message_id: str) -> tuple[int, int]:
+    """A sort key for stream ids (``"<ms>-<seq>"``, optionally after ``"<partition>/"``)."""
+    ms, _, seq = message_id.rpartition("/")[2].partition("-")
+    return int(ms), int(seq or 0)
 
 
 def parse_pending(reply: list[Any]) -> list[PendingMessage]:

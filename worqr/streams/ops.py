@@ -19,9 +19,17 @@ from worqr.streams.messages import (
     parse_pending,
 )
 
-#: One consumer's take: (id, data, deliveries) of each message handed to it, and how many
-#: messages went to the dead letters on the way; None when its worker was declared dead.
-Taken = tuple[list[tuple[str, bytes, int]], int] | None
+#: One consumer's take: (partition, id, data, deliveries) of each message handed to it
+#: (partition None: not ordered), and how many messages went to the dead letters on the way;
+#: None when its worker was declared dead.
+Taken = tuple[list[tuple[int | None, str, bytes, int]], int] | None
+
+
+def stream_keys(keys: StreamKeys, partitions: int) -> list[str]:
+    """The Redis streams of a stream: its messages, or each partition of an ordered one."""
+    if partitions == 0:
+        return [keys.messages]
+    return [keys.of_partition(i).messages for i in range(partitions)]
 
 
 def _script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any, *, idempotent: bool) -> Call[Any]:
@@ -44,31 +52,40 @@ def _raise_for(reply: list[Any], keys: StreamKeys, group: str) -> None:
             "ack the ids that next() returned"
         )
         raise errors.MessageNotFoundError(msg, stream=keys.name, group=group, message_id=message_id)
+    if status == errors.STATUS_PARTITIONS:
+        stored = int(reply[1])
+        shape = "is not ordered" if stored == 0 else f"is ordered with {stored} partitions"
+        right = "stream(name)" if stored == 0 else f"stream(name, ordered=True, partitions={stored}, key=...)"
+        msg = f"stream {keys.name!r} {shape}; open it as {right}"
+        raise errors.InvalidArgumentError(msg)
     if status != errors.STATUS_OK:
         raise errors.status_error(status, f"a status stream {keys.name!r} does not expect")
 
 
-def publish(keys: StreamKeys, data: Sequence[bytes], max_len: int | None) -> Call[list[str]]:
+def publish(keys: StreamKeys, data: Sequence[bytes], max_len: int | None, partitions: int) -> Call[list[str]]:
+    """Append to ``keys.messages`` (a partition's, for an ordered stream of ``partitions``)."""
+
     def parse(reply: list[Any]) -> list[str]:
         _raise_for(reply, keys, "")
         return [reply_text(i) for i in reply[1]]
 
-    args = (keys.published, "" if max_len is None else max_len, *data)
+    args = (keys.published, "" if max_len is None else max_len, partitions, *data)
     return _script("publish", (keys.messages, keys.meta, keys.counters), args, parse, idempotent=False)
 
 
-def join(keys: StreamKeys, consumer: Consumer, start: str, *, retain: bool) -> Call[bool]:
-    """Parses to True if the call created the group."""
+def join(keys: StreamKeys, consumer: Consumer, start: str, *, retain: bool, partitions: int) -> Call[bool]:
+    """Parses to True if the call created the group (in ``keys.messages``: one partition's, for
+    an ordered stream)."""
 
     def parse(reply: list[Any]) -> bool:
         _raise_for(reply, keys, consumer.group)
         return int(reply[1]) == 1
 
-    args = (*consumer.args, start, "1" if retain else "0")
+    args = (*consumer.args, start, "1" if retain else "0", partitions)
     return _script("join", (keys.messages, keys.consumers, keys.meta), args, parse, idempotent=True)
 
 
-def register(registry: RegistryKeys, worker_id: str, name: str) -> Call[bool]:
+def register(registry: RegistryKeys, worker_id: str, name: str, partitions: int) -> Call[bool]:
     """Parses to False when the worker has been declared dead."""
 
     def parse(reply: list[Any]) -> bool:
@@ -78,7 +95,7 @@ def register(registry: RegistryKeys, worker_id: str, name: str) -> Call[bool]:
         return True
 
     key_list = (registry.workers, registry.heartbeat(worker_id), registry.streams_of(worker_id), registry.streams)
-    return _script("register", key_list, (worker_id, name), parse, idempotent=True)
+    return _script("register", key_list, (worker_id, name, partitions), parse, idempotent=True)
 
 
 def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) -> Call[Taken]:
@@ -86,11 +103,26 @@ def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) 
         if reply[0] == errors.STATUS_WORKER_LOST:
             return None
         _raise_for(reply, keys, consumer.group)
-        return [(reply_text(i), bytes(d), int(n)) for i, d, n in reply[1]], int(reply[2])
+        return [(None, reply_text(i), bytes(d), int(n)) for i, d, n in reply[1]], int(reply[2])
 
     args = (*consumer.args, count, max_deliveries, DEAD_MAX_LEN)
     key_list = (keys.messages, keys.consumers, keys.dead, keys.meta, keys.counters)
     return _script("take", key_list, args, parse, idempotent=False)
+
+
+def take_ordered(keys: StreamKeys, consumer: Consumer, partitions: int, count: int, max_deliveries: int) -> Call[Taken]:
+    """`take` for an ordered stream: from the partitions this consumer owns (claimed or
+    given up to keep each live consumer's fair share)."""
+
+    def parse(reply: list[Any]) -> Taken:
+        if reply[0] == errors.STATUS_WORKER_LOST:
+            return None
+        _raise_for(reply, keys, consumer.group)
+        return [(int(p), reply_text(i), bytes(d), int(n)) for p, i, d, n in reply[1]], int(reply[2])
+
+    args = (*consumer.args, count, max_deliveries, DEAD_MAX_LEN)
+    key_list = (keys.consumers, keys.dead, keys.meta, keys.counters, keys.owners, *stream_keys(keys, partitions))
+    return _script("take_ordered", key_list, args, parse, idempotent=False)
 
 
 def ack(keys: StreamKeys, consumer: Consumer, ids: Sequence[str]) -> Call[list[bool]]:
@@ -121,7 +153,7 @@ def ack_through(keys: StreamKeys, consumer: Consumer, message_id: str) -> Call[i
     return _script("ack_through", key_list, args, parse, idempotent=True)
 
 
-def leave(keys: StreamKeys, consumer: Consumer) -> Call[int]:
+def leave(keys: StreamKeys, consumer: Consumer, partitions: int) -> Call[int]:
     """A subscription's close: hand the messages it holds in its group to the group's live
     consumers and leave the group; parses to how many (the reap of a dead worker does the
     same for every group: `worqr._protocol.registry_ops.release_stream`)."""
@@ -131,7 +163,7 @@ def leave(keys: StreamKeys, consumer: Consumer) -> Call[int]:
         return int(reply[1])
 
     args = (consumer.worker_id, consumer.incarnation, consumer.group, keys.published)
-    return _script("reap", (keys.messages, keys.consumers), args, parse, idempotent=True)
+    return _script("reap", (keys.consumers, *stream_keys(keys, partitions)), args, parse, idempotent=True)
 
 
 def trim(keys: StreamKeys, how: str, bound: Arg) -> Call[int]:

@@ -221,11 +221,13 @@ def release_streams(session: Session, worker_id: str, incarnation: str) -> Flow[
     in every stream it consumed (worqr.streams) to the live consumers of their groups; after
     declare_dead, which freezes its set of streams, and before forget_worker, which drops
     it. Returns how many messages it handed on."""
-    names = yield from one(registry_ops.members(session.registry.streams_of(worker_id)))
-    handed = yield from batch(
-        [registry_ops.release_stream(StreamKeys(session.prefix, name), worker_id, incarnation) for name in names]
-    )
-    return sum(handed)
+    entries = yield from one(registry_ops.members(session.registry.streams_of(worker_id)))
+    calls = []
+    for entry in entries:  # "<name>", or "<name>\n<partitions>" for an ordered stream
+        name, _, partitions = entry.partition("\n")
+        keys = StreamKeys(session.prefix, name)
+        calls.append(registry_ops.release_stream(keys, worker_id, incarnation, int(partitions or 0)))
+    return sum((yield from batch(calls)))
 
 
 def cleanup_workers(session: Session) -> Flow[list[str]]:

@@ -4,6 +4,7 @@ gives them to the asyncio client; its generated twin (``_sync/face.py``) to the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from worqr._io._async.core import AsyncCore
@@ -11,6 +12,7 @@ from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.flows.steps import one
 from worqr._protocol.registry_ops import members
 from worqr.streams._async.streams import AsyncStream, AsyncStreams
+from worqr.streams.partitions import check_shape
 
 T = TypeVar("T")
 _TEXT = StrCodec()
@@ -28,15 +30,48 @@ class AsyncStreamsFace:
         return AsyncStreams(self._core)
 
     @overload
-    def stream(self, name: str, codec: None = None, *, max_len: int | None = None) -> AsyncStream[str]: ...
+    def stream(
+        self,
+        name: str,
+        codec: None = None,
+        *,
+        max_len: int | None = None,
+        ordered: bool = False,
+        partitions: int | None = None,
+        key: Callable[[str], str] | None = None,
+    ) -> AsyncStream[str]: ...
     @overload
-    def stream(self, name: str, codec: Codec[T], *, max_len: int | None = None) -> AsyncStream[T]: ...
-    def stream(self, name: str, codec: Codec[Any] | None = None, *, max_len: int | None = None) -> AsyncStream[Any]:
+    def stream(
+        self,
+        name: str,
+        codec: Codec[T],
+        *,
+        max_len: int | None = None,
+        ordered: bool = False,
+        partitions: int | None = None,
+        key: Callable[[T], str] | None = None,
+    ) -> AsyncStream[T]: ...
+    def stream(
+        self,
+        name: str,
+        codec: Codec[Any] | None = None,
+        *,
+        max_len: int | None = None,
+        ordered: bool = False,
+        partitions: int | None = None,
+        key: Callable[[Any], str] | None = None,
+    ) -> AsyncStream[Any]:
         """A handle on the stream ``name`` (no I/O): messages of the codec's type (text
         without one), kept at most ``max_len`` at a time (None: until you trim). Publish
         and read from any client; subscribe as a group from a started worker, whose death
-        hands its unacknowledged messages to the group's live consumers."""
-        return self._streams.stream(name, _TEXT if codec is None else codec, max_len)
+        hands its unacknowledged messages to the group's live consumers. ``ordered=True``:
+        each message goes by its ordering key (``key(message)``, or ``publish(...,
+        key=...)``) to one of ``partitions`` partitions (default 8), each consumed in a
+        group by one live consumer at a time, so a group handles each key's messages in
+        order, across failover too; every client must open the stream with the same
+        partitions."""
+        shape = (check_shape(ordered, partitions, key), key)
+        return self._streams.stream(name, _TEXT if codec is None else codec, max_len, shape)
 
     async def get_streams(self) -> list[str]:
         """The names of the streams some worker subscribed to under this prefix (what

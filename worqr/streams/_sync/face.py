@@ -5,6 +5,7 @@ gives them to the asyncio client; its generated twin (``_sync/face.py``) to the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from worqr._io._sync.core import SyncCore
@@ -12,6 +13,7 @@ from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.flows.steps import one
 from worqr._protocol.registry_ops import members
 from worqr.streams._sync.streams import Stream, SyncStreams
+from worqr.streams.partitions import check_shape
 
 T = TypeVar("T")
 _TEXT = StrCodec()
@@ -29,15 +31,48 @@ class SyncStreamsFace:
         return SyncStreams(self._core)
 
     @overload
-    def stream(self, name: str, codec: None = None, *, max_len: int | None = None) -> Stream[str]: ...
+    def stream(
+        self,
+        name: str,
+        codec: None = None,
+        *,
+        max_len: int | None = None,
+        ordered: bool = False,
+        partitions: int | None = None,
+        key: Callable[[str], str] | None = None,
+    ) -> Stream[str]: ...
     @overload
-    def stream(self, name: str, codec: Codec[T], *, max_len: int | None = None) -> Stream[T]: ...
-    def stream(self, name: str, codec: Codec[Any] | None = None, *, max_len: int | None = None) -> Stream[Any]:
+    def stream(
+        self,
+        name: str,
+        codec: Codec[T],
+        *,
+        max_len: int | None = None,
+        ordered: bool = False,
+        partitions: int | None = None,
+        key: Callable[[T], str] | None = None,
+    ) -> Stream[T]: ...
+    def stream(
+        self,
+        name: str,
+        codec: Codec[Any] | None = None,
+        *,
+        max_len: int | None = None,
+        ordered: bool = False,
+        partitions: int | None = None,
+        key: Callable[[Any], str] | None = None,
+    ) -> Stream[Any]:
         """A handle on the stream ``name`` (no I/O): messages of the codec's type (text
         without one), kept at most ``max_len`` at a time (None: until you trim). Publish
         and read from any client; subscribe as a group from a started worker, whose death
-        hands its unacknowledged messages to the group's live consumers."""
-        return self._streams.stream(name, _TEXT if codec is None else codec, max_len)
+        hands its unacknowledged messages to the group's live consumers. ``ordered=True``:
+        each message goes by its ordering key (``key(message)``, or ``publish(...,
+        key=...)``) to one of ``partitions`` partitions (default 8), each consumed in a
+        group by one live consumer at a time, so a group handles each key's messages in
+        order, across failover too; every client must open the stream with the same
+        partitions."""
+        shape = (check_shape(ordered, partitions, key), key)
+        return self._streams.stream(name, _TEXT if codec is None else codec, max_len, shape)
 
     def get_streams(self) -> list[str]:
         """The names of the streams some worker subscribed to under this prefix (what

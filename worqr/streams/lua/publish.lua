@@ -10,21 +10,30 @@
 -- KEYS[3] counters  HASH    the stream's totals: "published" counts these
 -- ARGV[1] channel           the stream's published channel
 -- ARGV[2] max_len           "" for none
--- ARGV[3..] data            the messages' bytes
--- Returns: {0, {id, ...}}
+-- ARGV[3] partitions        the stream's partitions ("0": not ordered); the first call records
+--                           it, a call that disagrees is refused
+-- ARGV[4..] data            the messages' bytes
+-- Returns: {0, {id, ...}} | {-9, partitions} PARTITIONS (the stream has that many)
 -- Publishes: "published\n<last id>" on the channel
 -- @include check_types
 -- @include publish
 -- @include stream_group
 -- @include stream_retain
-local messages, meta, counters, channel, max_len = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]
+local messages, meta, counters, channel, max_len, partitions = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3]
 local type_error = check_types({{messages, "stream"}, {meta, "hash"}, {counters, "hash"}})
 if type_error then
   return type_error
 end
+local stored = redis.call("HGET", meta, "partitions")
+if stored and stored ~= partitions then
+  return {-9, stored}
+end
+if not stored then
+  redis.call("HSET", meta, "partitions", partitions)
+end
 local ids = {}
 local retain = retains(meta)
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if max_len ~= "" and not retain then
     ids[#ids + 1] = redis.call("XADD", messages, "MAXLEN", "=", max_len, "*", "d", ARGV[i])
   else

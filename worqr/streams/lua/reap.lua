@@ -4,13 +4,15 @@
 -- incarnation).
 --
 -- Guarantees: only the given incarnation's membership is ended ("" any), so a later
--- incarnation's is left alone. Each of its pending messages moves, still pending and with its
--- delivery count, to the group's orphans, which the next take of any live consumer of the
--- group receives first; the worker leaves the group, so nothing more is delivered to it and
--- its late acks are refused. The live consumers are told at once. Idempotent.
+-- incarnation's is left alone. Each of its pending messages, in every partition of an
+-- ordered stream, moves, still pending and with its delivery count, to the group's orphans,
+-- which the next take of a live consumer of the group receives first; the worker leaves the
+-- group in the same script, so nothing more is delivered to it, its late acks are refused,
+-- and the partitions it owned pass to others only once their messages are orphans. The live
+-- consumers are told at once. Idempotent.
 --
--- KEYS[1] messages   STREAM
--- KEYS[2] consumers  HASH    "<group>\n<worker id>" -> incarnation
+-- KEYS[1] consumers  HASH    "<group>\n<worker id>" -> incarnation
+-- KEYS[2..] streams  STREAM  the stream (its :messages), or each partition of an ordered one
 -- ARGV[1] worker_id
 -- ARGV[2] incarnation       the incarnation to end ("" any)
 -- ARGV[3] group             the group to leave ("" every group)
@@ -20,9 +22,13 @@
 -- @include check_types
 -- @include stream_group
 -- @include publish
-local messages, consumers = KEYS[1], KEYS[2]
+local consumers = KEYS[1]
 local worker_id, incarnation, only, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local type_error = check_types({{messages, "stream"}, {consumers, "hash"}})
+local expected = {{consumers, "hash"}}
+for i = 2, #KEYS do
+  expected[#expected + 1] = {KEYS[i], "stream"}
+end
+local type_error = check_types(expected)
 if type_error then
   return type_error
 end
@@ -33,20 +39,23 @@ for _, field in ipairs(redis.call("HKEYS", consumers)) do
     local group = string.sub(field, 1, #field - #suffix)
     local joined = redis.call("HGET", consumers, field)
     if (only == "" or only == group) and (incarnation == "" or joined == incarnation) then
-      while true do
-        local pending = redis.pcall("XPENDING", messages, group, "-", "+", 1000, worker_id)
-        if no_group(pending) or not pending[1] then
-          break
+      for i = 2, #KEYS do
+        local messages = KEYS[i]
+        while true do
+          local pending = redis.pcall("XPENDING", messages, group, "-", "+", 1000, worker_id)
+          if no_group(pending) or not pending[1] then
+            break
+          end
+          local claim = {"XCLAIM", messages, group, ORPHANS, 0}
+          for _, entry in ipairs(pending) do
+            claim[#claim + 1] = entry[1]
+          end
+          claim[#claim + 1] = "JUSTID"
+          redis.call(unpack(claim))
+          handed = handed + #pending
         end
-        local claim = {"XCLAIM", messages, group, ORPHANS, 0}
-        for _, entry in ipairs(pending) do
-          claim[#claim + 1] = entry[1]
-        end
-        claim[#claim + 1] = "JUSTID"
-        redis.call(unpack(claim))
-        handed = handed + #pending
+        redis.pcall("XGROUP", "DELCONSUMER", messages, group, worker_id)
       end
-      redis.pcall("XGROUP", "DELCONSUMER", messages, group, worker_id)
       redis.call("HDEL", consumers, field)
     end
   end

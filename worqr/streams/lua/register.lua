@@ -12,11 +12,13 @@
 -- KEYS[4] streams     SET     registry of stream names
 -- ARGV[1] worker_id
 -- ARGV[2] name
+-- ARGV[3] partitions       "0", or an ordered stream's partitions: listed among the worker's
+--                          streams as "<name>\n<partitions>", so that its reaper knows the keys
 -- Returns: {0} | {-3} WORKER_LOST
 -- @include check_types
 -- @include live_worker
 local workers, heartbeat, streams_of, streams = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local worker_id, name = ARGV[1], ARGV[2]
+local worker_id, name, partitions = ARGV[1], ARGV[2], ARGV[3]
 local type_error = check_types({{workers, "set"}, {streams_of, "set"}, {streams, "set"}})
 if type_error then
   return type_error
@@ -24,6 +26,10 @@ end
 if not live_worker(workers, heartbeat, worker_id) then
   return {-3}
 end
-redis.call("SADD", streams_of, name)
+if partitions == "0" then
+  redis.call("SADD", streams_of, name)
+else
+  redis.call("SADD", streams_of, name .. "\n" .. partitions)
+end
 redis.call("SADD", streams, name)
 return {0}
