@@ -35,3 +35,31 @@ local function group_field(info, name)
   end
   return nil
 end
+
+-- last_delivered(messages, group): the group's last delivered id, or nil if the stream or the
+-- group does not exist.
+local function last_delivered(messages, group)
+  local groups = redis.pcall("XINFO", "GROUPS", messages)
+  if type(groups) == "table" and groups.err then
+    return nil
+  end
+  for _, info in ipairs(groups) do
+    if group_field(info, "name") == group then
+      return group_field(info, "last-delivered-id")
+    end
+  end
+  return nil
+end
+
+-- settle_partitions(meta, partitions): nil if the stream's recorded partitions ("0": not
+-- ordered) are `partitions`, recording them on first use; else the refusal {-9, recorded}.
+local function settle_partitions(meta, partitions)
+  local stored = redis.call("HGET", meta, "partitions")
+  if stored and stored ~= partitions then
+    return {-9, stored}
+  end
+  if not stored then
+    redis.call("HSET", meta, "partitions", partitions)
+  end
+  return nil
+end

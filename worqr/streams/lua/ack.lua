@@ -26,16 +26,7 @@ local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {meta
 if type_error then
   return type_error
 end
-local groups = redis.pcall("XINFO", "GROUPS", messages)
-if type(groups) == "table" and groups.err then
-  return {-7}
-end
-local last = nil
-for _, info in ipairs(groups) do
-  if group_field(info, "name") == group then
-    last = group_field(info, "last-delivered-id")
-  end
-end
+local last = last_delivered(messages, group)
 if last == nil then
   return {-7}
 end

@@ -19,18 +19,16 @@
 -- ARGV[6] partitions        the stream's partitions ("0": not ordered), checked as publish does
 -- Returns: {0, created}  created: 1 if this call created the group | {-9, partitions} PARTITIONS
 -- @include check_types
+-- @include stream_group
 local messages, consumers, meta = KEYS[1], KEYS[2], KEYS[3]
 local group, worker_id, incarnation, start, retain, partitions = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local type_error = check_types({{messages, "stream"}, {consumers, "hash"}, {meta, "hash"}})
 if type_error then
   return type_error
 end
-local stored = redis.call("HGET", meta, "partitions")
-if stored and stored ~= partitions then
-  return {-9, stored}
-end
-if not stored then
-  redis.call("HSET", meta, "partitions", partitions)
+local refused = settle_partitions(meta, partitions)
+if refused then
+  return refused
 end
 local created = 1
 local made = redis.pcall("XGROUP", "CREATE", messages, group, start, "MKSTREAM")

@@ -24,12 +24,9 @@ local type_error = check_types({{messages, "stream"}, {meta, "hash"}, {counters,
 if type_error then
   return type_error
 end
-local stored = redis.call("HGET", meta, "partitions")
-if stored and stored ~= partitions then
-  return {-9, stored}
-end
-if not stored then
-  redis.call("HSET", meta, "partitions", partitions)
+local refused = settle_partitions(meta, partitions)
+if refused then
+  return refused
 end
 local ids = {}
 local retain = retains(meta)

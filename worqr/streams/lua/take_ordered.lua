@@ -30,6 +30,7 @@
 --   | {-7} UNKNOWN_GROUP
 -- @include check_types
 -- @include stream_group
+-- @include stream_bury
 -- @include stream_retain
 local consumers, dead, meta, counters, owners = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, worker_id, incarnation = ARGV[1], ARGV[2], ARGV[3]
@@ -111,15 +112,7 @@ for _, p in ipairs(owned) do
   for _, entry in ipairs(redis.call("XPENDING", messages, group, "-", "+", count - #out, ORPHANS)) do
     local id, deliveries = entry[1], tonumber(entry[4])
     if deliveries >= max_deliveries then
-      local found = redis.call("XRANGE", messages, id, id)
-      if found[1] then
-        redis.call("XADD", dead, "MAXLEN", "~", dead_max_len, "*", "id", p .. "/" .. id, "group", group,
-          "deliveries", deliveries, "reason",
-          "delivered " .. deliveries .. " times (max_deliveries " .. max_deliveries .. "): each consumer died before it acknowledged",
-          "d", found[1][2][2])
-        buried = buried + 1
-      end
-      redis.call("XACK", messages, group, id)
+      buried = buried + bury_orphan(messages, dead, dead_max_len, group, id, p .. "/" .. id, deliveries, max_deliveries)
       trim_acked(messages, meta)
     else
       local claimed = redis.call("XCLAIM", messages, group, worker_id, 0, id)
