@@ -10,16 +10,23 @@ Uses the server at WORQR_REDIS_URL if set, else starts a private one.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from worqr import JsonCodec, Message, Stream, Subscription, Worqr
 from worqr.testing import server_url
 
-Order = dict[str, int | str]
+
+@dataclass
+class Order:
+    customer: str
+    order: int
+
+
 ORDERS = JsonCodec(Order)
 
 
 def customer(order: Order) -> str:
-    return str(order["customer"])
+    return order.customer
 
 
 def orders_of(client: Worqr) -> Stream[Order]:
@@ -41,7 +48,7 @@ with server_url() as url:
     second.start_worker()
     orders = orders_of(first)
     billing = orders.subscribe("billing", start="first", prefetch=2)
-    orders.publish_many([{"customer": "ada", "order": n} for n in (1, 2, 3)])
+    orders.publish_many([Order("ada", n) for n in (1, 2, 3)])
 
     held = [received(billing), received(billing)]  # the first consumer holds orders 1 and 2
     standby = orders_of(second).subscribe("billing")
@@ -50,11 +57,11 @@ with server_url() as url:
     billed = []
     for _ in range(3):
         message = received(standby)
-        billed.append((message.data["order"], message.deliveries))
+        billed.append((message.data.order, message.deliveries))
         message.ack()
     for client in (first, second):
         client.close()
     print(
-        f"ordered_streams: while the first owner held {[m.data['order'] for m in held]}, the standby got "
+        f"ordered_streams: while the first owner held {[m.data.order for m in held]}, the standby got "
         f"{waited}; after it left, the standby billed {billed} (order, deliveries)"
     )

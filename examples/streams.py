@@ -11,14 +11,22 @@ Uses the server at WORQR_REDIS_URL if set, else starts a private one.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from worqr import JsonCodec, Message, Subscription, Worqr
 from worqr.testing import server_url
 
-ORDERS = JsonCodec(dict[str, int])
+
+@dataclass
+class Order:
+    order: int
+    cents: int
 
 
-def received(sub: Subscription[dict[str, int]]) -> Message[dict[str, int]]:
+ORDERS = JsonCodec(Order)
+
+
+def received(sub: Subscription[Order]) -> Message[Order]:
     message = sub.next(timeout=10)
     if message is None:
         raise SystemExit(f"no message for group {sub.group!r} within 10 s")
@@ -34,24 +42,24 @@ with server_url() as url:
     billing = doomed.stream("orders", ORDERS).subscribe("billing", start="first")
     audit = survivor.stream("orders", ORDERS).subscribe("audit", start="first")
     rescuer = survivor.stream("orders", ORDERS).subscribe("billing")
-    ids = producer.stream("orders", ORDERS).publish_many([{"order": n, "cents": 100 * n} for n in (1, 2, 3)])
+    ids = producer.stream("orders", ORDERS).publish_many([Order(n, 100 * n) for n in (1, 2, 3)])
 
     held = [received(billing) for _ in ids]  # the doomed consumer holds all three, unacknowledged
     audited = []
     for _ in ids:
         message = received(audit)
         message.ack()
-        audited.append(message.data["order"])
+        audited.append(message.data.order)
 
     doomed.fail_worker()  # it leaves as a dead worker is reaped: its billing orders are handed on
     billed = []
     for _ in ids:
         message = received(rescuer)
-        billed.append((message.data["order"], message.deliveries))
+        billed.append((message.data.order, message.deliveries))
         message.ack()
     late = held[0].ack()  # the first consumer's ack, after its orders went on: refused
 
-    replay = [m.data["order"] for m in producer.stream("orders", ORDERS).read(after="0")]
+    replay = [m.data.order for m in producer.stream("orders", ORDERS).read(after="0")]
     for client in (producer, doomed, survivor):
         client.close()
     print(
