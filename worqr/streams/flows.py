@@ -26,7 +26,6 @@ from worqr.streams.messages import (
     StreamMessage,
     id_order,
     merge_groups,
-    message_time,
     parse_dead,
     parse_groups,
 )
@@ -74,7 +73,7 @@ def publish(
 
 
 def decode(keys: StreamKeys, codec: Codec[T], message_id: str, data: bytes, deliveries: int) -> StreamMessage[T]:
-    return StreamMessage(keys.name, message_id, codec.decode(data), message_time(message_id), deliveries)
+    return StreamMessage(keys.name, message_id, codec.decode(data), deliveries)
 
 
 def subscribe(

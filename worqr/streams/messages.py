@@ -96,8 +96,12 @@ class StreamMessage(Generic[T]):
     stream: str
     id: str
     data: T
-    published_at: datetime
     deliveries: int = 0
+
+    @property
+    def published_at(self) -> datetime:
+        """When it was published (server time, UTC), which its id starts with."""
+        return message_time(self.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from worqr.streams.messages import (
     DEAD_MAX_LEN,
     Consumer,
     PendingMessage,
+    id_order,
     parse_entries,
     parse_pending,
 )
@@ -129,13 +130,18 @@ def ack(keys: StreamKeys, consumer: Consumer, ids: Sequence[str]) -> Call[list[b
     """Parses to one bool per id: False where the ack was refused (not this consumer's
     message, any more or ever; or its worker was declared dead)."""
 
+    order = sorted(range(len(ids)), key=lambda i: id_order(ids[i]))  # the script wants stream order
+
     def parse(reply: list[Any]) -> list[bool]:
         if reply[0] == errors.STATUS_WORKER_LOST:
             return [False] * len(ids)
         _raise_for(reply, keys, consumer.group)
-        return [int(n) == 1 for n in reply[1]]
+        acked = [False] * len(ids)
+        for position, n in zip(order, reply[1], strict=True):
+            acked[position] = int(n) == 1
+        return acked
 
-    args = (*consumer.args, *ids)
+    args = (*consumer.args, *(ids[i] for i in order))
     return _script("ack", (keys.messages, keys.consumers, keys.meta, keys.counters), args, parse, idempotent=True)
 
 

@@ -14,7 +14,7 @@
 -- ARGV[1] group
 -- ARGV[2] worker_id
 -- ARGV[3] incarnation
--- ARGV[4..] ids
+-- ARGV[4..] ids              in stream order (the client sorts them)
 -- Returns: {0, {acked, ...}} acked: 1 or 0 per id | {-3} WORKER_LOST | {-7} UNKNOWN_GROUP
 --   | {-8, id} UNKNOWN_MESSAGE
 -- @include check_types
@@ -30,27 +30,45 @@ local last = last_delivered(messages, group)
 if last == nil then
   return {-7}
 end
-for i = 4, #ARGV do
-  if id_after(ARGV[i], last) then
-    return {-8, ARGV[i]}
+if id_after(ARGV[#ARGV], last) then  -- sorted: the greatest id is the last
+  for i = 4, #ARGV do
+    if id_after(ARGV[i], last) then
+      return {-8, ARGV[i]}
+    end
   end
 end
 if redis.call("HGET", consumers, group .. "\n" .. worker_id) ~= incarnation then
   return {-3}
 end
-local acked, total = {}, 0
+-- What this consumer holds between the smallest and the greatest id given, read in pages:
+-- one XPENDING for a batch rather than one per id.
+local high = ARGV[#ARGV]
+local held, from = {}, ARGV[4]
+while true do
+  local page = redis.call("XPENDING", messages, group, from, high, 1000, worker_id)
+  for _, entry in ipairs(page) do
+    held[entry[1]] = true
+  end
+  if #page < 1000 then
+    break
+  end
+  from = "(" .. page[#page][1]
+end
+local acked, mine = {}, {}
 for i = 4, #ARGV do
-  local id = ARGV[i]
-  local mine = redis.call("XPENDING", messages, group, id, id, 1, worker_id)
-  if mine[1] then
-    acked[#acked + 1] = redis.call("XACK", messages, group, id)
-    total = total + acked[#acked]
+  if held[ARGV[i]] then
+    held[ARGV[i]] = nil  -- an id given twice is acknowledged once
+    mine[#mine + 1] = ARGV[i]
+    acked[#acked + 1] = 1
   else
     acked[#acked + 1] = 0
   end
 end
-if total > 0 then
-  redis.call("HINCRBY", counters, "acked", total)
+if #mine > 0 then
+  for i = 1, #mine, 1000 do
+    redis.call("XACK", messages, group, unpack(mine, i, math.min(i + 999, #mine)))
+  end
+  redis.call("HINCRBY", counters, "acked", #mine)
 end
 trim_acked(messages, meta)
 return {0, acked}
