@@ -252,7 +252,7 @@ def test_the_command_line_is_a_face_over_the_clients_only() -> None:
 def test_the_metrics_families_are_pure_over_the_typed_answers() -> None:
     imported = imports_of("worqr.metrics.families")
     assert not {m for m in imported if m.split(".")[0] in IMPURE}
-    assert {m for m in imported if m.startswith("worqr")} == {"worqr.operations.views"}
+    assert {m for m in imported if m.startswith("worqr")} == {"worqr.operations.views", "worqr.streams.messages"}
 
 
 @pytest.mark.parametrize("name", ["worqr.metrics.prometheus", "worqr.metrics.otel"])

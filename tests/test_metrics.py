@@ -55,8 +55,9 @@ def cli_json(redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str], *a
     return json.loads(capsys.readouterr().out)
 
 
-def expected(queues: list[dict[str, Any]], workers: list[dict[str, Any]]) -> Samples:
-    """What the metrics must say, from ``worqr queues --json`` and ``worqr workers --json``."""
+def expected(queues: list[dict[str, Any]], workers: list[dict[str, Any]], streams: list[dict[str, Any]]) -> Samples:
+    """What the metrics must say, from ``worqr queues --json``, ``worqr workers --json`` and
+    ``worqr streams --json``."""
     want: Samples = {("worqr_up", frozenset()): 1.0}
     states = {"queued": "queued", "delayed": "delayed", "in_flight": "in_flight", "dead": "dead_letters"}
     for row in queues:
@@ -69,6 +70,18 @@ def expected(queues: list[dict[str, Any]], workers: list[dict[str, Any]]) -> Sam
         want["worqr_queue_paused", frozenset({q})] = 1.0 if row["paused"] else 0.0
     for state in ("alive", "overdue", "reaping", "ended"):
         want["worqr_worker_states", frozenset({("state", state)})] = sum(w["state"] == state for w in workers)
+    for row in streams:
+        name = ("stream", row["name"])
+        want["worqr_stream_messages", frozenset({name})] = row["length"]
+        want["worqr_stream_dead_letters", frozenset({name})] = row["dead"]
+        for event, count in row["counters"].items():
+            want["worqr_stream_events_total", frozenset({name, ("event", event)})] = count
+        for group in row["groups"]:
+            labels = frozenset({name, ("group", group["name"])})
+            want["worqr_stream_group_pending", labels] = group["pending"]
+            want["worqr_stream_group_consumers", labels] = group["consumers"]
+            if group["lag"] is not None:
+                want["worqr_stream_group_lag", labels] = group["lag"]
     return want
 
 
@@ -90,6 +103,13 @@ def busy(make_worqr: MakeWorqr) -> tuple[Worqr, Worqr]:
         elif outcome == "fail":
             worker.fail_process(process.id, ValueError("bad address"), max_attempts=1)
     producer.pause_queue("images")
+    events = worker.stream("events").subscribe("audit", start="first", prefetch=1)
+    producer.stream("events").publish_many(["e1", "e2", "e3"])
+    taken = [events.next(timeout=LONG), events.next(timeout=LONG)]
+    assert taken[0] is not None and taken[0].ack()
+    orders = worker.stream("orders", ordered=True, partitions=2).subscribe("billing", start="first", prefetch=1)
+    producer.stream("orders", ordered=True, partitions=2).publish_many(["o1", "o2"], key="k")
+    assert orders.next(timeout=LONG) is not None
     return producer, worker
 
 
@@ -100,9 +120,17 @@ def test_the_prometheus_text_parses_and_equals_the_command_line(
     pause_heartbeat(worker)  # nothing changes between the reads compared
     got = scrape(producer)
     want = expected(
-        cli_json(redis_url, worqr_prefix, capsys, "queues"), cli_json(redis_url, worqr_prefix, capsys, "workers")
+        cli_json(redis_url, worqr_prefix, capsys, "queues"),
+        cli_json(redis_url, worqr_prefix, capsys, "workers"),
+        cli_json(redis_url, worqr_prefix, capsys, "streams"),
     )
     assert got == want
+    events, audit = frozenset({("stream", "events")}), frozenset({("stream", "events"), ("group", "audit")})
+    assert got["worqr_stream_messages", events] == 3
+    assert got["worqr_stream_group_pending", audit] == 1 and got["worqr_stream_group_lag", audit] == 1
+    assert got["worqr_stream_events_total", events | {("event", "acked")}] == 1
+    orders = frozenset({("stream", "orders"), ("group", "billing")})
+    assert got["worqr_stream_group_pending", orders] == 1  # an ordered stream, summed over its partitions
     mail = frozenset({("queue", "mail")})
     assert got["worqr_queue_tasks", mail | {("state", "queued")}] == 1  # d (a finished, b failed, c held)
     assert got["worqr_queue_tasks", mail | {("state", "in_flight")}] == 1
@@ -129,7 +157,9 @@ def test_worqr_metrics_serves_http_and_stops_on_sigterm(
         assert response.headers["Content-Type"].startswith("text/plain")
         got = parse(response.read().decode())
     want = expected(
-        cli_json(redis_url, worqr_prefix, capsys, "queues"), cli_json(redis_url, worqr_prefix, capsys, "workers")
+        cli_json(redis_url, worqr_prefix, capsys, "queues"),
+        cli_json(redis_url, worqr_prefix, capsys, "workers"),
+        cli_json(redis_url, worqr_prefix, capsys, "streams"),
     )
     assert got == want
     server.send_signal(signal.SIGTERM)
@@ -217,6 +247,14 @@ def test_the_opentelemetry_instruments_give_the_same_values(
         "worqr.workers": "worqr_workers",
     }
     names |= {"worqr.queue.paused": "worqr_queue_paused", "worqr.worker.states": "worqr_worker_states"}
+    names |= {
+        "worqr.stream.messages": "worqr_stream_messages",
+        "worqr.stream.dead_letters": "worqr_stream_dead_letters",
+        "worqr.stream.events": "worqr_stream_events_total",
+        "worqr.stream.group.pending": "worqr_stream_group_pending",
+        "worqr.stream.group.lag": "worqr_stream_group_lag",
+        "worqr.stream.group.consumers": "worqr_stream_group_consumers",
+    }
     got: Samples = {("worqr_up", frozenset()): 1.0}
     for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
@@ -225,7 +263,9 @@ def test_the_opentelemetry_instruments_give_the_same_values(
                     attributes = frozenset((k, str(v)) for k, v in (point.attributes or {}).items())
                     got[names[metric.name], attributes] = point.value  # type: ignore[union-attr]
     want = expected(
-        cli_json(redis_url, worqr_prefix, capsys, "queues"), cli_json(redis_url, worqr_prefix, capsys, "workers")
+        cli_json(redis_url, worqr_prefix, capsys, "queues"),
+        cli_json(redis_url, worqr_prefix, capsys, "workers"),
+        cli_json(redis_url, worqr_prefix, capsys, "streams"),
     )
     assert got == want
 

@@ -333,6 +333,7 @@ def test_the_cli_shows_streams_and_one_stream(
     empty = dict.fromkeys(("published", "delivered", "redelivered", "acked", "dead_lettered"), 0)
     assert json.loads(capsys.readouterr().out) == {
         "name": "nothing-here",
+        "partitions": 0,
         "length": 0,
         "dead": 0,
         "groups": [],

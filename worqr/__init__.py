@@ -81,7 +81,7 @@ from worqr.streams._async.streams import AsyncStream
 from worqr.streams._async.subscriptions import AsyncMessage, AsyncSubscription
 from worqr.streams._sync.streams import Stream
 from worqr.streams._sync.subscriptions import Message, Subscription
-from worqr.streams.messages import GroupInfo, PendingMessage, StreamDeadLetter, StreamMessage
+from worqr.streams.messages import GroupInfo, PendingMessage, StreamDeadLetter, StreamInfo, StreamMessage
 
 __version__ = VERSION
 
@@ -150,6 +150,7 @@ __all__ = [
     "StrCodec",
     "Stream",
     "StreamDeadLetter",
+    "StreamInfo",
     "StreamMessage",
     "Subscription",
     "TaskCancelledError",

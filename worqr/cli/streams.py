@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from worqr import Worqr
+from worqr import StreamInfo, Worqr
 from worqr.cli import render
 from worqr.cli.answers import Answer
 from worqr.streams.documents import stream_group_document
@@ -15,21 +15,20 @@ STREAM_COLUMNS = ("name", "length", "groups", "lag", "pending", "dead")
 GROUP_COLUMNS = ("name", "consumers", "pending", "lag", "last_delivered_id")
 
 
-def _stream_document(wq: Worqr, name: str) -> dict[str, Any]:
-    stream = wq.stream(name)
-    groups = stream.groups()
+def _stream_document(info: StreamInfo) -> dict[str, Any]:
     return {
-        "name": name,
-        "length": stream.length(),
-        "dead": stream.count_dead_letters(),
-        "groups": [stream_group_document(g) for g in groups],
-        "counters": stream.counters(),
+        "name": info.name,
+        "partitions": info.partitions,
+        "length": info.length,
+        "dead": info.dead_letters,
+        "groups": [stream_group_document(g) for g in info.groups],
+        "counters": info.counters,
     }
 
 
 def streams(wq: Worqr, args: argparse.Namespace) -> Answer:
     del args
-    rows = [_stream_document(wq, name) for name in wq.get_streams()]
+    rows = [_stream_document(info) for info in wq.inspect_streams()]
     shown = [
         {
             **row,
@@ -43,8 +42,9 @@ def streams(wq: Worqr, args: argparse.Namespace) -> Answer:
 
 
 def stream(wq: Worqr, args: argparse.Namespace) -> Answer:
-    row = _stream_document(wq, args.name)
-    head = f"stream {args.name}: {row['length']} message(s), {row['dead']} dead letter(s)\n" + ", ".join(
+    (row,) = (_stream_document(info) for info in wq.inspect_streams([args.name]))
+    shape = f", ordered in {row['partitions']} partitions" if row["partitions"] else ""
+    head = f"stream {args.name}: {row['length']} message(s){shape}, {row['dead']} dead letter(s)\n" + ", ".join(
         f"{name} {value}" for name, value in row["counters"].items()
     )
     shown = [{**g, "lag": "?" if g["lag"] is None else g["lag"]} for g in row["groups"]]

@@ -26,7 +26,11 @@ class _Reading:
     def family(self, name: str) -> Family:
         with self._lock:
             if time.monotonic() - self._at > self._max_age:
-                read = families(self._client.inspect_queues(self._queues), self._client.inspect_workers())
+                read = families(
+                    self._client.inspect_queues(self._queues),
+                    self._client.inspect_workers(),
+                    self._client.inspect_streams(),
+                )
                 self._families = {f.name: f for f in read}
                 self._at = time.monotonic()
             return self._families[name]
@@ -36,7 +40,8 @@ def register_instruments(meter: Meter, client: Worqr, *, queues: list[str] | Non
     """Create worqr's observable instruments on ``meter``, read from ``client`` when the SDK
     collects: ``worqr.queue.tasks`` (gauge; queue, state), ``worqr.tasks`` (counter;
     queue, outcome), ``worqr.workers`` (gauge; queue), ``worqr.queue.paused`` (gauge;
-    queue), ``worqr.worker.states`` (gauge; state). One read of Redis serves every
+    queue), ``worqr.worker.states`` (gauge; state), and the streams' ``worqr.stream.*``
+    (messages, dead_letters, events, group.pending, group.lag, group.consumers). One read of Redis serves every
     instrument of a collection (reused for ``max_age`` seconds). A failed read raises in
     the callback, which the SDK logs; that collection then lacks worqr's values."""
     if max_age < 0:

@@ -20,7 +20,7 @@ _UP_HELP = "1 if the last read of Redis for these metrics succeeded, else 0 (the
 
 
 class WorqrCollector(Collector):
-    """Reads ``client``'s queues and workers on each scrape (a fixed number of round trips,
+    """Reads ``client``'s queues, workers and streams on each scrape (a fixed number of round trips,
     whatever the number of tasks) and gives them as the metrics of `worqr.metrics.families`
     plus ``worqr_up``. Register it in any registry: ``REGISTRY.register(WorqrCollector(wq))``.
     ``queues`` limits it to those queues (default: every queue of the registry). A failed
@@ -38,7 +38,11 @@ class WorqrCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            read = families(self._client.inspect_queues(self._queues), self._client.inspect_workers())
+            read = families(
+                self._client.inspect_queues(self._queues),
+                self._client.inspect_workers(),
+                self._client.inspect_streams(),
+            )
         except Exception as exc:  # noqa: BLE001 (a scrape reports the failure as worqr_up 0)
             log.warning("worqr metrics: reading Redis failed: %s", exc)
             yield GaugeMetricFamily(_UP, _UP_HELP, value=0)

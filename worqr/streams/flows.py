@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from worqr._protocol.call import Call
 from worqr._protocol.codec import Codec
 from worqr._protocol.flows.drive import Flow
 from worqr._protocol.flows.steps import batch, one
 from worqr._protocol.keys import StreamKeys
+from worqr._protocol.registry_ops import members
 from worqr._protocol.session import Session
 from worqr.errors import PayloadTooLargeError, WorkerLostError
 from worqr.leases.flows import check_worker
@@ -23,6 +25,7 @@ from worqr.streams.messages import (
     GroupInfo,
     PendingMessage,
     StreamDeadLetter,
+    StreamInfo,
     StreamMessage,
     id_order,
     merge_groups,
@@ -155,6 +158,30 @@ def lengths(keys: StreamKeys, partitions: int) -> Flow[tuple[int, int]]:
     parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
     *lengths, dead = yield from batch([*(ops.length(part) for part in parts), ops.dead_length(keys)])
     return sum(lengths), dead
+
+
+def inspect_streams(session: Session, names: Sequence[str] | None) -> Flow[list[StreamInfo]]:
+    """Each stream (default: every one subscribed to) as it is now, ordered ones too: two
+    round trips, whatever the number of streams (their settings, then everything else)."""
+    if names is None:
+        names = yield from one(members(session.registry.streams))
+    all_keys = [StreamKeys(session.prefix, name) for name in names]
+    shapes = yield from batch([ops.partitions(keys) for keys in all_keys])
+    calls: list[Call[Any]] = []
+    for keys, shape in zip(all_keys, shapes, strict=True):
+        parts = [keys] if shape == 0 else [keys.of_partition(i) for i in range(shape)]
+        calls += [ops.dead_length(keys), ops.counters(keys)]
+        calls += [ops.length(part) for part in parts]
+        calls += [call for part in parts for call in ops.groups(part)]
+    replies = iter((yield from batch(calls)))
+    found = []
+    for keys, shape in zip(all_keys, shapes, strict=True):
+        n = max(shape, 1)
+        dead, counted = next(replies), next(replies)
+        length = sum(next(replies) for _ in range(n))
+        groups = merge_groups([parse_groups(next(replies), next(replies)) for _ in range(n)])
+        found.append(StreamInfo(keys.name, shape, length, dead, groups, counted))
+    return found
 
 
 def groups(keys: StreamKeys, partitions: int) -> Flow[list[GroupInfo]]:

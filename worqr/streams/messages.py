@@ -118,6 +118,20 @@ class GroupInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream as ``inspect_streams`` reads it: ``partitions`` (0: not ordered), the
+    messages it keeps (``length``), its ``dead_letters``, its ``groups`` and its exact
+    ``counters`` (see `COUNTERS`)."""
+
+    name: str
+    partitions: int
+    length: int
+    dead_letters: int
+    groups: list[GroupInfo]
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class PendingMessage:
     """A delivered message not yet acknowledged: who holds it (a worker id, or None once
     its worker was reaped and it waits for a live consumer), for how long (ms) and how many

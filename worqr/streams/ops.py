@@ -216,6 +216,11 @@ def counters(keys: StreamKeys) -> Call[dict[str, int]]:
     return read_call("HGETALL", keys.counters, (), parse)
 
 
+def partitions(keys: StreamKeys) -> Call[int]:
+    """The partitions the stream was first used with (0: not ordered, or never used)."""
+    return Call((keys.meta,), ("partitions",), lambda reply: int(reply or 0), True, command="HGET")
+
+
 def length(keys: StreamKeys) -> Call[int]:
     return read_call("XLEN", keys.messages, (), int)
 

@@ -5,14 +5,16 @@ gives them to the asyncio client; its generated twin (``_sync/face.py``) to the 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from worqr._io._sync.core import SyncCore
 from worqr._protocol.codec import Codec, StrCodec
 from worqr._protocol.flows.steps import one
 from worqr._protocol.registry_ops import members
+from worqr.streams import flows
 from worqr.streams._sync.streams import Stream, SyncStreams
+from worqr.streams.messages import StreamInfo, check_stream_name
 from worqr.streams.partitions import check_shape
 
 T = TypeVar("T")
@@ -73,6 +75,13 @@ class SyncStreamsFace:
         partitions."""
         shape = (check_shape(ordered, partitions, key), key)
         return self._streams.stream(name, _TEXT if codec is None else codec, max_len, shape)
+
+    def inspect_streams(self, names: Iterable[str] | None = None) -> list[StreamInfo]:
+        """Each stream (default: every one some worker subscribed to) as it is now: its
+        partitions, length, dead letters, groups (consumers, pending, lag) and exact
+        counters; ordered streams summed over their partitions. Two round trips."""
+        chosen = None if names is None else [check_stream_name(name) for name in names]
+        return self._core.drive(flows.inspect_streams(self._core.session, chosen))
 
     def get_streams(self) -> list[str]:
         """The names of the streams some worker subscribed to under this prefix (what
