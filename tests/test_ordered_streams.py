@@ -12,9 +12,10 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from tests.helpers import without_reap_hint
+from tests.helpers import pause_heartbeat, without_reap_hint
 from tests.runtime_helpers import FAST, declare_dead, keys_of
-from worqr import InvalidArgumentError, JsonCodec, Message, Subscription, Worqr
+from worqr import InvalidArgumentError, JsonCodec, Message, Subscription, WorkerLostError, Worqr
+from worqr._protocol.keys import RegistryKeys
 from worqr.streams.partitions import partition_of
 
 MakeWorqr = Callable[..., Worqr]
@@ -164,3 +165,28 @@ def test_a_consumer_over_its_share_drains_the_partitions_it_gives_up(make_worqr:
     got = drain(joining)
     assert got and {m.id.split("/")[0] for m in got}.isdisjoint(kept)
     assert len(rest) + len(got) == len(customers) - 2
+
+
+def test_while_its_heartbeat_is_in_doubt_a_consumer_confirms_its_buffer_by_a_take(
+    make_worqr: MakeWorqr, raw: redis.Redis
+) -> None:
+    victim, peer = started(make_worqr), started(make_worqr)
+    without_reap_hint(raw, victim.prefix)
+    stream = peer.stream("orders", ORDERS, ordered=True, partitions=1, key=by_customer)
+    sub = victim.stream("orders", ORDERS, ordered=True, partitions=1).subscribe("g", start="first", prefetch=10)
+    stream.publish_many([{"customer": "k", "n": n} for n in range(4)])
+    first = sub.next(timeout=5)  # the take buffered the other three
+    assert first is not None and first.ack()
+    pause_heartbeat(victim)  # no heartbeat confirms the worker from now on
+    state = victim._session.state
+    with state.lock:
+        state.confirmed_at = -1e9  # as if its last heartbeat were long ago: the worker is in doubt
+    second = sub.next(timeout=5)  # not reaped: the take confirms it, the buffer is still its own
+    assert second is not None and (second.data["n"], second.deliveries) == (1, 1)
+    assert second.ack() is True
+    raw.delete(RegistryKeys(victim.prefix).heartbeat(victim.worker_id))
+    assert peer.cleanup_workers() == [victim.worker_id]
+    with pytest.raises(WorkerLostError):
+        sub.next(timeout=0)  # reaped: the take says so, and the buffered two are not handed out
+    rescuer = stream.subscribe("g")
+    assert [(m.data["n"], m.deliveries) for m in drain(rescuer)] == [(2, 2), (3, 2)]

@@ -27,7 +27,7 @@ from worqr._protocol.checks import check_seconds
 from worqr._protocol.codec import Codec
 from worqr._protocol.flows.steps import one
 from worqr._protocol.keys import StreamKeys
-from worqr.errors import ClientClosedError, CodecError
+from worqr.errors import ClientClosedError, CodecError, WorkerLostError
 from worqr.leases.terms import worker_alive_until
 from worqr.streams import flows, ops
 from worqr.streams.messages import Consumer, PendingMessage, StreamMessage
@@ -117,10 +117,15 @@ class Subscription(Generic[T]):
                 msg = f"subscription to group {self.group!r} of stream {self.stream.name!r} is closed"
                 raise ClientClosedError(msg)
             heard = self._notices.heard(channel)
-            if self._buffer and self.stream.partitions and not self._surely_live():
-                self._buffer.clear()  # peers may have reaped this worker: its take will say
-            if not self._buffer:
-                self._buffer.extend(self._take())
+            if not self._buffer or (self.stream.partitions and not self._surely_live()):
+                # For an ordered stream in doubt whether peers reaped this worker, the take
+                # (whose script checks the membership) decides: still a consumer, the buffered
+                # messages are still its own; declared dead, they went to others.
+                try:
+                    self._buffer.extend(self._take())
+                except WorkerLostError:
+                    self._buffer.clear()
+                    raise
             while self._buffer:
                 message = self._decode(*self._buffer.popleft())
                 if message is not None:
@@ -133,9 +138,9 @@ class Subscription(Generic[T]):
 
     def _surely_live(self) -> bool:
         """True while this worker's heartbeat was confirmed recently enough that peers cannot
-        have reaped it: an ordered stream's buffered message is handed out only then, so
-        that a worker thawed after a long pause does not work on messages another consumer
-        has taken over (its take then says it was declared dead)."""
+        have reaped it: an ordered stream's buffered message is handed out without a take
+        only then, so that a worker thawed after a long pause does not work on messages
+        another consumer has taken over (its take says it was declared dead)."""
         return time.monotonic() < worker_alive_until(self._core.session, self._consumer.incarnation)
 
     def _take(self) -> list[tuple[int | None, str, bytes, int]]:
