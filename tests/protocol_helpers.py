@@ -155,7 +155,7 @@ def stream_calls(stream: StreamKeys, registry: RegistryKeys, worker: str) -> lis
         stream_ops.ack(stream, consumer, ["1-0"]),
         stream_ops.ack_through(stream, consumer, "1-0"),
         stream_ops.leave(stream, consumer, 0),
-        stream_ops.take_ordered(stream, consumer, 4, 10, 5),
+        stream_ops.take_ordered(stream, consumer, 4, 10, 5, window_ms=3000),
         stream_ops.bury(stream, consumer, "1-0", "why"),
         stream_ops.trim(stream, "MAXLEN", 10),
         stream_ops.delete_group(stream, "g"),

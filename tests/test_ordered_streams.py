@@ -190,3 +190,18 @@ def test_while_its_heartbeat_is_in_doubt_a_consumer_confirms_its_buffer_by_a_tak
         sub.next(timeout=0)  # reaped: the take says so, and the buffered two are not handed out
     rescuer = stream.subscribe("g")
     assert [(m.data["n"], m.deliveries) for m in drain(rescuer)] == [(2, 2), (3, 2)]
+
+
+def test_a_member_that_never_takes_does_not_keep_a_partition_unconsumed(
+    make_worqr: MakeWorqr, raw: redis.Redis
+) -> None:
+    client = started(make_worqr)
+    stream = client.stream("orders", ORDERS, ordered=True, partitions=2, key=by_customer)
+    sub = stream.subscribe("g", start="first", prefetch=100)
+    # A member no reap will remove: what a worker killed between joining and registering
+    # leaves behind (its consumer entry, written by hand here as the join script writes it).
+    raw.hset(stream.keys.consumers, "g\nghost", "some-incarnation")
+    customers = ["c0", "c1", "c2", "c3", "c4", "c5"]
+    stream.publish_many([{"customer": c, "n": 0} for c in customers])
+    # Two members but one that took: the live one owns both partitions, nothing waits.
+    assert sorted(m.data["customer"] for m in drain(sub)) == customers

@@ -99,12 +99,16 @@ def subscribe(
 
 
 def take(
-    keys: StreamKeys, consumer: Consumer, partitions: int, count: int, max_deliveries: int
+    session: Session, keys: StreamKeys, consumer: Consumer, partitions: int, *, count: int, max_deliveries: int
 ) -> Flow[list[tuple[int | None, str, bytes, int]]]:
+    """Up to ``count`` messages for ``consumer``. In an ordered stream a member that took
+    within three poll intervals (it takes at least once per ``poll_interval`` while it
+    waits) counts as a live consumer for the fair share."""
+    window_ms = max(1000, round(3000 * session.poll_interval))
     if partitions == 0:
         taken = yield from one(ops.take(keys, consumer, count, max_deliveries))
     else:
-        taken = yield from one(ops.take_ordered(keys, consumer, partitions, count, max_deliveries))
+        taken = yield from one(ops.take_ordered(keys, consumer, partitions, count, max_deliveries, window_ms=window_ms))
     if taken is None:
         msg = (
             f"worker {consumer.worker_id!r} is no longer a consumer of group {consumer.group!r} of stream "

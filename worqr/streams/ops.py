@@ -111,9 +111,12 @@ def take(keys: StreamKeys, consumer: Consumer, count: int, max_deliveries: int) 
     return _script("take", key_list, args, parse, idempotent=False)
 
 
-def take_ordered(keys: StreamKeys, consumer: Consumer, partitions: int, count: int, max_deliveries: int) -> Call[Taken]:
+def take_ordered(
+    keys: StreamKeys, consumer: Consumer, partitions: int, count: int, max_deliveries: int, *, window_ms: int
+) -> Call[Taken]:
     """`take` for an ordered stream: from the partitions this consumer owns (claimed or
-    given up to keep each live consumer's fair share)."""
+    given up to keep each live consumer's fair share; a member counts as live if it owns a
+    partition or took within ``window_ms``)."""
 
     def parse(reply: list[Any]) -> Taken:
         if reply[0] == errors.STATUS_WORKER_LOST:
@@ -121,7 +124,7 @@ def take_ordered(keys: StreamKeys, consumer: Consumer, partitions: int, count: i
         _raise_for(reply, keys, consumer.group)
         return [(int(p), reply_text(i), bytes(d), int(n)) for p, i, d, n in reply[1]], int(reply[2])
 
-    args = (*consumer.args, count, max_deliveries, DEAD_MAX_LEN)
+    args = (*consumer.args, count, max_deliveries, DEAD_MAX_LEN, window_ms)
     key_list = (keys.consumers, keys.dead, keys.meta, keys.counters, keys.owners, *stream_keys(keys, partitions))
     return _script("take_ordered", key_list, args, parse, idempotent=False)
 

@@ -144,7 +144,14 @@ class AsyncSubscription(Generic[T]):
 
     async def _take(self) -> list[tuple[int | None, str, bytes, int]]:
         stream = self.stream
-        flow = flows.take(stream.keys, self._consumer, stream.partitions, self._prefetch, self._max_deliveries)
+        flow = flows.take(
+            self._core.session,
+            stream.keys,
+            self._consumer,
+            stream.partitions,
+            count=self._prefetch,
+            max_deliveries=self._max_deliveries,
+        )
         return await self._core.drive(flow)
 
     async def _decode(

@@ -145,7 +145,14 @@ class Subscription(Generic[T]):
 
     def _take(self) -> list[tuple[int | None, str, bytes, int]]:
         stream = self.stream
-        flow = flows.take(stream.keys, self._consumer, stream.partitions, self._prefetch, self._max_deliveries)
+        flow = flows.take(
+            self._core.session,
+            stream.keys,
+            self._consumer,
+            stream.partitions,
+            count=self._prefetch,
+            max_deliveries=self._max_deliveries,
+        )
         return self._core.drive(flow)
 
     def _decode(self, partition: int | None, message_id: str, data: bytes, deliveries: int) -> Message[T] | None:

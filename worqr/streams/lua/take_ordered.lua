@@ -18,7 +18,8 @@
 -- KEYS[2] dead       STREAM  dead letters
 -- KEYS[3] meta       HASH    the stream's settings
 -- KEYS[4] counters   HASH    the stream's totals ("delivered", "redelivered", "dead_lettered")
--- KEYS[5] owners     HASH    "<group>\n<partition>" -> "<worker id>\n<incarnation>"
+-- KEYS[5] owners     HASH    "<group>\n<partition>" -> "<worker id>\n<incarnation>", and
+--                            "\nseen\n<group>\n<worker id>" -> when it last took (server ms)
 -- KEYS[6..] partitions STREAM  the partitions, in index order
 -- ARGV[1] group
 -- ARGV[2] worker_id
@@ -26,6 +27,7 @@
 -- ARGV[4] count
 -- ARGV[5] max_deliveries
 -- ARGV[6] dead_max_len
+-- ARGV[7] window_ms          a member that took within this window counts as a live consumer
 -- Returns: {0, {{partition, id, data, deliveries}, ...}, dead} | {-3} WORKER_LOST
 --   | {-7} UNKNOWN_GROUP
 -- @include check_types
@@ -34,7 +36,7 @@
 -- @include stream_retain
 local consumers, dead, meta, counters, owners = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, worker_id, incarnation = ARGV[1], ARGV[2], ARGV[3]
-local count, max_deliveries, dead_max_len = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local count, max_deliveries, dead_max_len, window_ms = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local expected = {{consumers, "hash"}, {dead, "stream"}, {meta, "hash"}, {counters, "hash"}, {owners, "hash"}}
 for i = 6, #KEYS do
   expected[#expected + 1] = {KEYS[i], "stream"}
@@ -50,18 +52,13 @@ if redis.call("HGET", consumers, group .. "\n" .. worker_id) ~= incarnation then
   return {-3}
 end
 local prefix = group .. "\n"
-local live = 0
-for _, field in ipairs(redis.call("HKEYS", consumers)) do
-  if string.sub(field, 1, #prefix) == prefix then
-    live = live + 1
-  end
-end
 local partitions = #KEYS - 5
-local fair = math.ceil(partitions / live)
 local me = worker_id .. "\n" .. incarnation
+local now = tonumber(redis.call("TIME")[1]) * 1000
+redis.call("HSET", owners, "\nseen\n" .. prefix .. worker_id, now)
 
 -- Who owns what: mine, and free (never owned, or owned by a membership that ended).
-local owned, free = {}, {}
+local owned, free, owning = {}, {}, {}
 for p = 0, partitions - 1 do
   local owner = redis.call("HGET", owners, prefix .. p)
   if owner == me then
@@ -71,12 +68,31 @@ for p = 0, partitions - 1 do
     if owner then
       local w, inc = string.match(owner, "^(.*)\n(.*)$")
       alive = redis.call("HGET", consumers, prefix .. w) == inc
+      if alive then
+        owning[w] = true
+      end
     end
     if not alive then
       free[#free + 1] = p
     end
   end
 end
+-- The live consumers that share the partitions: members that own one, or took within the
+-- window (a member that never takes, left by a worker killed while it subscribed, is not
+-- counted, so its share does not go unconsumed).
+local live = 1
+for _, field in ipairs(redis.call("HKEYS", consumers)) do
+  if string.sub(field, 1, #prefix) == prefix then
+    local w = string.sub(field, #prefix + 1)
+    if w ~= worker_id then
+      local seen = tonumber(redis.call("HGET", owners, "\nseen\n" .. field) or "0")
+      if owning[w] or now - seen <= window_ms then
+        live = live + 1
+      end
+    end
+  end
+end
+local fair = math.ceil(partitions / live)
 -- Over the fair share: give up partitions this consumer holds nothing of, the last first;
 -- one it still holds messages of is drained (no new messages from it) and given up later.
 table.sort(owned)
