@@ -68,6 +68,12 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             "ordered_streams: while the first owner held [1, 2], the standby got None; after it left, "
             "the standby billed [(1, 2), (2, 2), (3, 1)] (order, deliveries)",
         ),
+        (
+            "channels.py",
+            "channels: first desk got ['<remote:connect>', \"'hello?'\"]; customer got ['<remote:connect>', "
+            "\"'hi, how can I help?'\"], then <remote:disconnect>; second desk got ['<remote:connect>', "
+            "\"'hello?' (delivery 2)\", \"'are you there?'\"], then <end>",
+        ),
     ],
     ids=[
         "producer",
@@ -83,6 +89,7 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         "periodic_schedules",
         "streams",
         "ordered_streams",
+        "channels",
     ],
 )
 def test_example(script: str, expected: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from worqr import (
     AsyncCall,
+    AsyncChannel,
     AsyncLeadership,
     AsyncLease,
     AsyncMessage,
@@ -20,6 +21,7 @@ from worqr import (
     AsyncWorker,
     AsyncWorqr,
     Call,
+    Channel,
     Leadership,
     Lease,
     Message,
@@ -50,6 +52,7 @@ LOCAL = {
     "alive_until",
     "hold",  # a context manager: entered with `async with`
     "stream",
+    "channel",
     "id",
     "data",
     "published_at",
@@ -73,6 +76,7 @@ PAIRS = [
     pytest.param(Stream, AsyncStream, id="Stream"),
     pytest.param(Subscription, AsyncSubscription, id="Subscription"),
     pytest.param(Message, AsyncMessage, id="Message"),
+    pytest.param(Channel, AsyncChannel, id="Channel"),
 ]
 
 

@@ -29,6 +29,7 @@ from worqr import (
     AsyncWorqr,
     Backoff,
     BytesCodec,
+    ChannelNotice,
     CodecError,
     Event,
     JsonCodec,
@@ -678,3 +679,26 @@ def test_streams_work_with_exactly_the_documented_acls(users: Users) -> None:
         assert producer.stream("events").length() == 0  # retained until acked, then dropped
         assert producer.stream("events").counters()["acked"] == 2
         assert [g.pending for g in producer.stream("events").groups()] == [0]
+
+
+def test_channels_work_with_the_documented_worker_acl(users: Users) -> None:
+    """Both ends of a channel, each a worker under the documented worker ACL: connect,
+    messages both ways, and a disconnect notice (a channel is streams and leases, whose
+    commands that ACL grants)."""
+    worker_url = users.role("worker", "worker")
+    with (
+        Worqr(redis=worker_url, prefix=users.prefix, heartbeat_interval=0.1) as a,
+        Worqr(redis=worker_url, prefix=users.prefix, heartbeat_interval=0.1) as b,
+    ):
+        a.start_worker()
+        b.start_worker()
+        server = a.channel("line").listen()
+        client = b.channel("line").connect()
+        client.send("up")
+        server.send("down")
+        assert [getattr(server.next(timeout=5), "type", None) for _ in range(2)] == ["remote:connect", "message"]
+        assert [getattr(client.next(timeout=5), "type", None) for _ in range(2)] == ["remote:connect", "message"]
+        client.disconnect()
+        disconnect = server.next(timeout=5)
+        assert isinstance(disconnect, ChannelNotice)
+        assert (disconnect.type, disconnect.remote) == ("remote:disconnect", b.worker_id)

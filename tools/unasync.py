@@ -47,6 +47,7 @@ RULES: list[tuple[str, str]] = [
     (r"\bAsyncStream\b", "Stream"),
     (r"\bAsyncSubscription\b", "Subscription"),
     (r"\bAsyncMessage\b", "Message"),
+    (r"\bAsyncChannel\b", "Channel"),
     (r"\basynccontextmanager\b", "contextmanager"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsync([A-Z]\w*)", r"Sync\1"),

@@ -18,7 +18,8 @@ Layout, one folder a layer (docs/index.md draws it):
 - ``schedules/``: periodic schedules fired by the runtime workers (`Schedule`), the same
   layers;
 - ``streams/``: ordered message streams with durable consumer groups (`Stream`,
-  `Subscription`, `Message`), the same layers.
+  `Subscription`, `Message`), the same layers;
+- ``channels/``: two-way channels between two peers over streams and leases (`Channel`).
 
 This module re-exports the public API.
 """
@@ -43,11 +44,16 @@ from worqr.calls._sync.calls import Call
 from worqr.calls.registry import Function, Functions
 from worqr.calls.serving import CurrentCall, current_call
 from worqr.calls.status import CallState, CallStatus
+from worqr.channels._async.channels import AsyncChannel
+from worqr.channels._sync.channels import Channel
+from worqr.channels.frames import ChannelEvent, ChannelMessage, ChannelNotice
 from worqr.errors import (
     CallCancelledError,
     CallFailedError,
     CallNotFoundError,
     CallTimeoutError,
+    ChannelBusyError,
+    ChannelNotConnectedError,
     ClientClosedError,
     CodecError,
     DuplicateTaskError,
@@ -91,6 +97,7 @@ logging.getLogger("worqr").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncCall",
+    "AsyncChannel",
     "AsyncLeadership",
     "AsyncLease",
     "AsyncMessage",
@@ -110,6 +117,12 @@ __all__ = [
     "CallStatus",
     "CallTimeoutError",
     "CancelToken",
+    "Channel",
+    "ChannelBusyError",
+    "ChannelEvent",
+    "ChannelMessage",
+    "ChannelNotConnectedError",
+    "ChannelNotice",
     "ClientClosedError",
     "Codec",
     "CodecError",

@@ -34,6 +34,7 @@ from worqr._runtime._async.worker import AsyncWorker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 from worqr.calls._async.calls import AsyncCalls
 from worqr.calls._async.face import AsyncCallsFace
+from worqr.channels._async.face import AsyncChannelsFace
 from worqr.leases._async.face import AsyncLeasesFace
 from worqr.leases._async.leases import AsyncLeases
 from worqr.operations._async.face import AsyncOperationsFace
@@ -48,7 +49,9 @@ _TEXT = StrCodec()
 
 
 @docs_from(Worqr)
-class AsyncWorqr(AsyncCallsFace, AsyncLeasesFace, AsyncOperationsFace, AsyncSchedulesFace, AsyncStreamsFace):
+class AsyncWorqr(
+    AsyncCallsFace, AsyncChannelsFace, AsyncLeasesFace, AsyncOperationsFace, AsyncSchedulesFace, AsyncStreamsFace
+):
     def __init__(
         self,
         *,

@@ -30,6 +30,7 @@ from worqr._runtime._sync.worker import Worker
 from worqr._runtime.options import PersistentOptions, QueueSpec, Settings, WorkerOptions, check_handler, queue_specs
 from worqr.calls._sync.calls import SyncCalls
 from worqr.calls._sync.face import SyncCallsFace
+from worqr.channels._sync.face import SyncChannelsFace
 from worqr.leases._sync.face import SyncLeasesFace
 from worqr.leases._sync.leases import SyncLeases
 from worqr.operations._sync.face import SyncOperationsFace
@@ -42,7 +43,7 @@ log = logging.getLogger("worqr")
 _TEXT = StrCodec()
 
 
-class Worqr(SyncCallsFace, SyncLeasesFace, SyncOperationsFace, SyncSchedulesFace, SyncStreamsFace):
+class Worqr(SyncCallsFace, SyncChannelsFace, SyncLeasesFace, SyncOperationsFace, SyncSchedulesFace, SyncStreamsFace):
     """A client of a worqr queue system on one Redis: producer, worker, or both.
 
     Safe to share between threads. Use it as a context manager, or call `close`: leaving

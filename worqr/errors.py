@@ -26,7 +26,9 @@ WorqrError
 ├── CallTimeoutError (TimeoutError)      waiting for a call's result ran out (the call goes on)
 ├── LeaseTimeoutError (TimeoutError)     lease.hold(timeout=) did not get the lease in time
 ├── GroupNotFoundError (LookupError)     a stream has no such consumer group
-└── MessageNotFoundError (LookupError)   an ack of an id the group was never delivered
+├── MessageNotFoundError (LookupError)   an ack of an id the group was never delivered
+├── ChannelBusyError (TimeoutError)      a channel's end is held by another worker
+└── ChannelNotConnectedError             send or next on a channel end not connected (or ended, or lost)
 """
 
 from __future__ import annotations
@@ -232,6 +234,23 @@ class MessageNotFoundError(WorqrError, LookupError):
         self.stream = stream
         self.group = group
         self.message_id = message_id
+
+
+class ChannelBusyError(WorqrError, TimeoutError):
+    """Raised by ``channel.connect()`` or ``channel.listen()`` when another worker held that
+    end of the channel for the whole ``timeout`` (worqr.channels)."""
+
+    def __init__(self, message: str, *, channel: str, side: str, holder: str | None) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.side = side
+        self.holder = holder
+
+
+class ChannelNotConnectedError(WorqrError):
+    """Raised by ``send`` or ``next`` on a channel that is not one of its ends: never
+    connected, disconnected, ended, or lost (its worker was declared dead, or its hold on
+    the end ran out while the process was paused) (worqr.channels)."""
 
 
 #: Status codes returned by the Lua scripts (first element of the reply), by name.

@@ -1,7 +1,7 @@
 """Streams across the shards of a real local Redis Cluster (three primaries): each stream's
 keys share its hash tag, so its scripts run on its own shard; a waiting subscriber is woken
 by sharded pub/sub on that shard; a reaped worker's messages on every shard go to the
-live consumer of their group."""
+live consumer of their group; a channel's ends on different shards."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import threading
 
 from tests.cluster.conftest import MakeAsyncWorqr, MakeWorqr, owners
 from tests.runtime_helpers import FAST, LONG
-from worqr import Message
+from worqr import ChannelMessage, ChannelNotice, Message
 from worqr._io.cluster.routing import slot_of
 from worqr._protocol.keys import RegistryKeys, StreamKeys
+from worqr.channels.frames import end_name
 from worqr.testing import LocalCluster
 
 
@@ -91,3 +92,42 @@ def test_an_ordered_stream_on_a_cluster_keeps_each_keys_order(
         assert numbers == sorted(numbers) and len(numbers) == 10
     assert sub.ack_many([m.id for m in got if m]) == [True] * 30
     assert stream.length() == 30 and [g.pending for g in stream.groups()] == [0]
+
+
+def test_a_channel_whose_streams_and_leases_sit_on_different_shards(
+    local_cluster: LocalCluster, make_cluster_worqr: MakeWorqr, worqr_prefix: str
+) -> None:
+    """A channel's two streams and two leases have four hash tags: each end's scripts run
+    on the shard of its own keys; messages go both ways in order, and a reaped end's
+    release (sharded pub/sub on its lease's shard) gives the other ``remote:disconnect``."""
+    slot_owner = owners(local_cluster)
+    name = next(
+        f"line{n}"
+        for n in range(1000)
+        if len(
+            {
+                slot_owner[slot_of(StreamKeys(worqr_prefix, end_name(f"line{n}", side)).messages)].port
+                for side in ("client", "server")
+            }
+        )
+        == 2
+    )
+    doomed, survivor = make_cluster_worqr(**FAST), make_cluster_worqr(**{**FAST, "poll_interval": 60.0})
+    doomed.start_worker()
+    survivor.start_worker()
+    server = survivor.channel(name).listen()
+    client = doomed.channel(name).connect()
+    for i in range(5):
+        client.send(f"up-{i}")
+        server.send(f"down-{i}")
+    ups = [server.next(timeout=LONG) for _ in range(6)]
+    downs = [client.next(timeout=LONG) for _ in range(6)]
+    assert [e.data for e in ups if isinstance(e, ChannelMessage)] == [f"up-{i}" for i in range(5)]
+    assert [e.data for e in downs if isinstance(e, ChannelMessage)] == [f"down-{i}" for i in range(5)]
+    raw = local_cluster.client()
+    doomed._supervisor.stop()  # type: ignore[union-attr]  # its heartbeat stops, as if frozen
+    raw.delete(RegistryKeys(worqr_prefix).heartbeat(doomed.worker_id))
+    assert survivor.cleanup_workers() == [doomed.worker_id]
+    notice = server.next(timeout=LONG)
+    assert isinstance(notice, ChannelNotice)
+    assert (notice.type, notice.remote) == ("remote:disconnect", doomed.worker_id)

@@ -13,13 +13,13 @@ from worqr._protocol.models import Event, EventType
 
 
 class SyncChannelNotices:
-    """The notices of type ``kind`` heard on the channels some waiter listens to. After a
-    broken connection the listener delivers ``resync`` on each channel (a notice may have
-    passed unheard meanwhile): the waiters look again."""
+    """The notices of type ``kind`` (or of any of several kinds) heard on the channels some
+    waiter listens to. After a broken connection the listener delivers ``resync`` on each
+    channel (a notice may have passed unheard meanwhile): the waiters look again."""
 
-    def __init__(self, listener: SyncListener, kind: EventType, resync: bytes) -> None:
+    def __init__(self, listener: SyncListener, kind: EventType | frozenset[EventType], resync: bytes) -> None:
         self._listener = listener
-        self._kind = kind
+        self._kinds = frozenset([kind]) if isinstance(kind, str) else kind
         self._resync = resync
         self._lock = SyncLock()
         self._notice = SyncNotice(self._lock)
@@ -55,8 +55,13 @@ class SyncChannelNotices:
         """Wait until a notice beyond the first ``heard`` arrives (True), or ``timeout``."""
         return self._notice.wait_for(lambda: self._heard.get(channel, 0) > heard, timeout)
 
+    def wait_any(self, heard: dict[str, int], timeout: float) -> bool:
+        """Wait until a notice arrives on any of the channels beyond the number heard of it
+        (``heard``: channel to count), True; or ``timeout``, False."""
+        return self._notice.wait_for(lambda: any(self._heard.get(c, 0) > n for c, n in heard.items()), timeout)
+
     def _on_notice(self, event: Event) -> None:
-        if event.type != self._kind:
+        if event.type not in self._kinds:
             return
         with self._lock:
             self._heard[event.queue] = self._heard.get(event.queue, 0) + 1

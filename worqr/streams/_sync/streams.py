@@ -141,16 +141,8 @@ class Stream(Generic[T]):
         if not isinstance(retain, bool):
             msg = f"retain_until_acked must be True or False, got {retain!r}"
             raise InvalidArgumentError(msg)
-        self._streams.notices.listen(self.keys.published)
-        try:
-            flow = flows.subscribe(
-                self._core.session, self.keys, name, begin, retain=retain_until_acked, partitions=self.partitions
-            )
-            consumer = self._core.drive(flow)
-        except BaseException:
-            self._streams.notices.unlisten(self.keys.published)
-            raise
-        return Subscription(self, self._core, self._streams.notices, consumer, (max_deliveries, prefetch))
+        options = (max_deliveries, prefetch)
+        return join(self, self._streams.notices, group=name, start=begin, retain=retain_until_acked, options=options)
 
     def groups(self) -> list[GroupInfo]:
         """Every consumer group of the stream: its live consumers, pending count, last
@@ -186,3 +178,26 @@ class Stream(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def join(
+    stream: Stream[T],
+    notices: SyncChannelNotices,
+    *,
+    group: str,
+    start: str,
+    retain: bool,
+    options: tuple[int, int],
+) -> Subscription[T]:
+    """``stream.subscribe`` with its arguments checked, the subscription waiting on
+    ``notices`` (a channel's end waits on its remote's lease as well)."""
+    notices.listen(stream.keys.published)
+    try:
+        flow = flows.subscribe(
+            stream._core.session, stream.keys, group, start, retain=retain, partitions=stream.partitions
+        )
+        consumer = stream._core.drive(flow)
+    except BaseException:
+        notices.unlisten(stream.keys.published)
+        raise
+    return Subscription(stream, stream._core, notices, consumer, options)
