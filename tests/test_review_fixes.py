@@ -659,9 +659,10 @@ async def test_an_async_cancel_of_a_40_mb_running_task_reaches_its_handler(
     astopping.append(worker)
     await worker.start()
     await producer.enqueue("big", BIG)
-    await eventually(lambda: worker.stats.in_flight == 1)
+    # 40 MB each way takes a while on a busy machine: 3 * LONG to fail, not to wait.
+    await eventually(lambda: worker.stats.in_flight == 1, timeout=3 * LONG)
     await producer.cancel_tasks("big", BIG)
-    await eventually(lambda: worker.stats.cancelled == 1, timeout=LONG)
+    await eventually(lambda: worker.stats.cancelled == 1, timeout=3 * LONG)
     assert reasons == ["cancelled"]
 
 

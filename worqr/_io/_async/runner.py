@@ -14,6 +14,7 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 from worqr import errors
 from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
 from worqr._io.flavors import AsyncRetrying, async_settle
+from worqr._io.packing import pack
 from worqr._io.redis_flavors import AsyncRedisRetry, async_abandon
 from worqr._io.replies import (
     CONNECTION_ERRORS,
@@ -216,7 +217,7 @@ class AsyncRunner:
         commands = [command_args(c, sharded=self.sharded) for c in calls]
         if durability is not None:
             commands.append(wait_command(durability))
-        await conn.send_packed_command(conn.pack_commands(commands))
+        await conn.send_packed_command(pack(commands))
         replies: list[Any] = []
         for _ in calls:
             try:

@@ -14,6 +14,7 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 from worqr import errors
 from worqr._io.durability import Durability, check_confirmed, needed, probe, unsupported, wait_command
 from worqr._io.flavors import SyncRetrying, sync_settle
+from worqr._io.packing import pack
 from worqr._io.redis_flavors import SyncRedisRetry, sync_abandon
 from worqr._io.replies import (
     CONNECTION_ERRORS,
@@ -214,7 +215,7 @@ class SyncRunner:
         commands = [command_args(c, sharded=self.sharded) for c in calls]
         if durability is not None:
             commands.append(wait_command(durability))
-        conn.send_packed_command(conn.pack_commands(commands))
+        conn.send_packed_command(pack(commands))
         replies: list[Any] = []
         for _ in calls:
             try:

@@ -39,6 +39,7 @@ from worqr.channels.frames import (
 from worqr.errors import ChannelBusyError, ChannelNotConnectedError, InvalidArgumentError, WorkerLostError
 from worqr.leases import flows as lease_flows
 from worqr.leases._async.leases import AsyncLease, AsyncLeases, AsyncTerm
+from worqr.leases.flows import check_worker
 from worqr.leases.terms import DEFAULT_TTL
 from worqr.streams._async.streams import RESYNC, AsyncStream, AsyncStreams, join
 from worqr.streams._async.subscriptions import AsyncMessage, AsyncSubscription
@@ -252,6 +253,7 @@ class AsyncChannel(Generic[T]):
             msg = f"channel {self.name!r} is already this client's {self._connected.side} end; use another channel() for the {side} end"
             raise InvalidArgumentError(msg)
         session = self._core.session
+        check_worker(session, f"taking the {side} end of channel {self.name!r}")
         lease = self._leases.lease(end_name(self.name, side), session.worker_timeout or DEFAULT_TTL)
         term = await lease.acquire(timeout)
         if term is None:

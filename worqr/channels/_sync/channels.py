@@ -40,6 +40,7 @@ from worqr.channels.frames import (
 from worqr.errors import ChannelBusyError, ChannelNotConnectedError, InvalidArgumentError, WorkerLostError
 from worqr.leases import flows as lease_flows
 from worqr.leases._sync.leases import Lease, SyncLeases, Term
+from worqr.leases.flows import check_worker
 from worqr.leases.terms import DEFAULT_TTL
 from worqr.streams._sync.streams import RESYNC, Stream, SyncStreams, join
 from worqr.streams._sync.subscriptions import Message, Subscription
@@ -253,6 +254,7 @@ class Channel(Generic[T]):
             msg = f"channel {self.name!r} is already this client's {self._connected.side} end; use another channel() for the {side} end"
             raise InvalidArgumentError(msg)
         session = self._core.session
+        check_worker(session, f"taking the {side} end of channel {self.name!r}")
         lease = self._leases.lease(end_name(self.name, side), session.worker_timeout or DEFAULT_TTL)
         term = lease.acquire(timeout)
         if term is None:
