@@ -317,7 +317,12 @@ def test_calls_resolve_once_to_the_ledger_through_kills_and_a_pause(
         for call_id in held
         if final[call_id].worker_id != name or final[call_id].attempts >= 2
     ]
-    assert taken, f"no call held by a paused worker was taken over: {chaos.pauses}"
+    held_ids = {call_id for _, held in chaos.pauses for call_id in held}
+    assert taken, (  # with what the journal says of those calls, to tell why when it happens
+        f"no call held by a paused worker was taken over: {chaos.pauses}; their final statuses "
+        f"{ {call_id: final[call_id] for call_id in held_ids} }; their records "
+        f"{[r for r in children.records() if r.get('call') in held_ids]}; the log {children.records('log')[-40:]}"
+    )
     print(
         f"calls chaos: {CALLS} calls, {len(chaos.kills)} kills, {len(chaos.pauses)} pauses, "
         f"{reads.count} status reads, max attempts {max(s.attempts for s in final.values())}"
