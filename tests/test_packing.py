@@ -18,6 +18,8 @@ COMMANDS: list[tuple[Any, ...]] = [
     ("XADD", "s", "MAXLEN", "~", 10, "*", "data", b"\x00\xff\r\n"),
     ("ZADD", "z", 1.5, "m", -2, "n", 1e20, "o"),
     ("PING",),
+    ("XINFO GROUPS", "{p:stream:s}:messages"),
+    ("CLIENT KILL", "TYPE", "pubsub"),
     ("SET", "empty", b""),
 ]
 
@@ -31,9 +33,10 @@ def redis_py(command: tuple[Any, ...]) -> bytes:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_the_packed_bytes_are_redis_pys(command: tuple[Any, ...]) -> None:
-    assert packing.python_pack(command) == redis_py(command)
-    assert packing.pack_one(command) == redis_py(command)  # hiredis's where installed
-    assert packing.pack([command]) == [redis_py(command)]
+    assert packing.pack([command]) == [redis_py(command)]  # a two-word name as two words too
+    words = (*command[0].split(), *command[1:])
+    assert packing.python_pack(words) == redis_py(command)
+    assert packing.pack_one(words) == redis_py(command)  # hiredis's where installed
 
 
 def test_several_commands_are_one_write_in_order() -> None:

@@ -65,8 +65,17 @@ def _with(hiredis_pack: Callable[[tuple[Any, ...]], bytes]) -> Callable[[tuple[A
 pack_one: Callable[[tuple[Any, ...]], bytes] = python_pack if _hiredis_pack is None else _with(_hiredis_pack)
 
 
+def _split(command: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A command whose name has a space (``"XINFO GROUPS"``, ``"SCRIPT LOAD"``) as the
+    separate words Redis expects, as redis-py's packers send it."""
+    name = command[0]
+    if name.__class__ is str and " " in name:
+        return (*name.split(), *command[1:])
+    return command
+
+
 def pack(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
     """The commands, in order, as one write (what ``send_packed_command`` takes)."""
     if len(commands) == 1:
-        return [pack_one(commands[0])]
-    return [b"".join(map(pack_one, commands))]
+        return [pack_one(_split(commands[0]))]
+    return [b"".join(pack_one(_split(command)) for command in commands)]

@@ -198,10 +198,12 @@ def groups(keys: StreamKeys, partitions: int) -> Flow[list[GroupInfo]]:
 
 
 def pending(keys: StreamKeys, group: str, count: int, partitions: int) -> Flow[list[PendingMessage]]:
+    parts = [keys] if partitions == 0 else [keys.of_partition(p) for p in range(partitions)]
+    replies = yield from batch([ops.pending(part, group, count) for part in parts])
+    found = [ops.check_pending(part, group, got) for part, got in zip(parts, replies, strict=True)]
     if partitions == 0:
-        return (yield from one(ops.pending(keys, group, count)))
-    replies = yield from batch([ops.pending(keys.of_partition(p), group, count) for p in range(partitions)])
-    merged = [replace(m, id=qualify(p, m.id)) for p, found in enumerate(replies) for m in found]
+        return found[0]
+    merged = [replace(m, id=qualify(p, m.id)) for p, held in enumerate(found) for m in held]
     return sorted(merged, key=lambda m: id_order(m.id))[:count]
 
 

@@ -37,10 +37,6 @@ def _script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any, *, 
     return Call(tuple(keys), tuple(args), parse, idempotent, script=f"streams/{name}", durable=True)
 
 
-def _read_script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any) -> Call[Any]:
-    return Call(tuple(keys), tuple(args), parse, True, script=f"streams/{name}")
-
-
 def _raise_for(reply: list[Any], keys: StreamKeys, group: str) -> None:
     status = reply[0]
     if status == errors.STATUS_UNKNOWN_GROUP:
@@ -193,11 +189,21 @@ def delete_group(keys: StreamKeys, group: str) -> Call[bool]:
 
 
 def pending(keys: StreamKeys, group: str, count: int) -> Call[list[PendingMessage]]:
-    def parse(reply: list[Any]) -> list[PendingMessage]:
-        _raise_for(reply, keys, group)
-        return parse_pending(reply[1])
+    """A group's pending list, oldest first: a plain ``XPENDING`` (its extended form), so
+    that a read-only user may run it. Advisory: a group that does not exist comes back as
+    the server's NOGROUP refusal, which `check_pending` turns into `GroupNotFoundError`."""
+    return Call((keys.messages,), (group, "-", "+", count), parse_pending, True, command="XPENDING", advisory=True)
 
-    return _read_script("pending", (keys.messages,), (group, count), parse)
+
+def check_pending(
+    keys: StreamKeys, group: str, got: list[PendingMessage] | errors.RedisCommandError
+) -> list[PendingMessage]:
+    """The result of `pending`, or the error it stands for."""
+    if isinstance(got, errors.RedisCommandError):
+        if "NOGROUP" in str(got):
+            _raise_for([errors.STATUS_UNKNOWN_GROUP], keys, group)
+        raise got
+    return got
 
 
 def read(keys: StreamKeys, after: str, count: int) -> Call[list[tuple[str, bytes]]]:
