@@ -49,3 +49,11 @@ def test_an_argument_redis_has_no_form_for_is_refused(bad: object) -> None:
         packing.python_pack(("SET", "k", bad))
     with pytest.raises(TypeError, match=r"not a Redis argument|must be str, int, float or bytes"):  # or hiredis's words
         packing.pack([("SET", "k", bad)])
+
+
+def test_a_big_argument_is_sent_as_a_chunk_of_its_own_and_the_bytes_are_the_same() -> None:
+    big = b"\xff" * (packing.BIG + 1)
+    commands: list[tuple[Any, ...]] = [("PING",), ("EVALSHA", "a" * 40, 1, "k", big, "tail"), ("GET", "k")]
+    chunks = packing.pack(commands)
+    assert any(chunk is big for chunk in chunks)  # not copied
+    assert b"".join(chunks) == b"".join(map(redis_py, commands))

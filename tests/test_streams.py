@@ -34,6 +34,7 @@ from worqr import (
 )
 from worqr._protocol.keys import StreamKeys
 from worqr.cli import main
+from worqr.streams import flows as stream_flows
 
 MakeWorqr = Callable[..., Worqr]
 
@@ -167,6 +168,27 @@ def test_a_dead_consumers_messages_go_to_a_live_one_and_its_late_ack_is_refused(
         held.next(timeout=0)
     assert all(m is not None and m.ack() for m in again)
     assert peer.stream("events").pending("g") == []
+
+
+@pytest.mark.parametrize("steps", [1, 2], ids=["killed_after_listing", "killed_after_joining"])
+def test_a_worker_killed_at_any_step_of_subscribe_leaves_no_member_its_reap_misses(
+    make_worqr: MakeWorqr, raw: redis.Redis, steps: int
+) -> None:
+    """Subscribe lists the stream among the worker's before it joins the group: a worker
+    that dies after the listing, or after the join, is cleaned up by its reap."""
+    victim, peer = started(make_worqr), started(make_worqr)
+    without_reap_hint(raw, victim.prefix)
+    keys = StreamKeys(victim.prefix, "events")
+    flow = stream_flows.subscribe(victim._core.session, keys, "g", "0", retain=False, partitions=0)
+    batch = next(flow)
+    for _ in range(steps):  # run the first steps of subscribe, then the process "dies"
+        assert isinstance(batch, list)  # a batch of calls (subscribe never pauses)
+        batch = flow.send(victim._core.runner.run(batch))
+    joined = raw.hexists(keys.consumers, f"g\n{victim.worker_id}")
+    assert joined == (steps == 2)
+    declare_dead(victim, peer, raw)
+    assert not raw.hexists(keys.consumers, f"g\n{victim.worker_id}")
+    assert [g.consumers for g in peer.stream("events").groups()] == ([0] if steps == 2 else [])
 
 
 def test_ack_through_acknowledges_everything_held_up_to_the_id(make_worqr: MakeWorqr) -> None:

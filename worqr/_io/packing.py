@@ -74,8 +74,41 @@ def _split(command: tuple[Any, ...]) -> tuple[Any, ...]:
     return command
 
 
+#: An argument longer than this (a big payload) is sent as a chunk of its own instead of
+#: being copied into its command's bytes (hiredis and a join copy it: about 150 ms for 40 MB
+#: here, time an asyncio client's loop would be blocked).
+BIG = 64 * 1024
+
+
+def _chunks(command: tuple[Any, ...]) -> list[bytes]:
+    """A command with a big argument, in chunks that leave the big arguments uncopied."""
+    out: list[bytes] = []
+    small = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        data = _argument(arg)
+        small.append(b"$%d\r\n" % len(data))
+        if len(data) > BIG:
+            out += (b"".join(small), data)
+            small = [b"\r\n"]
+        else:
+            small += (data, b"\r\n")
+    out.append(b"".join(small))
+    return out
+
+
 def pack(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
-    """The commands, in order, as one write (what ``send_packed_command`` takes)."""
-    if len(commands) == 1:
-        return [pack_one(_split(commands[0]))]
-    return [b"".join(pack_one(_split(command)) for command in commands)]
+    """The commands, in order, as the chunks of one write (what ``send_packed_command``
+    takes): one chunk, unless an argument is big (`BIG`)."""
+    out: list[bytes] = []
+    pending: list[bytes] = []
+    for command in map(_split, commands):
+        if any(arg.__class__ is bytes and len(arg) > BIG for arg in command):
+            if pending:
+                out.append(b"".join(pending))
+                pending = []
+            out += _chunks(command)
+        else:
+            pending.append(pack_one(command))
+    if pending:
+        out.append(pending[0] if len(pending) == 1 else b"".join(pending))
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from worqr._protocol.call import Call
 from worqr._protocol.codec import Codec
@@ -82,20 +82,29 @@ def decode(keys: StreamKeys, codec: Codec[T], message_id: str, data: bytes, deli
 def subscribe(
     session: Session, keys: StreamKeys, group: str, start: str, *, retain: bool, partitions: int
 ) -> Flow[Consumer]:
-    """Join the group (creating it at ``start`` if it does not exist; ``retain``: the stream
-    keeps each message until every group acknowledged it), then list the stream among the
-    worker's, so that a reap hands its messages on; the membership it made."""
+    """List the stream among the worker's (so that a reap hands its messages on), join the
+    group (creating it at ``start`` if it does not exist; ``retain``: the stream keeps each
+    message until every group acknowledged it), then check the worker is still alive; the
+    membership it made. Listed first, a worker killed at any point leaves nothing a reap
+    does not clean (a listed stream it never joined is released as a no-op); the check after
+    the join catches a worker declared dead meanwhile, whose reap may have come first."""
     incarnation = check_worker(session, f"subscribing to stream {keys.name!r}")
     consumer = Consumer(group, session.worker_id, incarnation)
     parts = [keys] if partitions == 0 else [keys.of_partition(i) for i in range(partitions)]
+    register = ops.register(session.registry, session.worker_id, keys.name, partitions)
+    if not (yield from one(register)):
+        _lost(session, incarnation)
     yield from batch([ops.join(part, consumer, start, retain=retain, partitions=partitions) for part in parts])
-    alive = yield from one(ops.register(session.registry, session.worker_id, keys.name, partitions))
-    if not alive:
+    if not (yield from one(register)):
         yield from one(ops.leave(keys, consumer, partitions))
-        session.state.mark_lost(incarnation=incarnation)
-        msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again, then subscribe"
-        raise WorkerLostError(msg)
+        _lost(session, incarnation)
     return consumer
+
+
+def _lost(session: Session, incarnation: str) -> NoReturn:
+    session.state.mark_lost(incarnation=incarnation)
+    msg = f"worker {session.worker_id!r} was declared dead; call start_worker() again, then subscribe"
+    raise WorkerLostError(msg)
 
 
 def take(

@@ -1,10 +1,11 @@
--- register: record that a live worker consumes a stream (second step of subscribe, after
--- join), so that the peers who reap the worker hand its pending messages on.
+-- register: record that a live worker consumes a stream (subscribe runs it before join, and
+-- again after it), so that the peers who reap the worker hand its pending messages on.
 --
 -- Guarantees: only a registered worker whose heartbeat is alive can add a stream, so once a
--- worker is declared dead its set of streams is frozen and the reaper sees all of them (the
--- order of start_work: join first, register second; a worker refused here leaves the
--- stream again). The name is listed in the registry of streams too. Idempotent.
+-- worker is declared dead its set of streams is frozen and the reaper sees all of them.
+-- Listed before it joins, a worker killed between the steps leaves nothing its reap misses;
+-- refused after the join (declared dead meanwhile), it leaves the stream again. The name is
+-- listed in the registry of streams too. Idempotent.
 --
 -- KEYS[1] workers     SET     registered, live workers
 -- KEYS[2] heartbeat   STRING  the worker's heartbeat key
