@@ -207,7 +207,7 @@ async def test_the_async_client_refuses_the_same_bad_input(redis_url: str, raw: 
 #: Every worqr key, by name, and the value another program might have written over it.
 CLOBBERED = [
     "queue", "unique", "workers", "seq", "process", "delayed", "attempts", "dead",
-    "registry queues", "registry workers", "reaping", "heartbeat", "queues-of",
+    "registry queues", "registry workers", "reaping", "heartbeat", "queues-of", "idle",
 ]  # fmt: skip
 
 
@@ -217,7 +217,7 @@ def _key(name: str, keys: QueueKeys, registry: RegistryKeys, worker_id: str) -> 
         "process": keys.processes(worker_id), "delayed": keys.delayed, "attempts": keys.attempts,
         "dead": keys.dead, "registry queues": registry.queues, "registry workers": registry.workers,
         "reaping": registry.reaping, "heartbeat": registry.heartbeat(worker_id),
-        "queues-of": registry.queues_of(worker_id),
+        "queues-of": registry.queues_of(worker_id), "idle": keys.idle,
     }[name]  # fmt: skip
 
 
@@ -256,7 +256,7 @@ def clobber(raw: redis.Redis, world: World, name: str) -> str:
         "process": keys.processes(worker_id), "delayed": keys.delayed, "attempts": keys.attempts,
         "dead": keys.dead, "registry queues": registry.queues, "registry workers": registry.workers,
         "reaping": registry.reaping, "heartbeat": registry.heartbeat(worker_id),
-        "queues-of": registry.queues_of(worker_id),
+        "queues-of": registry.queues_of(worker_id), "idle": keys.idle,
     }[name]  # fmt: skip
     was_string = raw.type(key) == b"string"
     raw.delete(key)
@@ -283,6 +283,7 @@ def every_call(world: World) -> list[Call[Any]]:
     incarnation = world.worker._session.state.incarnation
     return [
         ops.enqueue(keys, [b"f"], unique=True),
+        ops.enqueue(keys, [b"h"], unique=False),
         ops.schedule(keys, [b"g"], unique=True, at_ms=None, in_ms=60_000),
         ops.dequeue(keys, worker_id, 1, incarnation),
         ops.finish(keys, worker_id, seq, "null", world.held.id),
@@ -320,6 +321,28 @@ def test_a_script_refusing_a_key_of_the_wrong_type_changes_nothing(world: World,
             assert key in str(error), error  # the error names the key
             assert snapshot(raw, world.producer.prefix) == before, f"{call.script} wrote before refusing"
     assert refused, f"no script or read noticed that {key} holds the wrong type"
+
+
+def test_an_enqueue_refused_for_a_clobbered_queue_gives_back_the_idle_workers_it_popped(
+    make_worqr: MakeWorqr, raw: redis.Redis
+) -> None:
+    """Without unique, enqueue pops the idle workers to wake before it appends (the pop is its
+    guard of the idle set); a queue of another type refuses the append, and the pop is undone:
+    the idle set is as it was, members and scores, and nothing else changed."""
+    workers = [make_worqr() for _ in range(3)]
+    for worker in workers:
+        worker.start_worker()
+        worker.start_work("jobs")
+        assert worker.dequeue("jobs") is None  # found nothing: idle on the queue
+    keys = QueueKeys(workers[0].prefix, "jobs")
+    idle_before = raw.zrange(keys.idle, 0, -1, withscores=True)
+    assert len(idle_before) == 3
+    raw.set(keys.pending, "someone else's string")
+    before = snapshot(raw, workers[0].prefix)
+    with pytest.raises(RedisCommandError, match=r"holds a string, not a list.*nothing was changed"):
+        workers[0].enqueue("jobs", ["a", "b"])
+    assert raw.zrange(keys.idle, 0, -1, withscores=True) == idle_before
+    assert snapshot(raw, workers[0].prefix) == before
 
 
 #: Operations that are one script (or one script pipelined behind ``add_queue``).

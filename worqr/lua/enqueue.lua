@@ -29,41 +29,52 @@ local queue, unique, idle, listed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local counters = KEYS[5]
 local LISTED_TTL = 60
 local channel, is_unique = ARGV[1], ARGV[2] == "1"
--- The guards cost more than the enqueue itself (a TYPE is about 2.4 us), so only those that
--- a later write needs are run: the idle set, written (popped) after the tasks are in; with
--- unique, the queue and the unique set too, since the markers go in first. Without unique,
--- the first write is the RPUSH, and Redis refuses a list command on another type before it
--- changes anything: its refusal is turned into the same clear error. SET ... NX on the
--- listed marker never fails on another type (it only finds the key there).
-local type_error = is_unique and check_types({{queue, "list"}, {unique, "set"}, {idle, "zset"}})
-  or check_types({{idle, "zset"}})
-if type_error then
-  return type_error
+-- The guards cost more than the enqueue itself (a TYPE is about 2 us), so none runs on the
+-- path without unique: the idle workers to wake are popped first, and Redis refuses the
+-- pop on a key of another type before it changes anything; the RPUSH is refused the same
+-- way, and the pop is then undone. Each refusal is turned into the clear error check_types
+-- gives. With unique, the markers go in first, so the queue, the unique set and the idle
+-- set are checked before them. SET ... NX on the listed marker never fails on another type
+-- (it only finds the key there).
+local function refused(reply, key, expected)
+  if string.find(reply.err, "WRONGTYPE", 1, true) ~= 1 then
+    return reply  -- any other refusal (READONLY, OOM...) as Redis gave it
+  end
+  return redis.error_reply("WRONGTYPE worqr key " .. key .. " holds a " .. redis.call("TYPE", key)["ok"]
+    .. ", not a " .. expected .. ": something other than worqr wrote it; nothing was changed")
 end
 local count = #ARGV - 2
+local popped = nil
 
 if is_unique then
+  local type_error = check_types({{queue, "list"}, {unique, "set"}, {idle, "zset"}})
+  if type_error then
+    return type_error
+  end
   local duplicate = mark_unique(unique, ARGV, 3, #ARGV)
   if duplicate then
     return duplicate
   end
   call_chunked("RPUSH", queue, ARGV, 3, #ARGV)
 else
+  popped = redis.pcall("ZPOPMIN", idle, count)
+  if popped.err then
+    return refused(popped, idle, "zset")
+  end
   local CHUNK = 1000  -- as call_chunked: unpack() of thousands of values overflows Lua's stack
   local pushed = redis.pcall("RPUSH", queue, unpack(ARGV, 3, math.min(#ARGV, 3 + CHUNK - 1)))
   if type(pushed) == "table" and pushed.err then
-    if string.find(pushed.err, "WRONGTYPE", 1, true) ~= 1 then
-      return pushed  -- any other refusal (READONLY, OOM...) as Redis gave it
+    for i = 1, #popped, 2 do  -- undo the pop: nothing was changed
+      redis.call("ZADD", idle, popped[i + 1], popped[i])
     end
-    return redis.error_reply("WRONGTYPE worqr key " .. queue .. " holds a " .. redis.call("TYPE", queue)["ok"]
-      .. ", not a list: something other than worqr wrote it; nothing was changed")
+    return refused(pushed, queue, "list")
   end
   if #ARGV > 3 + CHUNK - 1 then
     call_chunked("RPUSH", queue, ARGV, 3 + CHUNK, #ARGV)
   end
 end
 count_change(counters, "enqueued", count)
-wake(idle, count)  -- first: a woken worker hears it before the broadcast
+wake(idle, count, popped)  -- first: a woken worker hears it before the broadcast
 publish(channel, "work\n" .. count)
 local unlisted = redis.call("SET", listed, "1", "NX", "EX", LISTED_TTL) and 1 or 0
 return {0, count, unlisted}
