@@ -8,6 +8,7 @@ tests/scenarios/test_stream_processes.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 import redis
@@ -198,10 +199,32 @@ def test_a_member_that_never_takes_does_not_keep_a_partition_unconsumed(
     client = started(make_worqr)
     stream = client.stream("orders", ORDERS, ordered=True, partitions=2, key=by_customer)
     sub = stream.subscribe("g", start="first", prefetch=100)
-    # A member no reap will remove: what a worker killed between joining and registering
-    # leaves behind (its consumer entry, written by hand here as the join script writes it).
+    # A member no reap will remove: what a worker paused past its timeout and killed inside
+    # subscribe leaves behind (its consumer entry, written by hand as the join script does).
     raw.hset(stream.keys.consumers, "g\nghost", "some-incarnation")
     customers = ["c0", "c1", "c2", "c3", "c4", "c5"]
     stream.publish_many([{"customer": c, "n": 0} for c in customers])
     # Two members but one that took: the live one owns both partitions, nothing waits.
     assert sorted(m.data["customer"] for m in drain(sub)) == customers
+
+
+def test_the_marks_of_members_that_left_go_at_a_new_members_first_take(make_worqr: MakeWorqr, raw: redis.Redis) -> None:
+    """Each member's last take is marked in the owners hash (the fair share counts it); the
+    marks of members that left are dropped, so they do not pile up with every worker that
+    ever consumed."""
+    clients = [started(make_worqr) for _ in range(3)]
+    streams = [client.stream("orders", ORDERS, ordered=True, partitions=2, key=by_customer) for client in clients]
+    ids = [client.worker_id for client in clients]
+
+    def marks() -> set[str]:
+        fields = cast("list[bytes]", raw.hkeys(streams[0].keys.owners))
+        return {f.decode().rpartition("\n")[2] for f in fields if f.startswith(b"\nseen\ng\n")}
+
+    first, second = (stream.subscribe("g", start="first") for stream in streams[:2])
+    assert first.next(timeout=0) is None and second.next(timeout=0) is None  # each took once
+    assert marks() == set(ids[:2])
+    first.close()
+    assert marks() == set(ids[:2])  # a leave keeps it: the next member's first take drops it
+    third = streams[2].subscribe("g", start="first")
+    assert third.next(timeout=0) is None
+    assert marks() == set(ids[1:])

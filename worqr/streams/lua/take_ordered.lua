@@ -19,7 +19,8 @@
 -- KEYS[3] meta       HASH    the stream's settings
 -- KEYS[4] counters   HASH    the stream's totals ("delivered", "redelivered", "dead_lettered")
 -- KEYS[5] owners     HASH    "<group>\n<partition>" -> "<worker id>\n<incarnation>", and
---                            "\nseen\n<group>\n<worker id>" -> when it last took (server ms)
+--                            "\nseen\n<group>\n<worker id>" -> when it last took (server ms;
+--                            dropped at a later member's first take once it left)
 -- KEYS[6..] partitions STREAM  the partitions, in index order
 -- ARGV[1] group
 -- ARGV[2] worker_id
@@ -55,7 +56,17 @@ local prefix = group .. "\n"
 local partitions = #KEYS - 5
 local me = worker_id .. "\n" .. incarnation
 local now = tonumber(redis.call("TIME")[1]) * 1000
-redis.call("HSET", owners, "\nseen\n" .. prefix .. worker_id, now)
+local mark = "\nseen\n" .. prefix
+if redis.call("HSET", owners, mark .. worker_id, now) == 1 then
+  -- This member's first take: drop the marks of members that have left the group (a leave
+  -- or a reap ends a membership in another script and leaves its mark), so that the marks
+  -- stay as many as the members, whatever the number of workers that ever consumed.
+  for _, field in ipairs(redis.call("HKEYS", owners)) do
+    if string.sub(field, 1, #mark) == mark and not redis.call("HGET", consumers, prefix .. string.sub(field, #mark + 1)) then
+      redis.call("HDEL", owners, field)
+    end
+  end
+end
 
 -- Who owns what: mine, and free (never owned, or owned by a membership that ended).
 local owned, free, owning = {}, {}, {}
@@ -85,7 +96,7 @@ for _, field in ipairs(redis.call("HKEYS", consumers)) do
   if string.sub(field, 1, #prefix) == prefix then
     local w = string.sub(field, #prefix + 1)
     if w ~= worker_id then
-      local seen = tonumber(redis.call("HGET", owners, "\nseen\n" .. field) or "0")
+      local seen = tonumber(redis.call("HGET", owners, mark .. w) or "0")
       if owning[w] or now - seen <= window_ms then
         live = live + 1
       end
