@@ -40,8 +40,7 @@ local function refused(reply, key, expected)
   if string.find(reply.err, "WRONGTYPE", 1, true) ~= 1 then
     return reply  -- any other refusal (READONLY, OOM...) as Redis gave it
   end
-  return redis.error_reply("WRONGTYPE worqr key " .. key .. " holds a " .. redis.call("TYPE", key)["ok"]
-    .. ", not a " .. expected .. ": something other than worqr wrote it; nothing was changed")
+  return wrong_type(key, expected)
 end
 local count = #ARGV - 2
 local popped = nil

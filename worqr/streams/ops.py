@@ -37,11 +37,15 @@ def _script(name: str, keys: Sequence[str], args: Sequence[Arg], parse: Any, *, 
     return Call(tuple(keys), tuple(args), parse, idempotent, script=f"streams/{name}", durable=True)
 
 
+def _no_group(keys: StreamKeys, group: str) -> errors.GroupNotFoundError:
+    msg = f"stream {keys.name!r} has no group {group!r}; stream.subscribe({group!r}) creates it"
+    return errors.GroupNotFoundError(msg, stream=keys.name, group=group)
+
+
 def _raise_for(reply: list[Any], keys: StreamKeys, group: str) -> None:
     status = reply[0]
     if status == errors.STATUS_UNKNOWN_GROUP:
-        msg = f"stream {keys.name!r} has no group {group!r}; stream.subscribe({group!r}) creates it"
-        raise errors.GroupNotFoundError(msg, stream=keys.name, group=group)
+        raise _no_group(keys, group)
     if status == errors.STATUS_UNKNOWN_MESSAGE:
         message_id = reply_text(reply[1])
         msg = (
@@ -200,9 +204,7 @@ def check_pending(
 ) -> list[PendingMessage]:
     """The result of `pending`, or the error it stands for."""
     if isinstance(got, errors.RedisCommandError):
-        if "NOGROUP" in str(got):
-            _raise_for([errors.STATUS_UNKNOWN_GROUP], keys, group)
-        raise got
+        raise _no_group(keys, group) if "NOGROUP" in str(got) else got
     return got
 
 
