@@ -30,6 +30,8 @@ from worqr import (
     WorkerNotStartedError,
     Worqr,
 )
+from worqr._protocol.keys import StreamKeys
+from worqr.channels.frames import end_name
 
 MakeWorqr = Callable[..., Worqr]
 #: Long enough for any event that is due to arrive on a loaded machine (a test that fails
@@ -221,3 +223,20 @@ def test_bad_input_is_refused_before_anything_is_written(make_worqr: MakeWorqr, 
         typed.next(timeout=-1)
     with pytest.raises(InvalidArgumentError, match="timeout"):
         client.channel("other").listen(timeout=-1)
+
+
+def test_an_end_whose_group_is_gone_says_so_and_can_listen_again(make_worqr: MakeWorqr, raw: redis.Redis) -> None:
+    """The group of an end's stream deleted under it (by hand, or a server that lost its
+    data): the end says what happened and what to do, and listening again works."""
+    a, b = started(make_worqr), started(make_worqr)
+    server = a.channel("fragile").listen()
+    client = b.channel("fragile").connect()
+    expect_notice(server, "remote:connect", b.worker_id)
+    raw.xgroup_destroy(StreamKeys(a.prefix, end_name("fragile", "server")).messages, "server")
+    with pytest.raises(ChannelNotConnectedError, match=r"lost its server end's stream group.*listen\(\) again"):
+        server.next(timeout=WAIT)
+    assert server.side is None
+    client.send("again")
+    server.listen()
+    expect_notice(server, "remote:connect", b.worker_id)  # the client is there, read from its lease
+    assert expect_messages(server, 1) == ["again"]

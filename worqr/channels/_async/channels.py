@@ -36,7 +36,13 @@ from worqr.channels.frames import (
     end_name,
     other,
 )
-from worqr.errors import ChannelBusyError, ChannelNotConnectedError, InvalidArgumentError, WorkerLostError
+from worqr.errors import (
+    ChannelBusyError,
+    ChannelNotConnectedError,
+    GroupNotFoundError,
+    InvalidArgumentError,
+    WorkerLostError,
+)
 from worqr.leases import flows as lease_flows
 from worqr.leases._async.leases import AsyncLease, AsyncLeases, AsyncTerm
 from worqr.leases.flows import check_worker
@@ -145,6 +151,13 @@ class AsyncChannel(Generic[T]):
             except WorkerLostError:
                 await self._drop(connected)
                 raise
+            except GroupNotFoundError as exc:  # deleted by hand, or Redis lost its data
+                await self._drop(connected)
+                msg = (
+                    f"channel {self.name!r} lost its {connected.side} end's stream group (deleted, or the server "
+                    f"lost its data): {self._again(connected.side)} again to go on"
+                )
+                raise ChannelNotConnectedError(msg) from exc
 
     async def _read(self, connected: _Connected[T], deadline: float) -> bool:
         """Read the incoming stream (or, once it is read out, the remote's lease) until an
@@ -230,6 +243,10 @@ class AsyncChannel(Generic[T]):
         it), then this end disconnects."""
         connected = await self._live("end")
         await self._detach(connected, "end")
+
+    @staticmethod
+    def _again(side: Side) -> str:
+        return "connect()" if side == "client" else "listen()"
 
     async def _live(self, what: str) -> _Connected[T]:
         connected = self._connected

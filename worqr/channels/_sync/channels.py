@@ -37,7 +37,13 @@ from worqr.channels.frames import (
     end_name,
     other,
 )
-from worqr.errors import ChannelBusyError, ChannelNotConnectedError, InvalidArgumentError, WorkerLostError
+from worqr.errors import (
+    ChannelBusyError,
+    ChannelNotConnectedError,
+    GroupNotFoundError,
+    InvalidArgumentError,
+    WorkerLostError,
+)
 from worqr.leases import flows as lease_flows
 from worqr.leases._sync.leases import Lease, SyncLeases, Term
 from worqr.leases.flows import check_worker
@@ -146,6 +152,13 @@ class Channel(Generic[T]):
             except WorkerLostError:
                 self._drop(connected)
                 raise
+            except GroupNotFoundError as exc:  # deleted by hand, or Redis lost its data
+                self._drop(connected)
+                msg = (
+                    f"channel {self.name!r} lost its {connected.side} end's stream group (deleted, or the server "
+                    f"lost its data): {self._again(connected.side)} again to go on"
+                )
+                raise ChannelNotConnectedError(msg) from exc
 
     def _read(self, connected: _Connected[T], deadline: float) -> bool:
         """Read the incoming stream (or, once it is read out, the remote's lease) until an
@@ -231,6 +244,10 @@ class Channel(Generic[T]):
         it), then this end disconnects."""
         connected = self._live("end")
         self._detach(connected, "end")
+
+    @staticmethod
+    def _again(side: Side) -> str:
+        return "connect()" if side == "client" else "listen()"
 
     def _live(self, what: str) -> _Connected[T]:
         connected = self._connected
