@@ -50,7 +50,8 @@ def async_backend(value: object, durability: object = None, worker_timeout: floa
     if (url is not None and url_kind(url) == "cluster") or isinstance(value, redis.asyncio.cluster.RedisCluster):
         return _cluster_backend(value, durability, options)
     pool, owned = async_pool(value, options)
-    runner = AsyncRunner(pool, resolve_durability(durability, pool))
+    plain = owned and (url is None or url_kind(url) != "sentinel")
+    runner = AsyncRunner(pool, resolve_durability(durability, pool), keep_spare=plain)
     return AsyncBackend(runner, AsyncPoolPubSubs(pool), pool.aclose if owned else _nothing)
 
 

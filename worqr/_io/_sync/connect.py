@@ -50,7 +50,8 @@ def sync_backend(value: object, durability: object = None, worker_timeout: float
     if (url is not None and url_kind(url) == "cluster") or isinstance(value, redis.cluster.RedisCluster):
         return _cluster_backend(value, durability, options)
     pool, owned = sync_pool(value, options)
-    runner = SyncRunner(pool, resolve_durability(durability, pool))
+    plain = owned and (url is None or url_kind(url) != "sentinel")
+    runner = SyncRunner(pool, resolve_durability(durability, pool), keep_spare=plain)
     return SyncBackend(runner, SyncPoolPubSubs(pool), pool.close if owned else _nothing)
 
 
