@@ -47,8 +47,10 @@ class Enqueued:
 def enqueue(keys: QueueKeys, payloads: Sequence[bytes], *, unique: bool) -> Call[Enqueued]:
     counted = _counted(keys, payloads)
 
-    def parse(reply: list[Any]) -> Enqueued:
-        return Enqueued(counted(reply), int(reply[2]) == 1)
+    def parse(reply: int | list[Any]) -> Enqueued:
+        if isinstance(reply, int):  # appended: 2 * count + unlisted
+            return Enqueued(reply >> 1, reply & 1 == 1)
+        return Enqueued(counted(reply), False)  # only a DUPLICATE status is a list: it raises
 
     args = (keys.work_channel, "1" if unique else "0", *payloads)
     key_list = (keys.pending, keys.unique, keys.idle, keys.listed, keys.counters)
@@ -128,7 +130,10 @@ def finish_many(
 
     def parse(reply: list[Any]) -> list[bool]:
         expect_ok(reply)
-        return [int(status) == 0 for status in reply[1]]
+        if not reply[1]:
+            return [True] * len(finished)
+        lost = {int(position) for position in reply[1]}
+        return [position not in lost for position in range(1, len(finished) + 1)]
 
     args: list[Arg] = [keys.done_channel, worker_id, outcome]
     for seq, result_json in finished:

@@ -14,7 +14,9 @@
 -- ARGV[2] worker_id
 -- ARGV[3] outcome          how the processes ended: "succeeded", or "cancelled"
 -- ARGV[4..] pairs          seq, result as JSON; repeated
--- Returns: {0, {status...}}: per process, in order, 0 finished or -1 PROCESS_LOST
+-- Returns: {0, {lost...}}: the 1-based positions (among the pairs) of the processes that
+--   were no longer this worker's (PROCESS_LOST), in order; empty when all finished (a
+--   status per process cost a client without hiredis a read each)
 -- Publishes: "done\n<worker_id>\n<seq>\n<outcome>\n<task size>\n<result>\n<task preview>" per
 -- finished process, as finish does
 -- Derived keys: the record of a call task, and its caller's channel (include call_record).
@@ -34,7 +36,7 @@ if type_error then
   return type_error
 end
 
-local statuses, ended, refused = {}, 0, 0
+local lost, ended, refused = {}, 0, 0
 for i = 4, #ARGV - 1, 2 do
   local seq, result = ARGV[i], ARGV[i + 1]
   local task = take_owned(processes, seq)
@@ -43,13 +45,12 @@ for i = 4, #ARGV - 1, 2 do
     redis.call("HDEL", attempts, task)
     call_end(queue_tag(processes), task, outcome == "cancelled" and "cancelled" or "succeeded", "result", result)
     publish(channel, done_message(worker_id, seq, outcome, result, task))
-    statuses[#statuses + 1] = 0
     ended = ended + 1
   else
-    statuses[#statuses + 1] = -1
+    lost[#lost + 1] = (i - 2) / 2
     refused = refused + 1
   end
 end
 count_change(counters, outcome == "cancelled" and "cancelled" or "finished", ended)
 count_change(counters, "fenced", refused)
-return {0, statuses}
+return {0, lost}
