@@ -1,8 +1,7 @@
 """The flavours of redis-py's API where its asyncio and sync clients do not line up: how a
-pool retries, how an interrupted connection is dropped, where a cluster node's settings
-live, how a connection kept out of its pool is made ready, when a cluster client has its
-slot map, how a PING reaches every connection of a
-pub/sub. Like `worqr._io.flavors`, each is written in both, and ``tools/unasync.py`` turns
+pool retries, how an interrupted connection is dropped, how a connection kept out of its
+pool is made ready, where a cluster node's settings live, when a cluster client has its
+slot map, how a PING reaches every connection of a pub/sub. Like `worqr._io.flavors`, each is written in both, and ``tools/unasync.py`` turns
 the ``Async``/``async_`` names of the ``_async`` modules into the ``Sync``/``sync_`` ones."""
 
 from __future__ import annotations
@@ -58,20 +57,7 @@ def sync_ready(pool: Any, connection: Any) -> None:
     sock = getattr(connection, "_sock", None)  # redis-py's socket: None while not connected
     if sock is not None and _quiet(sock):
         return  # connected, nothing waiting: what the pool's check finds, in a fifth of its time
-    ensure = getattr(pool, "ensure_connection", None)
-    if ensure is not None:
-        ensure(connection)
-        return
-    connection.connect()  # redis-py 6, whose threaded pool does this inline
-    try:
-        stale = connection.can_read()
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        stale = True
-    if stale:
-        connection.disconnect()
-        connection.connect()
-        if connection.can_read():
-            raise redis.ConnectionError("Connection not ready")
+    pool.ensure_connection(connection)
 
 
 def async_node_settings(cluster: Any, name: str) -> tuple[type[Any], dict[str, Any]]:

@@ -36,7 +36,7 @@ if type_error then
   return type_error
 end
 
-local lost, ended, refused = {}, 0, 0
+local lost, ended = {}, 0
 for i = 4, #ARGV - 1, 2 do
   local seq, result = ARGV[i], ARGV[i + 1]
   local task = take_owned(processes, seq)
@@ -48,9 +48,8 @@ for i = 4, #ARGV - 1, 2 do
     ended = ended + 1
   else
     lost[#lost + 1] = (i - 2) / 2
-    refused = refused + 1
   end
 end
 count_change(counters, outcome == "cancelled" and "cancelled" or "finished", ended)
-count_change(counters, "fenced", refused)
+count_change(counters, "fenced", #lost)
 return {0, lost}

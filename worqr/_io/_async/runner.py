@@ -67,11 +67,13 @@ class AsyncRunner:
         self._probed = False
         # keep_spare: one connection is kept out of the pool between calls (with the pid
         # that kept it: a forked child must not use its parent's socket), which spares a
-        # call the pool's lock and bookkeeping (about a tenth of a single enqueue's time).
-        # Only for a plain pool that worqr opened: one that others share could run short
-        # of the connection (a bounded pool), and a Sentinel pool closes a connection to a
-        # former primary only when it comes back.
-        self._keep_spare = keep_spare
+        # call the pool's lock and bookkeeping (about a fifth of a single enqueue's client
+        # time). Only for a plain pool that worqr opened: one that others share could run
+        # short of the connection (a bounded pool), and a Sentinel pool closes a connection
+        # to a former primary only when it comes back. And only where the pool can check a
+        # connection it did not hand out (``ensure_connection``; redis-py 6's threaded
+        # pool cannot).
+        self._keep_spare = keep_spare and callable(getattr(pool, "ensure_connection", None))
         self._spares: list[tuple[int, Any]] = []
 
     async def run(self, calls: Sequence[Call[Any]]) -> list[Any]:
